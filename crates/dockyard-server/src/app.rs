@@ -1,0 +1,262 @@
+//! Assembling the router and running the server: listeners, background tasks,
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::middleware::{
+    MakeUlidRequestId, csrf, ip_rate_limit, panic_response, problem_bodies, record_metrics, security_headers,
+};
+use crate::openapi::ApiDoc;
+use crate::routes;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application: documented routes, the reference page, and the
+/// middleware stack around them.
+pub fn router(state: AppState) -> Router {
+    let (api, api_doc) = routes::api().split_for_parts();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(api_doc);
+    let mut app: Router<AppState> =
+        api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc)).route_layer(from_fn(record_metrics));
+    if state.config.metrics.enabled && state.config.metrics.listen.is_none() {
+        app = app.route("/metrics", get(routes::health::metrics));
+    }
+    let app = app.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") });
+    with_edge_layers(app, state)
+}
+
+/// The middleware stack, outermost first. Public so tests can wrap their own
+/// routes (a panicking handler, a slow one) in exactly the production stack.
+pub fn with_edge_layers(app: Router<AppState>, state: AppState) -> Router {
+    let config = &state.config;
+    let body_limit = config.http.body_limit_bytes;
+    let cors = (!config.http.cors_allowed_origins.is_empty()).then(|| {
+        let origins: Vec<HeaderValue> =
+            config.http.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::IF_MATCH, REQUEST_ID])
+            .expose_headers([header::ETAG, header::RETRY_AFTER, REQUEST_ID])
+            .max_age(Duration::from_secs(600))
+    });
+    let layers = ServiceBuilder::new()
+        .layer(from_fn(sanitize_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUlidRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("");
+                    // The path only: query strings may carry tokens.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(from_fn_with_state(state.clone(), security_headers))
+        .layer(from_fn(problem_bodies))
+        .option_layer(cors)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout()))
+        .layer(from_fn_with_state(state.clone(), ip_rate_limit))
+        .layer(from_fn_with_state(state.clone(), csrf))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panic_response));
+    app.layer(layers).with_state(state)
+}
+
+/// Drops an incoming `x-request-id` that is not a short token, so clients
+/// cannot smuggle arbitrary text into our logs; a fresh id replaces it.
+async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let valid = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).is_none_or(|id| {
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if !valid {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+}
+
+impl Server {
+    /// Binds the listeners. Binding happens before anything else, so the
+    /// address (port 0 included) is known and stable once this returns.
+    pub async fn bind(state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(state.config.listen).await?;
+        let metrics_listener = match (state.config.metrics.enabled, state.config.metrics.listen) {
+            (true, Some(address)) => Some(TcpListener::bind(address).await?),
+            _ => None,
+        };
+        Ok(Self { state, listener, metrics_listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The URL to print: the configured public URL or the bound address.
+    pub fn url(&self) -> String {
+        match (&self.state.config.public_url, self.local_addr()) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Ok(address)) => format!("http://{address}"),
+            (None, Err(_)) => self.state.config.public_origin(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish for up to `http.shutdown_grace_secs`, and returns.
+    /// `on_ready` runs once the database is migrated (it prints the setup token).
+    pub async fn run<F, R>(self, shutdown: F, on_ready: R) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+        R: FnOnce(Option<String>) + Send + 'static,
+    {
+        let Server { state, listener, metrics_listener } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+
+        tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), on_ready));
+        tokio::spawn(prune_sessions(state.clone(), stop_rx.clone()));
+        if let Some(metrics_listener) = metrics_listener {
+            let metrics_app = Router::new().route("/metrics", get(routes::health::metrics)).with_state(state.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(metrics_listener, metrics_app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            });
+        }
+
+        let app = router(state);
+        let mut stop = stop_rx.clone();
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .into_future();
+        tokio::pin!(server);
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+            tokio::time::sleep(grace).await;
+            stop_tx
+        };
+        tokio::select! {
+            served = &mut server => served,
+            _stop_tx = shutdown => {
+                tracing::warn!("grace period over; closing the remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Migrates the database, retrying with backoff while it is unreachable, then
+/// marks the state ready and hands the setup token (on an empty instance) to `on_ready`.
+async fn bootstrap<R: FnOnce(Option<String>)>(state: AppState, mut stop: watch::Receiver<bool>, on_ready: R) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match state.services.store().migrate().await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "database not ready");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    state.migrated.store(true, Ordering::Release);
+    tracing::info!("database migrated and ready");
+    match state.services.prepare_setup_token().await {
+        Ok(token) => on_ready(token),
+        Err(error) => {
+            tracing::error!(%error, "could not prepare the setup token");
+            on_ready(None);
+        }
+    }
+}
+
+/// Deletes expired sessions every hour.
+async fn prune_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if state.is_migrated() {
+            match state.services.prune_sessions().await {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "removed expired sessions"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not prune sessions"),
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

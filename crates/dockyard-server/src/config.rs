@@ -1,0 +1,450 @@
+//! The one configuration struct, built in layers: built-in defaults, then a
+//! TOML file (`--config` / `DOCKYARD_CONFIG`), then `DOCKYARD_*` environment
+//! variables (`__` separates nesting: `DOCKYARD_HTTP__REQUEST_TIMEOUT_SECS`),
+//! then command-line flags. Every value is validated at start and an error
+//! names the key it is about.
+//!
+//! Architecture Invariant: only `main` reads the process environment; it hands
+//! the variables to [`Config::load`] as a list.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Everything `dockyard serve` and the other commands can be told.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where Dockyard keeps its SQLite database, workspaces and keys.
+    pub data_dir: PathBuf,
+    /// The API and web app listener.
+    pub listen: SocketAddr,
+    /// `postgres://…` selects PostgreSQL; unset means SQLite in the data dir.
+    pub database_url: Option<DatabaseUrl>,
+    /// The URL people open, e.g. `https://dockyard.example.com`. Used for the
+    /// printed link, the CSRF origin check and the `Secure` cookie flag.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `dockyard=debug,info`.
+    pub log_level: String,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub rate_limit: RateLimitConfig,
+    pub auth: AuthConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    /// Origins allowed to call the API from a browser on another origin. Empty: CORS closed.
+    pub cors_allowed_origins: Vec<String>,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// How long SIGTERM waits for in-flight requests before closing them.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    pub per_user_per_second: u32,
+    pub per_user_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub session_ttl_hours: u64,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_failure_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Serve `/metrics` on this private address instead of the main listener.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            public_url: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            auth: AuthConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout_secs: 5 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            body_limit_bytes: 2 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { enabled: true, per_ip_per_second: 200, per_ip_burst: 400, per_user_per_second: 100, per_user_burst: 200 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 14 * 24,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 20,
+            login_failure_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: None }
+    }
+}
+
+/// A database URL whose password never appears in `Debug` or serialized output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `****`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
+        let Some((userinfo, host)) = rest.rsplit_once('@') else { return self.0.clone() };
+        match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:****@{host}"),
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+/// A configuration problem, naming the key (and where it came from).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+/// What [`Config::load`] produced besides the config: things worth a warning.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub warnings: Vec<String>,
+}
+
+/// Variables with the prefix that are not config keys.
+const NOT_CONFIG_KEYS: &[&str] = &["CONFIG"];
+/// Variables reserved for the test harness and tools, never warned about.
+const IGNORED_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
+const LIST_KEYS: &[&str] = &["http.cors_allowed_origins"];
+
+impl Config {
+    /// Builds the config from defaults, an optional TOML file and the
+    /// `DOCKYARD_*` variables among `env`.
+    pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<(Config, LoadReport), ConfigError> {
+        let mut report = LoadReport::default();
+        let mut merged = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| ConfigError::new("config", format!("cannot read {}: {error}", path.display())))?;
+            merged = text
+                .parse::<toml::Table>()
+                .map_err(|error| ConfigError::new("config", format!("{} is not valid TOML: {error}", path.display())))?;
+        }
+        let known_top: Vec<String> = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(table)) => table.keys().cloned().chain(["database_url".to_owned()]).collect(),
+            _ => Vec::new(),
+        };
+        let mut from_env: Vec<(String, String)> = Vec::new();
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("DOCKYARD_") else { continue };
+            if NOT_CONFIG_KEYS.contains(&rest) || IGNORED_PREFIXES.iter().any(|prefix| rest.starts_with(prefix)) {
+                continue;
+            }
+            let (rest, value) = match rest.strip_suffix("_FILE") {
+                // `DOCKYARD_DATABASE_URL_FILE=/run/secrets/db` reads the value from a file.
+                Some(base) => {
+                    let text = std::fs::read_to_string(raw)
+                        .map_err(|error| ConfigError::new(name.clone(), format!("cannot read {raw}: {error}")))?;
+                    (base, text.trim().to_owned())
+                }
+                None => (rest, raw.clone()),
+            };
+            let path: Vec<String> = rest.to_lowercase().split("__").map(str::to_owned).collect();
+            if !known_top.contains(&path[0]) {
+                report.warnings.push(format!("ignoring unknown environment variable {name}"));
+                continue;
+            }
+            let dotted = path.join(".");
+            let value = if LIST_KEYS.contains(&dotted.as_str()) {
+                toml::Value::Array(
+                    value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(|item| item.into()).collect(),
+                )
+            } else {
+                scalar(&value)
+            };
+            insert_path(&mut merged, &path, value);
+            from_env.push((dotted, name.clone()));
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
+            let key = error.path().to_string();
+            let source = from_env
+                .iter()
+                .find(|(dotted, _)| *dotted == key)
+                .map(|(_, variable)| format!(" (from {variable})"))
+                .unwrap_or_default();
+            ConfigError::new(format!("{key}{source}"), error.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok((config, report))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::new("database_url", "must start with sqlite: or postgres://"));
+            }
+        }
+        if let Some(public_url) = &self.public_url
+            && !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::new("public_url", "must start with http:// or https://"));
+        }
+        for origin in &self.http.cors_allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                return Err(ConfigError::new(
+                    "http.cors_allowed_origins",
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                ));
+            }
+        }
+        let positive = [
+            ("database.max_connections", u64::from(self.database.max_connections)),
+            ("database.acquire_timeout_secs", self.database.acquire_timeout_secs),
+            ("http.request_timeout_secs", self.http.request_timeout_secs),
+            ("http.body_limit_bytes", self.http.body_limit_bytes as u64),
+            ("rate_limit.per_ip_per_second", u64::from(self.rate_limit.per_ip_per_second)),
+            ("rate_limit.per_ip_burst", u64::from(self.rate_limit.per_ip_burst)),
+            ("rate_limit.per_user_per_second", u64::from(self.rate_limit.per_user_per_second)),
+            ("rate_limit.per_user_burst", u64::from(self.rate_limit.per_user_burst)),
+            ("auth.session_ttl_hours", self.auth.session_ttl_hours),
+            ("auth.login_max_failures_per_account", u64::from(self.auth.login_max_failures_per_account)),
+            ("auth.login_max_failures_per_ip", u64::from(self.auth.login_max_failures_per_ip)),
+            ("auth.login_failure_window_secs", self.auth.login_failure_window_secs),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::new(*key, "must be greater than 0"));
+        }
+        if self.log_level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return Err(ConfigError::new("log_level", format!("{:?} is not a valid log filter", self.log_level)));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data dir.
+    pub fn effective_database_url(&self) -> DatabaseUrl {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => DatabaseUrl(format!("sqlite://{}?mode=rwc", self.data_dir.join("dockyard.db").display())),
+        }
+    }
+
+    /// The config as TOML with secrets redacted, for `serve --print-config`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Some(self.effective_database_url());
+        toml::to_string_pretty(&shown).unwrap_or_else(|error| format!("# cannot render config: {error}"))
+    }
+
+    /// The URL to print and to compare browser origins against.
+    pub fn public_origin(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.http.request_timeout_secs)
+    }
+
+    pub fn services(&self) -> dockyard_services::ServiceConfig {
+        dockyard_services::ServiceConfig {
+            session_ttl: Duration::from_secs(self.auth.session_ttl_hours * 3600),
+            login_max_failures_per_account: self.auth.login_max_failures_per_account,
+            login_max_failures_per_ip: self.auth.login_max_failures_per_ip,
+            login_failure_window: Duration::from_secs(self.auth.login_failure_window_secs),
+        }
+    }
+
+    pub fn pool(&self) -> dockyard_store::PoolSettings {
+        dockyard_store::PoolSettings {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
+            ..Default::default()
+        }
+    }
+}
+
+/// An environment value as TOML: booleans and integers are typed, anything else is a string.
+fn scalar(raw: &str) -> toml::Value {
+    if let Ok(boolean) = raw.parse::<bool>() {
+        return toml::Value::Boolean(boolean);
+    }
+    if let Ok(integer) = raw.parse::<i64>() {
+        return toml::Value::Integer(integer);
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("a path has at least one segment");
+    let mut current = table;
+    for segment in parents {
+        let entry = current.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else { unreachable!("just made a table") };
+        current = next;
+    }
+    current.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        let dir = std::env::temp_dir().join(format!("dockyard-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("dockyard.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[http]\nrequest_timeout_secs = 7\n").expect("write");
+        let (config, report) = Config::load(
+            Some(&file),
+            &env(&[
+                ("DOCKYARD_HTTP__REQUEST_TIMEOUT_SECS", "9"),
+                ("DOCKYARD_DATA_DIR", "/srv/dockyard"),
+                ("DOCKYARD_HTTP__CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+                ("DOCKYARD_NOPE", "1"),
+                ("DOCKYARD_TEST_DATABASE_URL", "ignored"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.http.request_timeout_secs, 9);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/dockyard"));
+        assert_eq!(config.http.cors_allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(report.warnings, vec!["ignoring unknown environment variable DOCKYARD_NOPE"]);
+        assert_eq!(config.rate_limit.per_ip_burst, RateLimitConfig::default().per_ip_burst);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let error = Config::load(None, &env(&[("DOCKYARD_LISTEN", "not-an-address")])).unwrap_err();
+        assert_eq!(error.key, "listen (from DOCKYARD_LISTEN)");
+        let error = Config::load(None, &env(&[("DOCKYARD_HTTP__REQUEST_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert_eq!(error.key, "http.request_timeout_secs");
+        let error = Config::load(None, &env(&[("DOCKYARD_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(error.key, "database_url");
+        let error = Config::load(None, &env(&[("DOCKYARD_HTTP__NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(error.message.contains("no_such_key"), "{error}");
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let url = DatabaseUrl::new("postgres://dockyard:hunter2@db:5432/dockyard");
+        assert_eq!(url.redacted(), "postgres://dockyard:****@db:5432/dockyard");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let config = Config { database_url: Some(url), ..Config::default() };
+        assert!(!config.to_redacted_toml().contains("hunter2"));
+    }
+}
