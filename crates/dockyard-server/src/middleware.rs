@@ -102,7 +102,7 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
     if allowed {
         next.run(request).await
     } else {
-        ApiError::new(StatusCode::FORBIDDEN, "csrf_origin_mismatch", "cross-site request refused: the Origin is not this site")
+        ApiError::new(StatusCode::FORBIDDEN, "csrf_origin_mismatch", "cross-site request refused: the Origin header is missing or names another site")
             .into_response()
     }
 }

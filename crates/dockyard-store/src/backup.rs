@@ -120,7 +120,7 @@ impl Store {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'"
             }
             Dialect::Postgres => {
-                "SELECT table_name AS name FROM information_schema.tables
+                "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables
                  WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations'"
             }
         };
@@ -128,15 +128,20 @@ impl Store {
         Ok(rows.iter().map(|row| row.try_get::<String, _>("name")).collect::<Result<_, _>>()?)
     }
 
-    async fn table_columns(&self, tx: &mut Transaction<'static, Any>, table: &str) -> Result<Vec<String>, StoreError> {
+    /// The table's columns, each with whether it is a boolean on this backend.
+    async fn table_columns(&self, tx: &mut Transaction<'static, Any>, table: &str) -> Result<Vec<(String, bool)>, StoreError> {
         let statement = match self.dialect {
-            Dialect::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
+            Dialect::Sqlite => format!("SELECT name, 'integer' AS data_type FROM pragma_table_info('{table}')"),
             Dialect::Postgres => format!(
-                "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}'"
+                "SELECT CAST(column_name AS TEXT) AS name, CAST(data_type AS TEXT) AS data_type FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = '{table}'"
             ),
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(statement)).fetch_all(&mut **tx).await?;
-        Ok(rows.iter().map(|row| row.try_get::<String, _>("name")).collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>("name")?, row.try_get::<String, _>("data_type")? == "boolean")))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }
 
@@ -184,7 +189,7 @@ fn row_to_json(row: &AnyRow) -> Result<Map<String, Value>, StoreError> {
 async fn load_table(
     tx: &mut Transaction<'static, Any>,
     table: &str,
-    columns: &[String],
+    columns: &[(String, bool)],
     path: &Path,
 ) -> Result<u64, StoreError> {
     let reader = BufReader::new(File::open(path)?);
@@ -197,7 +202,8 @@ async fn load_table(
         let object: BTreeMap<String, Value> = serde_json::from_str(&line)
             .map_err(|error| StoreError::Backup(format!("{table}.jsonl line {}: {error}", line_number + 1)))?;
         // Only the table's real columns are used, so a tampered file cannot inject names.
-        if let Some(unknown) = object.keys().find(|name| !columns.contains(name)) {
+        let column = |name: &str| columns.iter().find(|(column, _)| column == name);
+        if let Some(unknown) = object.keys().find(|name| column(name).is_none()) {
             return Err(StoreError::Backup(format!("{table}.jsonl line {}: unknown column {unknown:?}", line_number + 1)));
         }
         // NULLs are left to the column default (which is NULL for every nullable
@@ -216,6 +222,10 @@ async fn load_table(
         for name in &names {
             query = match &object[*name] {
                 Value::Bool(value) => query.bind(*value),
+                // A SQLite flag (0/1) restored into a PostgreSQL BOOLEAN column.
+                Value::Number(number) if column(name).is_some_and(|(_, boolean)| *boolean) => {
+                    query.bind(number.as_i64().unwrap_or(0) != 0)
+                }
                 Value::Number(number) if number.is_i64() => query.bind(number.as_i64()),
                 Value::Number(number) => query.bind(number.as_f64()),
                 Value::String(text) => query.bind(text.clone()),

@@ -163,6 +163,15 @@ pub(crate) fn get_time(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, sqlx
     Ok(from_millis(row.try_get::<i64, _>(column)?))
 }
 
+/// Flags are `BOOLEAN` on PostgreSQL and `INTEGER` 0/1 on SQLite (the Any
+/// driver has no SQLite boolean); this reads either.
+pub(crate) fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}
+
 pub(crate) fn get_opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
 }

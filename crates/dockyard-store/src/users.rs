@@ -5,7 +5,7 @@ use dockyard_domain::{User, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Store, StoreError, get_time, millis};
+use crate::{Store, StoreError, get_bool, get_time, millis};
 
 /// A user with the stored password hash, for login only.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         id: UserId::from_trusted(row.try_get("id")?),
         email: row.try_get("email")?,
         name: row.try_get("name")?,
-        instance_admin: row.try_get("instance_admin")?,
+        instance_admin: get_bool(row, "instance_admin")?,
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })

@@ -4,7 +4,7 @@ CREATE TABLE users (
     email TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     password_hash TEXT,
-    instance_admin BOOLEAN NOT NULL DEFAULT FALSE,
+    instance_admin INTEGER NOT NULL DEFAULT 0 CHECK (instance_admin IN (0, 1)),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
