@@ -1,1 +1,9 @@
+//! Integration tests: each starts the real `dockyard` binary (see `support`).
 
+mod support;
+
+mod accounts;
+mod auth_security;
+mod authz_matrix;
+mod cli;
+mod edge;

@@ -1,0 +1,37 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 1; fi
+}
+
+# Installs the Debian packages that are missing. Answers non-zero when it cannot.
+ensure_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || return 1
+  echo "==> installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Starts the Debian PostgreSQL cluster and makes a `dockyard` role that may create
+# databases. Prints the admin URL the tests use on success.
+start_postgres() {
+  local version port
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$version" ] || return 1
+  if ! as_root pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null || return 1
+  fi
+  port=$(as_root pg_conftool "$version" main show port 2>/dev/null | grep -o '[0-9]\+' || echo 5432)
+  for _ in $(seq 1 50); do
+    as_root su postgres -c "psql -p $port -qAtc 'SELECT 1'" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  as_root su postgres -c "psql -p $port -qAtc \"SELECT 1 FROM pg_roles WHERE rolname = 'dockyard'\"" | grep -q 1 \
+    || as_root su postgres -c "psql -p $port -qc \"CREATE ROLE dockyard LOGIN CREATEDB PASSWORD 'dockyard'\"" >/dev/null || return 1
+  echo "postgres://dockyard:dockyard@127.0.0.1:$port/postgres"
+}
