@@ -71,6 +71,14 @@ impl Default for PoolSettings {
     }
 }
 
+/// What [`Store::sqlite_pragmas`] reports.
+#[derive(Debug, Clone)]
+pub struct SqlitePragmas {
+    pub journal_mode: String,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+}
+
 /// A handle to the database. Cheap to clone; all clones share one pool.
 #[derive(Clone)]
 pub struct Store {
@@ -133,6 +141,18 @@ impl Store {
     /// Open and idle connections, for the pool gauges.
     pub fn pool_stats(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// The connection settings SQLite runs with, for diagnostics and tests.
+    pub async fn sqlite_pragmas(&self) -> Result<SqlitePragmas, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::Config("not a SQLite database".into()));
+        }
+        let mut connection = self.pool.acquire().await?;
+        let journal_mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *connection).await?.try_get(0)?;
+        let foreign_keys: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut *connection).await?.try_get(0)?;
+        let busy_timeout_ms: i64 = sqlx::query("PRAGMA busy_timeout").fetch_one(&mut *connection).await?.try_get(0)?;
+        Ok(SqlitePragmas { journal_mode: journal_mode.to_lowercase(), foreign_keys: foreign_keys == 1, busy_timeout_ms })
     }
 
     pub async fn close(&self) {
