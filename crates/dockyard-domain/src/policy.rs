@@ -136,9 +136,8 @@ impl Action {
             UpdateOrg | ManageMembers | ReadAudit | ManageSecrets | DeleteProject => Role::Admin,
             DeleteOrg | ManageOwners => Role::Owner,
             // Not org-scoped; never asked with an org resource.
-            ReadSelf | UpdateSelf | ManageOwnSessions | ManageOwnTokens | CreateOrg | ManageUsers | ReadInstanceAudit => {
-                Role::Owner
-            }
+            ReadSelf | UpdateSelf | ManageOwnSessions | ManageOwnTokens | CreateOrg | ManageUsers
+            | ReadInstanceAudit => Role::Owner,
         }
     }
 
@@ -242,7 +241,10 @@ mod tests {
     #[test]
     fn strangers_get_not_found_members_get_forbidden() {
         let someone = actor(None, false);
-        assert_eq!(authorize(&someone, Action::ReadProject, Resource::InOrg { role: None }).unwrap_err(), Denied::NotFound);
+        assert_eq!(
+            authorize(&someone, Action::ReadProject, Resource::InOrg { role: None }).unwrap_err(),
+            Denied::NotFound
+        );
         assert_eq!(
             authorize(&someone, Action::DeleteProject, Resource::InOrg { role: Some(Role::Developer) }).unwrap_err(),
             Denied::Forbidden
@@ -272,20 +274,30 @@ mod tests {
         // An admin-scoped token of a viewer is still a viewer.
         let viewer_with_admin_token = actor(Some(Scope::Admin), false);
         assert_eq!(
-            authorize(&viewer_with_admin_token, Action::WriteCode, Resource::InOrg { role: Some(Role::Viewer) }).unwrap_err(),
+            authorize(&viewer_with_admin_token, Action::WriteCode, Resource::InOrg { role: Some(Role::Viewer) })
+                .unwrap_err(),
             Denied::Forbidden
         );
         // Membership is checked before scope, so a stranger's token learns nothing.
-        assert_eq!(authorize(&reader, Action::DeleteOrg, Resource::InOrg { role: None }).unwrap_err(), Denied::NotFound);
+        assert_eq!(
+            authorize(&reader, Action::DeleteOrg, Resource::InOrg { role: None }).unwrap_err(),
+            Denied::NotFound
+        );
     }
 
     #[test]
     fn instance_admins_own_every_org_but_tokens_still_narrow() {
         let admin = actor(None, true);
-        assert_eq!(authorize(&admin, Action::DeleteOrg, Resource::InOrg { role: None }).unwrap().role(), Some(Role::Owner));
+        assert_eq!(
+            authorize(&admin, Action::DeleteOrg, Resource::InOrg { role: None }).unwrap().role(),
+            Some(Role::Owner)
+        );
         assert!(authorize(&admin, Action::ManageUsers, Resource::Instance).is_ok());
         let admin_reader = actor(Some(Scope::Read), true);
-        assert_eq!(authorize(&admin_reader, Action::ManageUsers, Resource::Instance).unwrap_err(), Denied::InsufficientScope);
+        assert_eq!(
+            authorize(&admin_reader, Action::ManageUsers, Resource::Instance).unwrap_err(),
+            Denied::InsufficientScope
+        );
     }
 
     #[test]

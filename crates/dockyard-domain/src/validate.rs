@@ -28,12 +28,18 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let value = raw.trim().to_lowercase();
-        let invalid = || ValidationError::new("email", "invalid_email", "must be an e-mail address such as ada@example.com");
+        let invalid =
+            || ValidationError::new("email", "invalid_email", "must be an e-mail address such as ada@example.com");
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || domain.starts_with('.') || domain.ends_with('.') {
+        if local.is_empty()
+            || domain.is_empty()
+            || domain.contains('@')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
             return Err(invalid());
         }
         Ok(Self(value))
@@ -114,7 +120,11 @@ impl Name {
         let value = raw.trim();
         let length = value.chars().count();
         if length == 0 || length > 100 || value.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "invalid_name", "must be 1-100 characters without control characters"));
+            return Err(ValidationError::new(
+                field,
+                "invalid_name",
+                "must be 1-100 characters without control characters",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -156,7 +166,11 @@ impl Password {
             ));
         }
         if raw.len() > MAX_PASSWORD_BYTES {
-            return Err(ValidationError::new("password", "password_too_long", format!("must be at most {MAX_PASSWORD_BYTES} bytes")));
+            return Err(ValidationError::new(
+                "password",
+                "password_too_long",
+                format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            ));
         }
         let mut distinct: Vec<char> = raw.chars().collect();
         distinct.sort_unstable();

@@ -72,7 +72,8 @@ pub fn with_edge_layers(app: Router<AppState>, state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
-                    let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("");
+                    let request_id =
+                        request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("");
                     // The path only: query strings may carry tokens.
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
                 })
@@ -96,7 +97,9 @@ pub fn with_edge_layers(app: Router<AppState>, state: AppState) -> Router {
 /// cannot smuggle arbitrary text into our logs; a fresh id replaces it.
 async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     let valid = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).is_none_or(|id| {
-        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     });
     if !valid {
         request.headers_mut().remove(REQUEST_ID);

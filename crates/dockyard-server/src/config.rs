@@ -222,9 +222,9 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|error| ConfigError::new("config", format!("cannot read {}: {error}", path.display())))?;
-            merged = text
-                .parse::<toml::Table>()
-                .map_err(|error| ConfigError::new("config", format!("{} is not valid TOML: {error}", path.display())))?;
+            merged = text.parse::<toml::Table>().map_err(|error| {
+                ConfigError::new("config", format!("{} is not valid TOML: {error}", path.display()))
+            })?;
         }
         let known_top: Vec<String> = match toml::Value::try_from(Config::default()) {
             Ok(toml::Value::Table(table)) => table.keys().cloned().chain(["database_url".to_owned()]).collect(),

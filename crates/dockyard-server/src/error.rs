@@ -52,7 +52,10 @@ impl ApiError {
     }
 
     pub fn rate_limited(retry_after: Duration) -> Self {
-        Self { retry_after: Some(retry_after), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later") }
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later")
+        }
     }
 
     /// A 500 whose cause is logged and never shown.
@@ -116,10 +119,12 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
-            ServiceError::Invalid(invalid) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, invalid.code, format!("{}: {}", invalid.field, invalid.message))
-                    .field(invalid.field)
-            }
+            ServiceError::Invalid(invalid) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                invalid.code,
+                format!("{}: {}", invalid.field, invalid.message),
+            )
+            .field(invalid.field),
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Unauthenticated => Self::unauthenticated(),
             ServiceError::InvalidCredentials => {
@@ -133,7 +138,11 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is unavailable; retry later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unavailable; retry later",
+                )
             }
             ServiceError::Internal(cause) => Self::internal(cause),
         }

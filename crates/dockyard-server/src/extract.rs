@@ -33,13 +33,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(error) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", error.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""))
+        JsonRejection::JsonDataError(error) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            error.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
+        ),
+        JsonRejection::JsonSyntaxError(error) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", error.body_text())
         }
-        JsonRejection::JsonSyntaxError(error) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", error.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
         JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than allowed")
         }

@@ -33,8 +33,11 @@ pub async fn problem_bodies(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| value == PROBLEM_JSON);
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value == PROBLEM_JSON);
     if is_problem {
         return response;
     }
@@ -102,8 +105,12 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
     if allowed {
         next.run(request).await
     } else {
-        ApiError::new(StatusCode::FORBIDDEN, "csrf_origin_mismatch", "cross-site request refused: the Origin header is missing or names another site")
-            .into_response()
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_origin_mismatch",
+            "cross-site request refused: the Origin header is missing or names another site",
+        )
+        .into_response()
     }
 }
 
@@ -121,7 +128,9 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, state: &AppState) -> bool {
     if origin == "null" {
         return false;
     }
-    if origin == state.config.public_origin() || state.config.http.cors_allowed_origins.iter().any(|allowed| allowed == origin) {
+    if origin == state.config.public_origin()
+        || state.config.http.cors_allowed_origins.iter().any(|allowed| allowed == origin)
+    {
         return true;
     }
     // Same origin as the request itself (the browser sets Host; a page cannot forge it).
@@ -152,7 +161,11 @@ pub async fn ip_rate_limit(State(state): State<AppState>, request: Request, next
 pub async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
@@ -169,5 +182,10 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = message, "a request handler panicked");
-    problem_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged", None)
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred; it has been logged",
+        None,
+    )
 }

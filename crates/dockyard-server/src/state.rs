@@ -36,7 +36,10 @@ impl AppState {
                 governor::Quota::per_second(per_second).allow_burst(burst)
             };
             Limits {
-                per_ip: Some(governor::RateLimiter::keyed(quota(config.rate_limit.per_ip_per_second, config.rate_limit.per_ip_burst))),
+                per_ip: Some(governor::RateLimiter::keyed(quota(
+                    config.rate_limit.per_ip_per_second,
+                    config.rate_limit.per_ip_burst,
+                ))),
                 per_user: Some(governor::RateLimiter::keyed(quota(
                     config.rate_limit.per_user_per_second,
                     config.rate_limit.per_user_burst,
@@ -45,7 +48,13 @@ impl AppState {
         } else {
             Limits { per_ip: None, per_user: None }
         };
-        Self { config: Arc::new(config), services, metrics, limits: Arc::new(limits), migrated: Arc::new(AtomicBool::new(false)) }
+        Self {
+            config: Arc::new(config),
+            services,
+            metrics,
+            limits: Arc::new(limits),
+            migrated: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn is_migrated(&self) -> bool {

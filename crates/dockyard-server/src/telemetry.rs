@@ -21,7 +21,8 @@ pub fn init_logging(format: LogFormat, filter: &str) {
 /// Installs the Prometheus recorder. The `metrics` facade is process-wide by
 /// design, so this is called once by `main`; the handle goes into `AppState`.
 pub fn init_metrics() -> Option<PrometheusHandle> {
-    const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    const LATENCY_BUCKETS: &[f64] =
+        &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
         .ok()?

@@ -90,7 +90,8 @@ impl Services {
         }
         let user = self.create_user(email.as_str(), name.as_str(), password.expose(), true, context).await?;
         let org = store.create_org("default", "Default", &user.id).await?;
-        self.audit(AuditEntry::new("org.created", context).by(&user.id).org(&org.id).target("org", org.id.as_str())).await;
+        self.audit(AuditEntry::new("org.created", context).by(&user.id).org(&org.id).target("org", org.id.as_str()))
+            .await;
         let session = self.start_session(&user, context).await?;
         Ok((user, org, session))
     }
@@ -108,12 +109,15 @@ impl Services {
         let name = Name::parse("name", name)?;
         let password = Password::parse(password, Some(&email))?;
         let hash = hash_password(password.expose().to_owned()).await?;
-        let user = self.store().create_user(email.as_str(), name.as_str(), &hash, instance_admin).await.map_err(|error| {
-            match ServiceError::from(error) {
-                ServiceError::Conflict { .. } => ServiceError::conflict("email_taken", "a user with this e-mail address exists"),
-                other => other,
-            }
-        })?;
+        let user =
+            self.store().create_user(email.as_str(), name.as_str(), &hash, instance_admin).await.map_err(|error| {
+                match ServiceError::from(error) {
+                    ServiceError::Conflict { .. } => {
+                        ServiceError::conflict("email_taken", "a user with this e-mail address exists")
+                    }
+                    other => other,
+                }
+            })?;
         // Once any user exists, the setup token is worthless.
         self.store().delete_setting(SETUP_TOKEN_KEY).await?;
         self.audit(
@@ -143,7 +147,12 @@ impl Services {
 
     /// Password login. Failures are throttled per account and per IP, and the
     /// answer never says whether the account exists.
-    pub async fn login(&self, email: &str, password: &str, context: &RequestContext) -> Result<(User, NewSession), ServiceError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<(User, NewSession), ServiceError> {
         let normalized = email.trim().to_lowercase();
         let account_key = format!("account:{normalized}");
         let ip_key = format!("ip:{}", context.ip.as_deref().unwrap_or("unknown"));
@@ -174,16 +183,15 @@ impl Services {
         };
         self.inner.account_failures.reset(&account_key);
         let session = self.start_session(&found.user, context).await?;
-        self.audit(AuditEntry::new("auth.login", context).by(&found.user.id).target("session", session.session.id.as_str())).await;
+        self.audit(
+            AuditEntry::new("auth.login", context).by(&found.user.id).target("session", session.session.id.as_str()),
+        )
+        .await;
         Ok((found.user, session))
     }
 
     async fn dummy_hash(&self) -> Result<String, ServiceError> {
-        self.inner
-            .dummy_hash
-            .get_or_try_init(|| async { hash_password(random_token(16)?).await })
-            .await
-            .cloned()
+        self.inner.dummy_hash.get_or_try_init(|| async { hash_password(random_token(16)?).await }).await.cloned()
     }
 
     async fn start_session(&self, user: &User, context: &RequestContext) -> Result<NewSession, ServiceError> {
@@ -191,7 +199,13 @@ impl Services {
         let expires_at = Utc::now() + self.inner.config.session_ttl;
         let session = self
             .store()
-            .create_session(&user.id, &token_hash(&cookie_value), context.user_agent.as_deref(), context.ip.as_deref(), expires_at)
+            .create_session(
+                &user.id,
+                &token_hash(&cookie_value),
+                context.user_agent.as_deref(),
+                context.ip.as_deref(),
+                expires_at,
+            )
             .await?;
         Ok(NewSession { session, cookie_value })
     }
@@ -238,7 +252,10 @@ impl Services {
     pub async fn logout(&self, caller: &Authenticated, context: &RequestContext) -> Result<(), ServiceError> {
         if let Some(session_id) = &caller.session_id {
             self.store().delete_session(&caller.user.id, session_id).await?;
-            self.audit(AuditEntry::new("auth.logout", context).by(&caller.user.id).target("session", session_id.as_str())).await;
+            self.audit(
+                AuditEntry::new("auth.logout", context).by(&caller.user.id).target("session", session_id.as_str()),
+            )
+            .await;
         }
         Ok(())
     }
@@ -259,10 +276,16 @@ impl Services {
         Ok(self.store().list_sessions(&actor.user_id, Utc::now()).await?)
     }
 
-    pub async fn revoke_session(&self, actor: &Actor, id: &SessionId, context: &RequestContext) -> Result<(), ServiceError> {
+    pub async fn revoke_session(
+        &self,
+        actor: &Actor,
+        id: &SessionId,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
         let _grant = authorize(actor, Action::ManageOwnSessions, Resource::User(&actor.user_id))?;
         self.store().delete_session(&actor.user_id, id).await?;
-        self.audit(AuditEntry::new("auth.session_revoked", context).by(&actor.user_id).target("session", id.as_str())).await;
+        self.audit(AuditEntry::new("auth.session_revoked", context).by(&actor.user_id).target("session", id.as_str()))
+            .await;
         Ok(())
     }
 
@@ -359,14 +382,23 @@ impl Services {
             let _grant = authorize(actor, Action::ManageOwnTokens, Resource::User(user))?;
             // A token can never mint a token broader than itself.
             if actor.scope.is_some_and(|own| own < scope) {
-                return Err(ServiceError::forbidden("insufficient_scope", "a token cannot create a token with a broader scope"));
+                return Err(ServiceError::forbidden(
+                    "insufficient_scope",
+                    "a token cannot create a token with a broader scope",
+                ));
             }
         }
         let name = Name::parse("name", name)?;
         let expires_at = match expires_in_days {
-            Some(0) => return Err(ValidationError::new("expires_in_days", "out_of_range", "must be between 1 and 3650").into()),
+            Some(0) => {
+                return Err(
+                    ValidationError::new("expires_in_days", "out_of_range", "must be between 1 and 3650").into()
+                );
+            }
             Some(days) if days > 3650 => {
-                return Err(ValidationError::new("expires_in_days", "out_of_range", "must be between 1 and 3650").into());
+                return Err(
+                    ValidationError::new("expires_in_days", "out_of_range", "must be between 1 and 3650").into()
+                );
             }
             Some(days) => Some(Utc::now() + chrono::Duration::days(i64::from(days))),
             None => None,
@@ -399,7 +431,12 @@ impl Services {
         Ok(self.store().list_tokens(&actor.user_id).await?)
     }
 
-    pub async fn revoke_token(&self, actor: &Actor, id: &TokenId, context: &RequestContext) -> Result<(), ServiceError> {
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: &TokenId,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
         let _grant = authorize(actor, Action::ManageOwnTokens, Resource::User(&actor.user_id))?;
         let token = self.store().revoke_token(&actor.user_id, id).await?;
         self.audit(

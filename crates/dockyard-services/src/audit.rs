@@ -61,7 +61,11 @@ impl Services {
         filter: dockyard_store::AuditFilter,
     ) -> Result<Page<AuditEvent>, crate::ServiceError> {
         if let Some(actor) = actor {
-            let _grant = dockyard_domain::authorize(actor, dockyard_domain::Action::ReadInstanceAudit, dockyard_domain::Resource::Instance)?;
+            let _grant = dockyard_domain::authorize(
+                actor,
+                dockyard_domain::Action::ReadInstanceAudit,
+                dockyard_domain::Resource::Instance,
+            )?;
         }
         Ok(self.store().list_audit(&filter).await?)
     }

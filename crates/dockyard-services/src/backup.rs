@@ -47,29 +47,32 @@ pub async fn create_backup(store: &Store, data_dir: &Path, output: &Path) -> Res
     let output_owned = output.to_path_buf();
     let data_dir = data_dir.to_path_buf();
     let staging_for_task = staging.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        write_archive(&staging_for_task, &data_dir, &output_owned, database)
-    })
-    .await
-    .map_err(backup_error)?;
+    let result =
+        tokio::task::spawn_blocking(move || write_archive(&staging_for_task, &data_dir, &output_owned, database))
+            .await
+            .map_err(backup_error)?;
     let _ = std::fs::remove_dir_all(&staging);
     result
 }
 
-fn write_archive(staging: &Path, data_dir: &Path, output: &Path, database: BackupManifest) -> Result<BackupSummary, ServiceError> {
+fn write_archive(
+    staging: &Path,
+    data_dir: &Path,
+    output: &Path,
+    database: BackupManifest,
+) -> Result<BackupSummary, ServiceError> {
     let temporary = output.with_extension("partial");
     let file = File::create(&temporary).map_err(backup_error)?;
     let mut archive = tar::Builder::new(GzEncoder::new(BufWriter::new(file), Compression::fast()));
     archive.follow_symlinks(false);
-    let mut summary = BackupSummary { dockyard_version: env!("CARGO_PKG_VERSION").to_owned(), database, files: 0, file_bytes: 0 };
+    let mut summary =
+        BackupSummary { dockyard_version: env!("CARGO_PKG_VERSION").to_owned(), database, files: 0, file_bytes: 0 };
     for table in &summary.database.tables {
         let path = staging.join("db").join(format!("{}.jsonl", table.name));
         archive.append_path_with_name(&path, format!("db/{}.jsonl", table.name)).map_err(backup_error)?;
     }
-    let skip: Vec<PathBuf> = [output, temporary.as_path(), staging]
-        .iter()
-        .filter_map(|path| std::fs::canonicalize(path).ok())
-        .collect();
+    let skip: Vec<PathBuf> =
+        [output, temporary.as_path(), staging].iter().filter_map(|path| std::fs::canonicalize(path).ok()).collect();
     if data_dir.exists() {
         add_dir(&mut archive, data_dir, data_dir, &skip, &mut summary)?;
     }
@@ -95,7 +98,8 @@ fn add_dir(
     skip: &[PathBuf],
     summary: &mut BackupSummary,
 ) -> Result<(), ServiceError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(backup_error)?.collect::<Result<_, _>>().map_err(backup_error)?;
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(backup_error)?.collect::<Result<_, _>>().map_err(backup_error)?;
     entries.sort_by_key(|entry| entry.file_name());
     for entry in entries {
         let path = entry.path();
@@ -122,7 +126,12 @@ fn add_dir(
 
 /// Restores a backup into `store` and `data_dir`. Without `replace`, the
 /// database must be empty. The database part is all-or-nothing.
-pub async fn restore_backup(store: &Store, data_dir: &Path, input: &Path, replace: bool) -> Result<BackupSummary, ServiceError> {
+pub async fn restore_backup(
+    store: &Store,
+    data_dir: &Path,
+    input: &Path,
+    replace: bool,
+) -> Result<BackupSummary, ServiceError> {
     store.migrate().await?;
     let parent = data_dir.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let staging = parent.join(format!(".dockyard-restore-{}", std::process::id()));
@@ -130,7 +139,8 @@ pub async fn restore_backup(store: &Store, data_dir: &Path, input: &Path, replac
     std::fs::create_dir_all(&staging).map_err(backup_error)?;
     let input = input.to_path_buf();
     let staging_for_task = staging.clone();
-    let unpacked = tokio::task::spawn_blocking(move || unpack(&input, &staging_for_task)).await.map_err(backup_error)?;
+    let unpacked =
+        tokio::task::spawn_blocking(move || unpack(&input, &staging_for_task)).await.map_err(backup_error)?;
     let result = async {
         let summary = unpacked?;
         store
@@ -150,7 +160,9 @@ pub async fn restore_backup(store: &Store, data_dir: &Path, input: &Path, replac
 }
 
 fn unpack(input: &Path, staging: &Path) -> Result<BackupSummary, ServiceError> {
-    let file = File::open(input).map_err(|error| ServiceError::conflict("restore_refused", format!("cannot open {}: {error}", input.display())))?;
+    let file = File::open(input).map_err(|error| {
+        ServiceError::conflict("restore_refused", format!("cannot open {}: {error}", input.display()))
+    })?;
     let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
     archive.set_preserve_permissions(true);
     for entry in archive.entries().map_err(backup_error)? {
@@ -162,7 +174,10 @@ fn unpack(input: &Path, staging: &Path) -> Result<BackupSummary, ServiceError> {
         let kind = entry.header().entry_type();
         let allowed_kind = kind.is_file() || kind.is_dir() || kind.is_symlink();
         if !(safe && known && allowed_kind) {
-            return Err(ServiceError::conflict("restore_refused", format!("unexpected entry {} in the backup", path.display())));
+            return Err(ServiceError::conflict(
+                "restore_refused",
+                format!("unexpected entry {} in the backup", path.display()),
+            ));
         }
         if kind.is_symlink() {
             // A link may only point inside the tree it lives in.
@@ -176,7 +191,10 @@ fn unpack(input: &Path, staging: &Path) -> Result<BackupSummary, ServiceError> {
                     _ => level = -1,
                 }
                 if level < 0 {
-                    return Err(ServiceError::conflict("restore_refused", format!("link {} points outside the backup", path.display())));
+                    return Err(ServiceError::conflict(
+                        "restore_refused",
+                        format!("link {} points outside the backup", path.display()),
+                    ));
                 }
             }
         }
@@ -184,7 +202,8 @@ fn unpack(input: &Path, staging: &Path) -> Result<BackupSummary, ServiceError> {
     }
     let manifest = std::fs::read(staging.join("backup.json"))
         .map_err(|_| ServiceError::conflict("restore_refused", "not a Dockyard backup: backup.json is missing"))?;
-    serde_json::from_slice(&manifest).map_err(|error| ServiceError::conflict("restore_refused", format!("backup.json: {error}")))
+    serde_json::from_slice(&manifest)
+        .map_err(|error| ServiceError::conflict("restore_refused", format!("backup.json: {error}")))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<(), ServiceError> {

@@ -36,9 +36,7 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ServiceErr
 
 /// Checks a password against a stored hash, off the async threads.
 pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()
-    })
-    .await
-    .map_err(|error| ServiceError::Internal(error.to_string()))
+    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))
 }

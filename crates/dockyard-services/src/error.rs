@@ -45,7 +45,9 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ServiceError::NotFound,
-            StoreError::Conflict(what) => ServiceError::Conflict { code: "conflict", message: format!("{what} is already taken") },
+            StoreError::Conflict(what) => {
+                ServiceError::Conflict { code: "conflict", message: format!("{what} is already taken") }
+            }
             StoreError::Unavailable(_) => ServiceError::Unavailable(error),
             other => ServiceError::Internal(other.to_string()),
         }

@@ -9,10 +9,10 @@
 mod accounts;
 mod audit;
 pub mod backup;
+mod crypto;
 mod error;
 mod orgs;
 mod projects;
-mod crypto;
 mod throttle;
 
 use std::sync::Arc;
@@ -72,7 +72,13 @@ impl Services {
         let account_failures = FailureThrottle::new(config.login_max_failures_per_account, config.login_failure_window);
         let ip_failures = FailureThrottle::new(config.login_max_failures_per_ip, config.login_failure_window);
         Self {
-            inner: Arc::new(Inner { store, config, account_failures, ip_failures, dummy_hash: tokio::sync::OnceCell::new() }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                account_failures,
+                ip_failures,
+                dummy_hash: tokio::sync::OnceCell::new(),
+            }),
         }
     }
 

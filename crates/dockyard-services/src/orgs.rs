@@ -1,7 +1,9 @@
 //! Orgs, their members and their audit log.
 
 use dockyard_domain::validate::{Email, Name, Slug};
-use dockyard_domain::{Action, Actor, AuditEvent, Grant, Member, Org, OrgWithRole, Page, Resource, Role, UserId, authorize};
+use dockyard_domain::{
+    Action, Actor, AuditEvent, Grant, Member, Org, OrgWithRole, Page, Resource, Role, UserId, authorize,
+};
 use dockyard_store::AuditFilter;
 
 use crate::accounts::slug_or_derived;
@@ -46,8 +48,15 @@ impl Services {
         let _grant = authorize(actor, Action::CreateOrg, Resource::Instance)?;
         let name = Name::parse("name", name)?;
         let slug = slug_or_derived(slug, &name)?;
-        let org = self.store().create_org(slug.as_str(), name.as_str(), &actor.user_id).await.map_err(|error| slug_taken(error.into()))?;
-        self.audit(AuditEntry::new("org.created", context).by(&actor.user_id).org(&org.id).target("org", org.id.as_str())).await;
+        let org = self
+            .store()
+            .create_org(slug.as_str(), name.as_str(), &actor.user_id)
+            .await
+            .map_err(|error| slug_taken(error.into()))?;
+        self.audit(
+            AuditEntry::new("org.created", context).by(&actor.user_id).org(&org.id).target("org", org.id.as_str()),
+        )
+        .await;
         Ok(org)
     }
 
@@ -79,7 +88,10 @@ impl Services {
             None => org.slug.clone(),
         };
         let updated = self.store().update_org(&org.id, &slug, &name).await.map_err(|error| slug_taken(error.into()))?;
-        self.audit(AuditEntry::new("org.updated", context).by(&actor.user_id).org(&org.id).target("org", org.id.as_str())).await;
+        self.audit(
+            AuditEntry::new("org.updated", context).by(&actor.user_id).org(&org.id).target("org", org.id.as_str()),
+        )
+        .await;
         Ok(updated)
     }
 
@@ -118,7 +130,9 @@ impl Services {
             .store()
             .find_user_by_email(email.as_str())
             .await?
-            .ok_or_else(|| ServiceError::conflict("user_not_found", "no user has this e-mail address; create the account first"))?
+            .ok_or_else(|| {
+                ServiceError::conflict("user_not_found", "no user has this e-mail address; create the account first")
+            })?
             .user;
         self.store().add_member(&org.id, &user.id, role).await.map_err(|error| match ServiceError::from(error) {
             ServiceError::Conflict { .. } => ServiceError::conflict("already_member", "this user is already a member"),
@@ -146,8 +160,11 @@ impl Services {
     ) -> Result<Member, ServiceError> {
         let (org, _grant) = self.org_for(actor, key, Action::ListMembers).await?;
         let current = self.member(&org.id, user).await?;
-        let action =
-            if role == Role::Owner || current.role == Role::Owner { Action::ManageOwners } else { Action::ManageMembers };
+        let action = if role == Role::Owner || current.role == Role::Owner {
+            Action::ManageOwners
+        } else {
+            Action::ManageMembers
+        };
         let (_, _grant) = self.org_for(actor, key, action).await?;
         self.store().set_member_role(&org.id, user, role).await.map_err(last_owner)?;
         self.audit(
@@ -162,7 +179,13 @@ impl Services {
     }
 
     /// Removes a member. Members may always leave; removing an owner is an owner's decision.
-    pub async fn remove_member(&self, actor: &Actor, key: &str, user: &UserId, context: &RequestContext) -> Result<(), ServiceError> {
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        key: &str,
+        user: &UserId,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
         let (org, _grant) = self.org_for(actor, key, Action::ListMembers).await?;
         let current = self.member(&org.id, user).await?;
         if *user != actor.user_id {

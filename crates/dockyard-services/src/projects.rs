@@ -25,7 +25,9 @@ pub struct ProjectUpdate {
 
 fn slug_taken(error: dockyard_store::StoreError) -> ServiceError {
     match ServiceError::from(error) {
-        ServiceError::Conflict { .. } => ServiceError::conflict("slug_taken", "a project with this slug exists in the org"),
+        ServiceError::Conflict { .. } => {
+            ServiceError::conflict("slug_taken", "a project with this slug exists in the org")
+        }
         other => other,
     }
 }
@@ -33,7 +35,12 @@ fn slug_taken(error: dockyard_store::StoreError) -> ServiceError {
 impl Services {
     /// Loads a project and authorizes `action` on it. Later features (files,
     /// deploys, agents) start every request here.
-    pub async fn project_for(&self, actor: &Actor, id: &ProjectId, action: Action) -> Result<(Project, Grant), ServiceError> {
+    pub async fn project_for(
+        &self,
+        actor: &Actor,
+        id: &ProjectId,
+        action: Action,
+    ) -> Result<(Project, Grant), ServiceError> {
         let (project, role) = self.store().get_project_for(id, &actor.user_id).await?;
         let grant = authorize(actor, action, Resource::InOrg { role })?;
         Ok((project, grant))
@@ -66,7 +73,12 @@ impl Services {
         Ok(project)
     }
 
-    pub async fn list_projects(&self, actor: &Actor, org_key: &str, filter: ProjectFilter) -> Result<Page<Project>, ServiceError> {
+    pub async fn list_projects(
+        &self,
+        actor: &Actor,
+        org_key: &str,
+        filter: ProjectFilter,
+    ) -> Result<Page<Project>, ServiceError> {
         let (org, _grant) = self.org_for(actor, org_key, Action::ListProjects).await?;
         Ok(self.store().list_projects(&org.id, &filter).await?)
     }
@@ -106,7 +118,12 @@ impl Services {
         Ok(updated)
     }
 
-    pub async fn delete_project(&self, actor: &Actor, id: &ProjectId, context: &RequestContext) -> Result<(), ServiceError> {
+    pub async fn delete_project(
+        &self,
+        actor: &Actor,
+        id: &ProjectId,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
         let (project, _grant) = self.project_for(actor, id, Action::DeleteProject).await?;
         self.store().delete_project(&project.id).await?;
         self.audit(

@@ -51,7 +51,8 @@ const FORMAT_VERSION: u32 = 1;
 impl Store {
     /// Writes every table into `dir/<table>.jsonl` from one consistent snapshot.
     pub async fn dump(&self, dir: &Path) -> Result<BackupManifest, StoreError> {
-        let schema_version = self.applied_migration().await?.ok_or_else(|| StoreError::Backup("database is not migrated".into()))?;
+        let schema_version =
+            self.applied_migration().await?.ok_or_else(|| StoreError::Backup("database is not migrated".into()))?;
         let unknown: Vec<String> =
             self.list_tables().await?.into_iter().filter(|table| !BACKUP_TABLES.contains(&table.as_str())).collect();
         if !unknown.is_empty() {
@@ -95,7 +96,9 @@ impl Store {
         if !replace {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&mut *tx).await?;
             if row.try_get::<i64, _>("n")? > 0 {
-                return Err(StoreError::Backup("the database is not empty; pass --force to replace its contents".into()));
+                return Err(StoreError::Backup(
+                    "the database is not empty; pass --force to replace its contents".into(),
+                ));
             }
         }
         for table in BACKUP_TABLES.iter().rev() {
@@ -129,7 +132,11 @@ impl Store {
     }
 
     /// The table's columns, each with whether it is a boolean on this backend.
-    async fn table_columns(&self, tx: &mut Transaction<'static, Any>, table: &str) -> Result<Vec<(String, bool)>, StoreError> {
+    async fn table_columns(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        table: &str,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
         let statement = match self.dialect {
             Dialect::Sqlite => format!("SELECT name, 'integer' AS data_type FROM pragma_table_info('{table}')"),
             Dialect::Postgres => format!(
@@ -204,7 +211,10 @@ async fn load_table(
         // Only the table's real columns are used, so a tampered file cannot inject names.
         let column = |name: &str| columns.iter().find(|(column, _)| column == name);
         if let Some(unknown) = object.keys().find(|name| column(name).is_none()) {
-            return Err(StoreError::Backup(format!("{table}.jsonl line {}: unknown column {unknown:?}", line_number + 1)));
+            return Err(StoreError::Backup(format!(
+                "{table}.jsonl line {}: unknown column {unknown:?}",
+                line_number + 1
+            )));
         }
         // NULLs are left to the column default (which is NULL for every nullable
         // column); binding them would need the column's type on PostgreSQL.

@@ -152,7 +152,11 @@ impl Store {
         let journal_mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *connection).await?.try_get(0)?;
         let foreign_keys: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut *connection).await?.try_get(0)?;
         let busy_timeout_ms: i64 = sqlx::query("PRAGMA busy_timeout").fetch_one(&mut *connection).await?.try_get(0)?;
-        Ok(SqlitePragmas { journal_mode: journal_mode.to_lowercase(), foreign_keys: foreign_keys == 1, busy_timeout_ms })
+        Ok(SqlitePragmas {
+            journal_mode: journal_mode.to_lowercase(),
+            foreign_keys: foreign_keys == 1,
+            busy_timeout_ms,
+        })
     }
 
     pub async fn close(&self) {

@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
-use sqlx::{Row, SqlSafeStr};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Row, SqlSafeStr};
 
 use crate::{Dialect, Store, StoreError};
 
@@ -58,9 +58,10 @@ impl Store {
 
     /// The newest migration applied to the database, or `None` on an empty one.
     pub async fn applied_migration(&self) -> Result<Option<i64>, StoreError> {
-        let result = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await;
+        let result =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await;
         match result {
             Ok(row) => Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?),
             // No migrations table yet: nothing applied.

@@ -205,7 +205,10 @@ impl Store {
     /// cannot both see "another owner remains". SQLite already has a single writer.
     async fn lock_org(&self, tx: &mut Transaction<'static, Any>, org: &OrgId) -> Result<(), StoreError> {
         if self.dialect == crate::Dialect::Postgres {
-            sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE").bind(org.as_str()).fetch_optional(&mut **tx).await?;
+            sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+                .bind(org.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
         }
         Ok(())
     }

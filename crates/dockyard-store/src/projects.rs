@@ -110,7 +110,13 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    pub async fn update_project(&self, id: &ProjectId, slug: &str, name: &str, description: &str) -> Result<Project, StoreError> {
+    pub async fn update_project(
+        &self,
+        id: &ProjectId,
+        slug: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<Project, StoreError> {
         let row = sqlx::query(
             "UPDATE projects SET slug = $2, name = $3, description = $4, updated_at = $5 WHERE id = $1
              RETURNING id, org_id, slug, name, description, created_by, created_at, updated_at",

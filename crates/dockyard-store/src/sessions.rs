@@ -51,7 +51,11 @@ impl Store {
     }
 
     /// The live session with this token hash and its user.
-    pub async fn resolve_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>, StoreError> {
+    pub async fn resolve_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Session, User)>, StoreError> {
         let row = sqlx::query(sql!(
             "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.instance_admin, u.created_at, u.updated_at
              FROM sessions s JOIN users u ON u.id = s.user_id
@@ -65,7 +69,12 @@ impl Store {
     }
 
     /// Records activity and slides the expiry forward.
-    pub async fn touch_session(&self, id: &SessionId, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn touch_session(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
             .bind(id.as_str())
             .bind(millis(now))
@@ -101,12 +110,14 @@ impl Store {
 
     /// Revokes every session of `user`; answers how many there were.
     pub async fn delete_user_sessions(&self, user: &UserId) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.as_str()).execute(&self.pool).await?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.as_str()).execute(&self.pool).await?;
         Ok(result.rows_affected())
     }
 
     pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(&self.pool).await?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(millis(now)).execute(&self.pool).await?;
         Ok(result.rows_affected())
     }
 }

@@ -57,7 +57,11 @@ impl Store {
     }
 
     /// The token with this hash and its user, if it is neither revoked nor expired.
-    pub async fn resolve_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiToken, User)>, StoreError> {
+    pub async fn resolve_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApiToken, User)>, StoreError> {
         let row = sqlx::query(sql!(
             "SELECT {TOKEN_COLUMNS}, u.id, u.email, u.name, u.instance_admin, u.created_at, u.updated_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -80,10 +84,11 @@ impl Store {
     }
 
     pub async fn list_tokens(&self, user: &UserId) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query(sql!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = $1 ORDER BY t.id DESC"))
-            .bind(user.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(sql!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = $1 ORDER BY t.id DESC"))
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
     }
 

@@ -74,7 +74,10 @@ impl Store {
     }
 
     pub async fn password_hash(&self, id: &UserId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id.as_str()).fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("password_hash")?)
     }
 
@@ -89,23 +92,25 @@ impl Store {
     }
 
     pub async fn update_user_name(&self, id: &UserId, name: &str) -> Result<User, StoreError> {
-        let row = sqlx::query(sql!("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"))
-            .bind(id.as_str())
-            .bind(name)
-            .bind(millis(Utc::now()))
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(sql!("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"))
+                .bind(id.as_str())
+                .bind(name)
+                .bind(millis(Utc::now()))
+                .fetch_one(&self.pool)
+                .await?;
         Ok(user_from_row(&row)?)
     }
 
     pub async fn set_instance_admin(&self, id: &UserId, instance_admin: bool) -> Result<User, StoreError> {
-        let row =
-            sqlx::query(sql!("UPDATE users SET instance_admin = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"))
-                .bind(id.as_str())
-                .bind(instance_admin)
-                .bind(millis(Utc::now()))
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query(sql!(
+            "UPDATE users SET instance_admin = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(id.as_str())
+        .bind(instance_admin)
+        .bind(millis(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
         Ok(user_from_row(&row)?)
     }
 

@@ -198,8 +198,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let services = Services::new(open_store(&config).await?, config.services());
             let user = services.find_user(email).await.map_err(|_| anyhow::anyhow!("no user with e-mail {email}"))?;
             let scope: Scope = scope.parse().map_err(|_| anyhow::anyhow!("unknown scope {scope}"))?;
-            let created = services.create_token(None, &user.id, name, scope, *expires_in_days, &shell_context()).await?;
-            eprintln!("created token {} ({}) for {}; it is shown only now:", created.token.id, scope.as_str(), user.email);
+            let created =
+                services.create_token(None, &user.id, name, scope, *expires_in_days, &shell_context()).await?;
+            eprintln!(
+                "created token {} ({}) for {}; it is shown only now:",
+                created.token.id,
+                scope.as_str(),
+                user.email
+            );
             println!("{}", created.secret);
             Ok(())
         }
@@ -234,7 +240,12 @@ async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Res
         UserCommand::Create { email, name, password_stdin: _, instance_admin } => {
             let password = read_password()?;
             let user = services.create_user(email, name, &password, *instance_admin, &context).await?;
-            println!("created user {} <{}>{}", user.id, user.email, if user.instance_admin { " (instance admin)" } else { "" });
+            println!(
+                "created user {} <{}>{}",
+                user.id,
+                user.email,
+                if user.instance_admin { " (instance admin)" } else { "" }
+            );
         }
         UserCommand::List { json } => {
             let users = services.list_users(None).await?;
@@ -250,7 +261,13 @@ async fn user_command(services: &Services, command: &UserCommand) -> anyhow::Res
             } else {
                 println!("{:<26}  {:<32}  {:<24}  ADMIN", "ID", "EMAIL", "NAME");
                 for user in users {
-                    println!("{:<26}  {:<32}  {:<24}  {}", user.id, user.email, user.name, if user.instance_admin { "yes" } else { "" });
+                    println!(
+                        "{:<26}  {:<32}  {:<24}  {}",
+                        user.id,
+                        user.email,
+                        user.name,
+                        if user.instance_admin { "yes" } else { "" }
+                    );
                 }
             }
         }

@@ -15,7 +15,10 @@ use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, path_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(update_user)).routes(routes!(instance_audit))
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(update_user))
+        .routes(routes!(instance_audit))
 }
 
 /// Every user of the instance (instance admins).

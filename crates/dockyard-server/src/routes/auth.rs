@@ -1,9 +1,9 @@
 //! First-run setup, login and logout.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use dockyard_services::NewSession;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -50,7 +50,11 @@ pub struct SetupResponse {
 /// Creates the first instance admin and a default org, and signs them in.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupRequest, responses(
     (status = 201, body = SetupResponse), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn setup(State(state): State<AppState>, Ctx(context): Ctx, ApiJson(body): ApiJson<SetupRequest>) -> ApiResult<Response> {
+async fn setup(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiJson(body): ApiJson<SetupRequest>,
+) -> ApiResult<Response> {
     let (user, org, session) =
         state.services.complete_setup(&body.token, &body.email, &body.name, &body.password, &context).await?;
     let cookie = session_cookie(&state, &session);
@@ -68,7 +72,11 @@ pub struct LoginRequest {
 /// Signs in with e-mail and password and sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = UserDto), (status = 401, body = Problem), (status = 429, body = Problem)))]
-async fn login(State(state): State<AppState>, Ctx(context): Ctx, ApiJson(body): ApiJson<LoginRequest>) -> ApiResult<Response> {
+async fn login(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
     let (user, session) = state.services.login(&body.email, &body.password, &context).await?;
     let cookie = session_cookie(&state, &session);
     Ok(([(header::SET_COOKIE, cookie)], Json(UserDto::from(user))).into_response())

@@ -16,7 +16,13 @@ pub struct UserDto {
 
 impl From<User> for UserDto {
     fn from(user: User) -> Self {
-        Self { id: user.id.into(), email: user.email, name: user.name, instance_admin: user.instance_admin, created_at: user.created_at }
+        Self {
+            id: user.id.into(),
+            email: user.email,
+            name: user.name,
+            instance_admin: user.instance_admin,
+            created_at: user.created_at,
+        }
     }
 }
 
@@ -120,7 +126,13 @@ pub struct MemberDto {
 
 impl From<Member> for MemberDto {
     fn from(member: Member) -> Self {
-        Self { user_id: member.user_id.into(), email: member.email, name: member.name, role: member.role.into(), joined_at: member.joined_at }
+        Self {
+            user_id: member.user_id.into(),
+            email: member.email,
+            name: member.name,
+            role: member.role.into(),
+            joined_at: member.joined_at,
+        }
     }
 }
 
@@ -266,7 +278,11 @@ impl AuditQuery {
     pub fn into_filter(self) -> Result<dockyard_store::AuditFilter, crate::error::ApiError> {
         let before = match self.cursor.as_deref() {
             Some(cursor) => Some(cursor.parse().map_err(|_| {
-                crate::error::ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_cursor", "cursor is not one this API gave out")
+                crate::error::ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_cursor",
+                    "cursor is not one this API gave out",
+                )
             })?),
             None => None,
         };

@@ -36,7 +36,11 @@ pub struct UpdateMe {
 
 /// Changes the display name.
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = UpdateMe, responses((status = 200, body = UserDto), (status = 422, body = Problem)))]
-async fn update_me(State(state): State<AppState>, Caller(caller): Caller, ApiJson(body): ApiJson<UpdateMe>) -> ApiResult<Json<UserDto>> {
+async fn update_me(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<UpdateMe>,
+) -> ApiResult<Json<UserDto>> {
     Ok(Json(state.services.update_self(&caller.actor, &body.name).await?.into()))
 }
 
@@ -62,7 +66,8 @@ async fn change_password(
     Ctx(context): Ctx,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<Json<ChangePasswordResult>> {
-    let sessions_revoked = state.services.change_password(&caller, &body.current_password, &body.new_password, &context).await?;
+    let sessions_revoked =
+        state.services.change_password(&caller, &body.current_password, &body.new_password, &context).await?;
     Ok(Json(ChangePasswordResult { sessions_revoked }))
 }
 

@@ -54,7 +54,11 @@ async fn create_org(
 /// One org, by id or slug.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs", params(("org" = String, Path, description = "id or slug")), responses(
     (status = 200, body = OrgDto), (status = 404, body = Problem)))]
-async fn get_org(State(state): State<AppState>, Caller(caller): Caller, Path(org): Path<String>) -> ApiResult<Json<OrgDto>> {
+async fn get_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<OrgDto>> {
     let (org, role) = state.services.get_org(&caller.actor, &org).await?;
     Ok(Json(OrgDto::new(org, role)))
 }
@@ -76,8 +80,10 @@ async fn update_org(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> ApiResult<Json<OrgDto>> {
-    let updated =
-        state.services.update_org(&caller.actor, &org, OrgUpdate { name: body.name, slug: body.slug }, &context).await?;
+    let updated = state
+        .services
+        .update_org(&caller.actor, &org, OrgUpdate { name: body.name, slug: body.slug }, &context)
+        .await?;
     let (_, role) = state.services.get_org(&caller.actor, updated.id.as_str()).await?;
     Ok(Json(OrgDto::new(updated, role)))
 }
@@ -85,7 +91,12 @@ async fn update_org(
 /// Deletes an org with all its projects (owners).
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}", tag = "orgs", params(("org" = String, Path)), responses(
     (status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn delete_org(State(state): State<AppState>, Caller(caller): Caller, Ctx(context): Ctx, Path(org): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Ctx(context): Ctx,
+    Path(org): Path<String>,
+) -> ApiResult<StatusCode> {
     state.services.delete_org(&caller.actor, &org, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -93,7 +104,11 @@ async fn delete_org(State(state): State<AppState>, Caller(caller): Caller, Ctx(c
 /// The org's members.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "orgs", params(("org" = String, Path)), responses(
     (status = 200, body = Vec<MemberDto>), (status = 404, body = Problem)))]
-async fn list_members(State(state): State<AppState>, Caller(caller): Caller, Path(org): Path<String>) -> ApiResult<Json<Vec<MemberDto>>> {
+async fn list_members(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Vec<MemberDto>>> {
     Ok(Json(state.services.list_members(&caller.actor, &org).await?.into_iter().map(Into::into).collect()))
 }
 

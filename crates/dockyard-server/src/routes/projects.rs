@@ -17,9 +17,11 @@ use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, path_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_projects, create_project))
-        .routes(routes!(get_project, update_project, delete_project))
+    OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(
+        get_project,
+        update_project,
+        delete_project
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,7 +51,9 @@ async fn list_projects(
         None => None,
     };
     if query.limit.is_some_and(|limit| limit == 0 || limit > 200) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 200").field("limit"));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 200").field("limit")
+        );
     }
     let filter = ProjectFilter { query: query.q, after, limit: query.limit.unwrap_or(50) };
     let page = state.services.list_projects(&caller.actor, &org, filter).await?;
@@ -83,7 +87,11 @@ async fn create_project(
 /// One project.
 #[utoipa::path(get, path = "/api/v1/projects/{project}", tag = "projects", params(("project" = String, Path)), responses(
     (status = 200, body = ProjectDto), (status = 404, body = Problem)))]
-async fn get_project(State(state): State<AppState>, Caller(caller): Caller, Path(project): Path<String>) -> ApiResult<Json<ProjectDto>> {
+async fn get_project(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Json<ProjectDto>> {
     let id: ProjectId = path_id(&project)?;
     Ok(Json(state.services.get_project(&caller.actor, &id).await?.into()))
 }

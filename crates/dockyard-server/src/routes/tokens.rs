@@ -52,7 +52,8 @@ async fn create_token(
     Ctx(context): Ctx,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let scope = body.scopes.iter().copied().map(dockyard_domain::Scope::from).max().unwrap_or(dockyard_domain::Scope::Read);
+    let scope =
+        body.scopes.iter().copied().map(dockyard_domain::Scope::from).max().unwrap_or(dockyard_domain::Scope::Read);
     let created = state
         .services
         .create_token(Some(&caller.actor), &caller.user.id, &body.name, scope, body.expires_in_days, &context)

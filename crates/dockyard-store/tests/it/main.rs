@@ -94,9 +94,13 @@ async fn emails_and_slugs_are_unique() {
     let fixture = fixture().await;
     let store = &fixture.store;
     let user = store.create_user("a@example.com", "A", "hash", false).await.expect("user");
-    assert!(matches!(store.create_user("a@example.com", "A2", "hash", false).await, Err(StoreError::Conflict(what)) if what == "email"));
+    assert!(
+        matches!(store.create_user("a@example.com", "A2", "hash", false).await, Err(StoreError::Conflict(what)) if what == "email")
+    );
     let org = store.create_org("acme", "Acme", &user.id).await.expect("org");
-    assert!(matches!(store.create_org("acme", "Acme 2", &user.id).await, Err(StoreError::Conflict(what)) if what == "slug"));
+    assert!(
+        matches!(store.create_org("acme", "Acme 2", &user.id).await, Err(StoreError::Conflict(what)) if what == "slug")
+    );
     store.create_project(&org.id, "web", "Web", "", &user.id).await.expect("project");
     assert!(matches!(
         store.create_project(&org.id, "web", "Web 2", "", &user.id).await,
@@ -115,13 +119,21 @@ async fn an_org_always_keeps_an_owner() {
     let second = store.create_user("s@example.com", "S", "hash", false).await.expect("user");
     let org = store.create_org("acme", "Acme", &owner.id).await.expect("org");
     store.add_member(&org.id, &second.id, Role::Developer).await.expect("member");
-    assert!(matches!(store.add_member(&org.id, &second.id, Role::Viewer).await, Err(StoreError::Conflict(what)) if what == "member"));
+    assert!(
+        matches!(store.add_member(&org.id, &second.id, Role::Viewer).await, Err(StoreError::Conflict(what)) if what == "member")
+    );
     assert!(matches!(
         store.set_member_role(&org.id, &owner.id, Role::Admin).await,
         Err(StoreError::Conflict(what)) if what == "last_owner"
     ));
-    assert!(matches!(store.remove_member(&org.id, &owner.id).await, Err(StoreError::Conflict(what)) if what == "last_owner"));
-    assert_eq!(store.role_in_org(&org.id, &owner.id).await.expect("role"), Some(Role::Owner), "the refused change rolled back");
+    assert!(
+        matches!(store.remove_member(&org.id, &owner.id).await, Err(StoreError::Conflict(what)) if what == "last_owner")
+    );
+    assert_eq!(
+        store.role_in_org(&org.id, &owner.id).await.expect("role"),
+        Some(Role::Owner),
+        "the refused change rolled back"
+    );
     store.set_member_role(&org.id, &second.id, Role::Owner).await.expect("promote");
     store.set_member_role(&org.id, &owner.id, Role::Viewer).await.expect("now the first owner may step down");
     assert_eq!(store.role_in_org(&org.id, &owner.id).await.expect("role"), Some(Role::Viewer));
@@ -148,7 +160,13 @@ async fn project_pages_cover_everything_once_and_filters_escape_wildcards() {
     let org = store.create_org("acme", "Acme", &user.id).await.expect("org");
     let mut created = Vec::new();
     for n in 0..7 {
-        created.push(store.create_project(&org.id, &format!("p{n}"), &format!("Project {n}"), "", &user.id).await.expect("project").id);
+        created.push(
+            store
+                .create_project(&org.id, &format!("p{n}"), &format!("Project {n}"), "", &user.id)
+                .await
+                .expect("project")
+                .id,
+        );
     }
     store.create_project(&org.id, "pct", "100% Done", "", &user.id).await.expect("project");
     let mut seen: Vec<ProjectId> = Vec::new();
@@ -165,9 +183,15 @@ async fn project_pages_cover_everything_once_and_filters_escape_wildcards() {
         }
     }
     assert_eq!(seen, created);
-    let percent = store.list_projects(&org.id, &ProjectFilter { query: Some("0%".into()), after: None, limit: 50 }).await.expect("page");
+    let percent = store
+        .list_projects(&org.id, &ProjectFilter { query: Some("0%".into()), after: None, limit: 50 })
+        .await
+        .expect("page");
     assert_eq!(percent.items.len(), 1, "'%' is literal");
-    let underscore = store.list_projects(&org.id, &ProjectFilter { query: Some("_".into()), after: None, limit: 50 }).await.expect("page");
+    let underscore = store
+        .list_projects(&org.id, &ProjectFilter { query: Some("_".into()), after: None, limit: 50 })
+        .await
+        .expect("page");
     assert!(underscore.items.is_empty(), "'_' is literal");
 }
 
@@ -190,8 +214,14 @@ async fn audit_pages_newest_first_per_org() {
             .await
             .expect("audit");
     }
-    store.record_audit(NewAuditEvent { action: "auth.login", detail: serde_json::json!({}), ..Default::default() }).await.expect("audit");
-    let first = store.list_audit(&AuditFilter { org_id: Some(org.id.clone()), limit: 3, ..Default::default() }).await.expect("page");
+    store
+        .record_audit(NewAuditEvent { action: "auth.login", detail: serde_json::json!({}), ..Default::default() })
+        .await
+        .expect("audit");
+    let first = store
+        .list_audit(&AuditFilter { org_id: Some(org.id.clone()), limit: 3, ..Default::default() })
+        .await
+        .expect("page");
     assert_eq!(first.items.len(), 3);
     assert_eq!(first.items[0].target_id.as_deref(), Some("p4"));
     assert_eq!(first.items[0].detail["n"], 4);
@@ -200,9 +230,15 @@ async fn audit_pages_newest_first_per_org() {
         .list_audit(&AuditFilter { org_id: Some(org.id.clone()), before: Some(before), limit: 3, ..Default::default() })
         .await
         .expect("page");
-    assert_eq!(second.items.iter().map(|event| event.target_id.clone().unwrap_or_default()).collect::<Vec<_>>(), ["p1", "p0"]);
+    assert_eq!(
+        second.items.iter().map(|event| event.target_id.clone().unwrap_or_default()).collect::<Vec<_>>(),
+        ["p1", "p0"]
+    );
     assert!(second.next_cursor.is_none());
-    let logins = store.list_audit(&AuditFilter { action: Some("auth.login".into()), limit: 10, ..Default::default() }).await.expect("page");
+    let logins = store
+        .list_audit(&AuditFilter { action: Some("auth.login".into()), limit: 10, ..Default::default() })
+        .await
+        .expect("page");
     assert_eq!(logins.items.len(), 1);
 }
 
@@ -226,7 +262,13 @@ async fn a_dump_loads_back_identically_and_refuses_a_non_empty_target() {
         let (project, role) = target
             .store
             .get_project_for(
-                &target.store.list_projects(&org.id, &ProjectFilter { limit: 10, ..Default::default() }).await.expect("list").items[0].id,
+                &target
+                    .store
+                    .list_projects(&org.id, &ProjectFilter { limit: 10, ..Default::default() })
+                    .await
+                    .expect("list")
+                    .items[0]
+                    .id,
                 &user.id,
             )
             .await
@@ -256,5 +298,9 @@ async fn a_corrupt_dump_changes_nothing() {
     target.store.create_user("keep@example.com", "Keep", "hash", false).await.expect("user");
     assert!(matches!(target.store.load(&dump_dir, &manifest, true).await, Err(StoreError::Backup(_))));
     let users = target.store.list_users().await.expect("users");
-    assert_eq!(users.iter().map(|user| user.email.as_str()).collect::<Vec<_>>(), ["keep@example.com"], "the transaction rolled back");
+    assert_eq!(
+        users.iter().map(|user| user.email.as_str()).collect::<Vec<_>>(),
+        ["keep@example.com"],
+        "the transaction rolled back"
+    );
 }

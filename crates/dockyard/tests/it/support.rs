@@ -60,7 +60,8 @@ impl TestDatabase {
             Backend::Postgres { admin_url } => {
                 use sqlx::Connection;
                 let name = format!("dy_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+                let mut connection =
+                    sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut connection)
                     .await
@@ -268,7 +269,10 @@ impl TestApp {
         let client = Client::new(self, None);
         let token = self.setup_token.clone().expect("a fresh instance prints a setup token");
         let response = client
-            .post("/api/v1/setup", &json!({ "token": token, "email": ADMIN_EMAIL, "name": "Admin", "password": PASSWORD }))
+            .post(
+                "/api/v1/setup",
+                &json!({ "token": token, "email": ADMIN_EMAIL, "name": "Admin", "password": PASSWORD }),
+            )
             .await;
         assert_eq!(response.status, 201, "setup: {}", response.body);
         let org_id = response.json["org"]["id"].as_str().expect("org id").to_owned();
@@ -277,7 +281,8 @@ impl TestApp {
 
     /// Creates a user through the admin API and answers a signed-in client for them.
     pub async fn user(&self, admin: &Client, email: &str) -> (Client, String) {
-        let response = admin.post("/api/v1/admin/users", &json!({ "email": email, "name": email, "password": PASSWORD })).await;
+        let response =
+            admin.post("/api/v1/admin/users", &json!({ "email": email, "name": email, "password": PASSWORD })).await;
         assert_eq!(response.status, 201, "create user: {}", response.body);
         let id = response.json["id"].as_str().expect("user id").to_owned();
         (self.login(email, PASSWORD).await, id)
