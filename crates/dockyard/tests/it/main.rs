@@ -7,3 +7,4 @@ mod auth_security;
 mod authz_matrix;
 mod cli;
 mod edge;
+mod logging;
