@@ -77,8 +77,8 @@ impl Services {
         key: &str,
         update: OrgUpdate,
         context: &RequestContext,
-    ) -> Result<Org, ServiceError> {
-        let (org, _grant) = self.org_for(actor, key, Action::UpdateOrg).await?;
+    ) -> Result<(Org, Option<Role>), ServiceError> {
+        let (org, grant) = self.org_for(actor, key, Action::UpdateOrg).await?;
         let name = match update.name.as_deref() {
             Some(name) => Name::parse("name", name)?.into_string(),
             None => org.name.clone(),
@@ -92,7 +92,7 @@ impl Services {
             AuditEntry::new("org.updated", context).by(&actor.user_id).org(&org.id).target("org", org.id.as_str()),
         )
         .await;
-        Ok(updated)
+        Ok((updated, grant.role()))
     }
 
     pub async fn delete_org(&self, actor: &Actor, key: &str, context: &RequestContext) -> Result<(), ServiceError> {

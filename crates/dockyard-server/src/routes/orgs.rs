@@ -80,11 +80,8 @@ async fn update_org(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> ApiResult<Json<OrgDto>> {
-    let updated = state
-        .services
-        .update_org(&caller.actor, &org, OrgUpdate { name: body.name, slug: body.slug }, &context)
-        .await?;
-    let (_, role) = state.services.get_org(&caller.actor, updated.id.as_str()).await?;
+    let update = OrgUpdate { name: body.name, slug: body.slug };
+    let (updated, role) = state.services.update_org(&caller.actor, &org, update, &context).await?;
     Ok(Json(OrgDto::new(updated, role)))
 }
 
