@@ -111,6 +111,8 @@ pub enum Action {
     ManageMembers,
     /// Grant or take away the owner role: transferring the org.
     ManageOwners,
+    /// Remove oneself from an org.
+    LeaveOrg,
     ReadAudit,
     ListProjects,
     CreateProject,
@@ -131,7 +133,7 @@ impl Action {
     fn min_role(self) -> Role {
         use Action::*;
         match self {
-            ReadOrg | ListMembers | ListProjects | ReadProject => Role::Viewer,
+            ReadOrg | ListMembers | ListProjects | ReadProject | LeaveOrg => Role::Viewer,
             CreateProject | UpdateProject | WriteCode | Deploy => Role::Developer,
             UpdateOrg | ManageMembers | ReadAudit | ManageSecrets | DeleteProject => Role::Admin,
             DeleteOrg | ManageOwners => Role::Owner,
@@ -146,7 +148,7 @@ impl Action {
         use Action::*;
         match self {
             ReadSelf | ReadOrg | ListMembers | ListProjects | ReadProject => Scope::Read,
-            UpdateSelf | CreateOrg | CreateProject | UpdateProject | WriteCode | Deploy => Scope::Write,
+            UpdateSelf | CreateOrg | CreateProject | UpdateProject | WriteCode | Deploy | LeaveOrg => Scope::Write,
             ManageOwnSessions | ManageOwnTokens | ManageUsers | ReadInstanceAudit | UpdateOrg | DeleteOrg
             | ManageMembers | ManageOwners | ReadAudit | DeleteProject | ManageSecrets => Scope::Admin,
         }
@@ -296,6 +298,17 @@ mod tests {
         let admin_reader = actor(Some(Scope::Read), true);
         assert_eq!(
             authorize(&admin_reader, Action::ManageUsers, Resource::Instance).unwrap_err(),
+            Denied::InsufficientScope
+        );
+    }
+
+    #[test]
+    fn leaving_an_org_is_a_write() {
+        let member = Resource::InOrg { role: Some(Role::Viewer) };
+        assert!(authorize(&actor(None, false), Action::LeaveOrg, member).is_ok());
+        assert!(authorize(&actor(Some(Scope::Write), false), Action::LeaveOrg, member).is_ok());
+        assert_eq!(
+            authorize(&actor(Some(Scope::Read), false), Action::LeaveOrg, member).unwrap_err(),
             Denied::InsufficientScope
         );
     }

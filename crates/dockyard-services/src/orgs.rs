@@ -38,6 +38,14 @@ impl Services {
         Ok((org, grant))
     }
 
+    /// Loads an org and the actor's role in it for a decision that depends on the
+    /// target (member changes). Strangers get 404 before anything about the target is read.
+    async fn org_with_role(&self, actor: &Actor, key: &str) -> Result<(Org, Option<Role>), ServiceError> {
+        let OrgWithRole { org, role } = self.store().find_org(key, &actor.user_id).await?;
+        let _visible = authorize(actor, Action::ListMembers, Resource::InOrg { role })?;
+        Ok((org, role))
+    }
+
     pub async fn create_org(
         &self,
         actor: &Actor,
@@ -158,14 +166,14 @@ impl Services {
         role: Role,
         context: &RequestContext,
     ) -> Result<Member, ServiceError> {
-        let (org, _grant) = self.org_for(actor, key, Action::ListMembers).await?;
+        let (org, role_of_actor) = self.org_with_role(actor, key).await?;
         let current = self.member(&org.id, user).await?;
         let action = if role == Role::Owner || current.role == Role::Owner {
             Action::ManageOwners
         } else {
             Action::ManageMembers
         };
-        let (_, _grant) = self.org_for(actor, key, action).await?;
+        let _grant = authorize(actor, action, Resource::InOrg { role: role_of_actor })?;
         self.store().set_member_role(&org.id, user, role).await.map_err(last_owner)?;
         self.audit(
             AuditEntry::new("member.role_changed", context)
@@ -186,12 +194,16 @@ impl Services {
         user: &UserId,
         context: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let (org, _grant) = self.org_for(actor, key, Action::ListMembers).await?;
+        let (org, role_of_actor) = self.org_with_role(actor, key).await?;
         let current = self.member(&org.id, user).await?;
-        if *user != actor.user_id {
-            let action = if current.role == Role::Owner { Action::ManageOwners } else { Action::ManageMembers };
-            let (_, _grant) = self.org_for(actor, key, action).await?;
-        }
+        let action = if *user == actor.user_id {
+            Action::LeaveOrg
+        } else if current.role == Role::Owner {
+            Action::ManageOwners
+        } else {
+            Action::ManageMembers
+        };
+        let _grant = authorize(actor, action, Resource::InOrg { role: role_of_actor })?;
         self.store().remove_member(&org.id, user).await.map_err(last_owner)?;
         self.audit(
             AuditEntry::new("member.removed", context)

@@ -90,7 +90,7 @@ pub struct OrgDto {
     pub id: String,
     pub slug: String,
     pub name: String,
-    /// The caller's role; absent for instance admins who are not members.
+    /// The caller's effective role: instance admins act as owners of every org.
     pub role: Option<RoleDto>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -25,7 +25,7 @@ async fn setup_creates_the_first_admin_once_and_signs_them_in() {
     let again = anonymous
         .post(
             "/api/v1/setup",
-            &json!({ "token": app.setup_token.clone().unwrap(), "email": "b@example.com", "name": "B", "password": PASSWORD }),
+            &json!({ "token": app.setup_token.clone().expect("token"), "email": "b@example.com", "name": "B", "password": PASSWORD }),
         )
         .await;
     assert_eq!((again.status, again.code()), (409, "already_set_up"));

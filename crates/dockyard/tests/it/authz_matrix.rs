@@ -1,1 +1,835 @@
-//! (being written)
+//! The authorization matrix: every route of the OpenAPI document, called by
+//! every kind of caller, with the exact status (and problem code) each must get.
+//!
+//! [`table`] has at least one row per (method, path template) of the document,
+//! sometimes more (variants such as "grant owner" next to "grant admin"). A
+//! documented route without a row, or a row whose route is no longer
+//! documented, fails the test: a new route cannot ship without deciding who may
+//! call it. Every cell that would change or destroy something gets a fresh
+//! resource of its own, and every wrong cell is collected, so one run shows the
+//! whole picture.
+//!
+//! Semantics (see `dockyard_domain::policy`): anonymous callers get 401 on every
+//! authenticated route; a caller who is not a member of the org gets 404 for
+//! its resources, never 403; a member whose role is too low gets 403
+//! `forbidden`; a token whose scope is too narrow gets 403 `insufficient_scope`;
+//! instance admins act as owners on every org and alone may use
+//! `/api/v1/admin/*`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_EMAIL, Client, PASSWORD, Reply, TestApp, spawn_app_with};
+
+/// The callers, in the order of the table's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// No cookie, no token.
+    Anonymous,
+    /// Members of acme with that role, signed in with a session cookie.
+    Viewer,
+    Developer,
+    Admin,
+    Owner,
+    /// Owner of another org; not a member of acme.
+    Outsider,
+    /// The first user from setup: not a member of acme, owner rights everywhere.
+    InstanceAdmin,
+    /// Bearer tokens of acme's owner, scoped `read` and `admin`.
+    ReadToken,
+    AdminToken,
+}
+
+const WHO: [Who; 9] = [
+    Who::Anonymous,
+    Who::Viewer,
+    Who::Developer,
+    Who::Admin,
+    Who::Owner,
+    Who::Outsider,
+    Who::InstanceAdmin,
+    Who::ReadToken,
+    Who::AdminToken,
+];
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Who::Anonymous => "anonymous",
+            Who::Viewer => "viewer",
+            Who::Developer => "developer",
+            Who::Admin => "admin",
+            Who::Owner => "owner",
+            Who::Outsider => "outsider",
+            Who::InstanceAdmin => "instance_admin",
+            Who::ReadToken => "read_token",
+            Who::AdminToken => "admin_token",
+        })
+    }
+}
+
+/// An expected answer: the status, and for errors the problem `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expect {
+    status: u16,
+    code: Option<&'static str>,
+}
+
+impl Expect {
+    fn matches(self, reply: &Reply) -> bool {
+        reply.status == self.status && self.code.is_none_or(|code| reply.code() == code)
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "{} {code}", self.status),
+            None => write!(f, "{}", self.status),
+        }
+    }
+}
+
+const OK: Expect = Expect { status: 200, code: None };
+const CREATED: Expect = Expect { status: 201, code: None };
+const DONE: Expect = Expect { status: 204, code: None };
+const UNAUTH: Expect = Expect { status: 401, code: Some("unauthenticated") };
+const FORBID: Expect = Expect { status: 403, code: Some("forbidden") };
+const SCOPE: Expect = Expect { status: 403, code: Some("insufficient_scope") };
+const HIDDEN: Expect = Expect { status: 404, code: Some("not_found") };
+const BAD_LOGIN: Expect = Expect { status: 401, code: Some("invalid_credentials") };
+const SET_UP: Expect = Expect { status: 409, code: Some("already_set_up") };
+
+/// What a row's request does; decides the fresh resources and the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Healthz,
+    Readyz,
+    SetupStatus,
+    /// A valid body on a set-up instance: 409 for everyone.
+    Setup,
+    /// Wrong credentials: 401 for everyone.
+    Login,
+    /// From a fresh session of the acting user.
+    Logout,
+    GetMe,
+    UpdateMe,
+    /// Current and new password are the same, so later sign-ins still work.
+    ChangePassword,
+    ListSessions,
+    /// A fresh session of the acting user.
+    RevokeOwnSession,
+    /// A fresh session of someone else: 404, and it must survive.
+    RevokeForeignSession,
+    ListTokens,
+    CreateToken,
+    /// A fresh token of the acting user.
+    RevokeOwnToken,
+    /// A fresh token of someone else: 404, and it must survive.
+    RevokeForeignToken,
+    ListOrgs,
+    CreateOrg,
+    GetOrg,
+    UpdateOrg,
+    /// A fresh org with the same members as acme.
+    DeleteOrg,
+    OrgAudit,
+    ListMembers,
+    /// A fresh user added as developer.
+    AddMember,
+    /// A fresh user added as owner.
+    AddOwner,
+    /// A fresh developer made admin.
+    PromoteToAdmin,
+    /// A fresh developer made owner.
+    PromoteToOwner,
+    /// A fresh (second) owner made admin.
+    DemoteOwner,
+    /// A fresh developer removed.
+    RemoveMember,
+    /// A fresh (second) owner removed.
+    RemoveOwner,
+    /// The acting user removes themselves from a fresh org that has a second owner.
+    LeaveOrg,
+    ListProjects,
+    CreateProject,
+    GetProject,
+    /// A fresh project.
+    UpdateProject,
+    /// A fresh project.
+    DeleteProject,
+    ListUsers,
+    CreateUser,
+    /// A fresh user made instance admin.
+    UpdateUser,
+    InstanceAudit,
+}
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    case: Case,
+    expect: [Expect; 9],
+}
+
+const fn row(method: &'static str, path: &'static str, case: Case, expect: [Expect; 9]) -> Row {
+    Row { method, path, case, expect }
+}
+
+/// The matrix. Columns: anonymous, viewer, developer, admin, owner, outsider,
+/// instance_admin, read_token, admin_token (both tokens belong to acme's owner).
+#[rustfmt::skip]
+fn table() -> Vec<Row> {
+    use Case::*;
+    vec![
+        // Public routes answer the same to everyone.
+        row("GET",    "/healthz",                          Healthz,              [OK; 9]),
+        row("GET",    "/readyz",                           Readyz,               [OK; 9]),
+        row("GET",    "/api/v1/setup",                     SetupStatus,          [OK; 9]),
+        row("POST",   "/api/v1/setup",                     Setup,                [SET_UP; 9]),
+        row("POST",   "/api/v1/auth/login",                Login,                [BAD_LOGIN; 9]),
+        //                                                                        anon    viewer  develop admin   owner   outsider inst_adm read_tk admin_tk
+        // The caller's own account.
+        row("POST",   "/api/v1/auth/logout",               Logout,               [UNAUTH, DONE,    DONE,    DONE,    DONE,    DONE,    DONE,    DONE,   DONE]),
+        row("GET",    "/api/v1/me",                        GetMe,                [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      OK,     OK]),
+        row("PATCH",  "/api/v1/me",                        UpdateMe,             [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
+        row("POST",   "/api/v1/me/password",               ChangePassword,       [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
+        row("GET",    "/api/v1/me/sessions",               ListSessions,         [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/me/sessions/{id}",          RevokeOwnSession,     [UNAUTH, DONE,    DONE,    DONE,    DONE,    DONE,    DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/me/sessions/{id}",          RevokeForeignSession, [UNAUTH, HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  SCOPE,  HIDDEN]),
+        row("GET",    "/api/v1/tokens",                    ListTokens,           [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
+        row("POST",   "/api/v1/tokens",                    CreateToken,          [UNAUTH, CREATED, CREATED, CREATED, CREATED, CREATED, CREATED, SCOPE,  CREATED]),
+        row("DELETE", "/api/v1/tokens/{id}",               RevokeOwnToken,       [UNAUTH, DONE,    DONE,    DONE,    DONE,    DONE,    DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/tokens/{id}",               RevokeForeignToken,   [UNAUTH, HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  SCOPE,  HIDDEN]),
+        // Orgs and members.
+        row("GET",    "/api/v1/orgs",                      ListOrgs,             [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      OK,     OK]),
+        row("POST",   "/api/v1/orgs",                      CreateOrg,            [UNAUTH, CREATED, CREATED, CREATED, CREATED, CREATED, CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/orgs/{org}",                GetOrg,               [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PATCH",  "/api/v1/orgs/{org}",                UpdateOrg,            [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/orgs/{org}",                DeleteOrg,            [UNAUTH, FORBID,  FORBID,  FORBID,  DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("GET",    "/api/v1/orgs/{org}/audit",          OrgAudit,             [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("GET",    "/api/v1/orgs/{org}/members",        ListMembers,          [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/orgs/{org}/members",        AddMember,            [UNAUTH, FORBID,  FORBID,  CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("POST",   "/api/v1/orgs/{org}/members",        AddOwner,             [UNAUTH, FORBID,  FORBID,  FORBID,  CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("PATCH",  "/api/v1/orgs/{org}/members/{user}", PromoteToAdmin,       [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("PATCH",  "/api/v1/orgs/{org}/members/{user}", PromoteToOwner,       [UNAUTH, FORBID,  FORBID,  FORBID,  OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("PATCH",  "/api/v1/orgs/{org}/members/{user}", DemoteOwner,          [UNAUTH, FORBID,  FORBID,  FORBID,  OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/orgs/{org}/members/{user}", RemoveMember,         [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/orgs/{org}/members/{user}", RemoveOwner,          [UNAUTH, FORBID,  FORBID,  FORBID,  DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        // Members may always leave; the instance admin is no member, so there is nothing to leave.
+        row("DELETE", "/api/v1/orgs/{org}/members/{user}", LeaveOrg,             [UNAUTH, DONE,    DONE,    DONE,    DONE,    HIDDEN,  HIDDEN,  SCOPE,  DONE]),
+        // Projects.
+        row("GET",    "/api/v1/orgs/{org}/projects",       ListProjects,         [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/orgs/{org}/projects",       CreateProject,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/projects/{project}",        GetProject,           [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PATCH",  "/api/v1/projects/{project}",        UpdateProject,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/projects/{project}",        DeleteProject,        [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
+        row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
+        row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
+        row("PATCH",  "/api/v1/admin/users/{user}",        UpdateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
+        row("GET",    "/api/v1/admin/audit",               InstanceAudit,        [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
+    ]
+}
+
+/// A signed-in user.
+struct Person {
+    email: String,
+    id: String,
+    client: Client,
+}
+
+/// The app and its cast.
+struct World {
+    app: TestApp,
+    anonymous: Client,
+    instance_admin: Person,
+    viewer: Person,
+    developer: Person,
+    admin: Person,
+    owner: Person,
+    outsider: Person,
+    /// Belongs to no org of the matrix: their sessions and tokens are "someone
+    /// else's", they stand in for the anonymous caller's "own" things, and they
+    /// are the second owner of orgs made for `LeaveOrg`.
+    bystander: Person,
+    read_token: Client,
+    admin_token: Client,
+    acme_id: String,
+    acme_slug: String,
+    /// A project in acme that no cell changes.
+    project: String,
+    serial: u32,
+}
+
+/// One prepared request of a cell.
+struct Call {
+    client: Client,
+    params: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    /// A client of someone else whose credential must still work afterwards.
+    survivor: Option<Client>,
+}
+
+fn expect_status(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "setup step failed: {what}: {}", reply.body);
+}
+
+fn text(value: &Value, what: &str) -> String {
+    value.as_str().unwrap_or_else(|| panic!("{what} is missing in {value}")).to_owned()
+}
+
+async fn person(app: &TestApp, admin: &Client, email: &str) -> Person {
+    let (client, id) = app.user(admin, email).await;
+    Person { email: email.to_owned(), id, client }
+}
+
+async fn new_token(client: &Client, scope: &str) -> (String, String) {
+    let reply = client.post("/api/v1/tokens", &json!({ "name": format!("{scope} token"), "scopes": [scope] })).await;
+    expect_status(&reply, 201, "create a token");
+    (text(&reply.json["id"], "token id"), text(&reply.json["token"], "token secret"))
+}
+
+impl World {
+    async fn build() -> Self {
+        // Rate limiting is orthogonal to authorization; the matrix sends many
+        // requests from one IP and one owner, and must never see a 429.
+        let app = spawn_app_with(&[("DOCKYARD_RATE_LIMIT__ENABLED", "false")]).await;
+        let (root, _default_org) = app.setup_admin().await;
+        let me = root.get("/api/v1/me").await;
+        expect_status(&me, 200, "the instance admin reads themselves");
+        let instance_admin =
+            Person { email: ADMIN_EMAIL.to_owned(), id: text(&me.json["id"], "admin id"), client: root };
+        let admin_client = &instance_admin.client;
+        let viewer = person(&app, admin_client, "viewer@example.com").await;
+        let developer = person(&app, admin_client, "developer@example.com").await;
+        let admin = person(&app, admin_client, "org-admin@example.com").await;
+        let owner = person(&app, admin_client, "owner@example.com").await;
+        let outsider = person(&app, admin_client, "outsider@example.com").await;
+        let bystander = person(&app, admin_client, "bystander@example.com").await;
+
+        let acme = owner.client.post("/api/v1/orgs", &json!({ "name": "Acme", "slug": "acme" })).await;
+        expect_status(&acme, 201, "the owner creates acme");
+        let acme_id = text(&acme.json["id"], "acme id");
+        let acme_slug = text(&acme.json["slug"], "acme slug");
+        for (member, role) in [(&viewer, "viewer"), (&developer, "developer"), (&admin, "admin")] {
+            let added = owner
+                .client
+                .post(&format!("/api/v1/orgs/{acme_id}/members"), &json!({ "email": member.email, "role": role }))
+                .await;
+            expect_status(&added, 201, "add a member to acme");
+        }
+        let elsewhere =
+            outsider.client.post("/api/v1/orgs", &json!({ "name": "Elsewhere", "slug": "elsewhere" })).await;
+        expect_status(&elsewhere, 201, "the outsider creates their own org");
+        // The premise: acme has exactly the four members, and the instance admin is not one.
+        let members = owner.client.get(&format!("/api/v1/orgs/{acme_id}/members")).await;
+        expect_status(&members, 200, "list acme's members");
+        let mut ids: Vec<&str> = members
+            .json
+            .as_array()
+            .map(|all| all.iter().filter_map(|member| member["user_id"].as_str()).collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        let mut cast = vec![viewer.id.as_str(), developer.id.as_str(), admin.id.as_str(), owner.id.as_str()];
+        cast.sort_unstable();
+        assert_eq!(ids, cast, "acme's members: {}", members.body);
+
+        let project = crate::support::project(&owner.client, &acme_id, "Shared").await;
+        let read_token = app.with_token(&new_token(&owner.client, "read").await.1);
+        let admin_token = app.with_token(&new_token(&owner.client, "admin").await.1);
+        let anonymous = app.anonymous();
+        Self {
+            app,
+            anonymous,
+            instance_admin,
+            viewer,
+            developer,
+            admin,
+            owner,
+            outsider,
+            bystander,
+            read_token,
+            admin_token,
+            acme_id,
+            acme_slug,
+            project,
+            serial: 0,
+        }
+    }
+
+    fn next(&mut self) -> u32 {
+        self.serial += 1;
+        self.serial
+    }
+
+    fn client(&self, who: Who) -> Client {
+        match who {
+            Who::Anonymous => self.anonymous.clone(),
+            Who::ReadToken => self.read_token.clone(),
+            Who::AdminToken => self.admin_token.clone(),
+            _ => self.person(who).client.clone(),
+        }
+    }
+
+    /// The account behind a caller: the tokens are the owner's; the anonymous
+    /// caller has none, so the bystander stands in (it gets 401 before any lookup).
+    fn person(&self, who: Who) -> &Person {
+        match who {
+            Who::Anonymous => &self.bystander,
+            Who::Viewer => &self.viewer,
+            Who::Developer => &self.developer,
+            Who::Admin => &self.admin,
+            Who::Owner | Who::ReadToken | Who::AdminToken => &self.owner,
+            Who::Outsider => &self.outsider,
+            Who::InstanceAdmin => &self.instance_admin,
+        }
+    }
+
+    /// A fresh session of `email`: its client and its id.
+    async fn fresh_session(&self, email: &str) -> (Client, String) {
+        let client = self.app.login(email, PASSWORD).await;
+        let sessions = client.get("/api/v1/me/sessions").await;
+        expect_status(&sessions, 200, "list sessions");
+        let current = sessions
+            .json
+            .as_array()
+            .and_then(|sessions| sessions.iter().find(|session| session["current"] == true))
+            .unwrap_or_else(|| panic!("no current session in {}", sessions.body));
+        let id = text(&current["id"], "session id");
+        (client, id)
+    }
+
+    /// A fresh user, not a member of anything: (email, id).
+    async fn new_user(&mut self) -> (String, String) {
+        let email = format!("user-{}@example.com", self.next());
+        let reply = self
+            .instance_admin
+            .client
+            .post("/api/v1/admin/users", &json!({ "email": email, "name": "Fresh", "password": PASSWORD }))
+            .await;
+        expect_status(&reply, 201, "create a user");
+        (email, text(&reply.json["id"], "user id"))
+    }
+
+    /// A fresh user added to acme with `role` by the owner; answers the user id.
+    async fn new_member(&mut self, role: &str) -> String {
+        let (email, id) = self.new_user().await;
+        let reply = self
+            .owner
+            .client
+            .post(&format!("/api/v1/orgs/{}/members", self.acme_id), &json!({ "email": email, "role": role }))
+            .await;
+        expect_status(&reply, 201, "add a fresh member to acme");
+        id
+    }
+
+    /// A fresh org of the owner with viewer, developer and admin as in acme;
+    /// with `co_owner`, the bystander is a second owner.
+    async fn new_org(&mut self, co_owner: bool) -> String {
+        let n = self.next();
+        let reply = self
+            .owner
+            .client
+            .post("/api/v1/orgs", &json!({ "name": format!("Fresh {n}"), "slug": format!("fresh-{n}") }))
+            .await;
+        expect_status(&reply, 201, "create a fresh org");
+        let org = text(&reply.json["id"], "org id");
+        let mut members = vec![(&self.viewer, "viewer"), (&self.developer, "developer"), (&self.admin, "admin")];
+        if co_owner {
+            members.push((&self.bystander, "owner"));
+        }
+        for (member, role) in members {
+            let added = self
+                .owner
+                .client
+                .post(&format!("/api/v1/orgs/{org}/members"), &json!({ "email": member.email, "role": role }))
+                .await;
+            expect_status(&added, 201, "add a member to a fresh org");
+        }
+        org
+    }
+
+    async fn new_project(&mut self) -> String {
+        let n = self.next();
+        crate::support::project(&self.owner.client, &self.acme_id, &format!("Fresh project {n}")).await
+    }
+
+    /// Makes the fresh resources of one cell and the request to send.
+    async fn prepare(&mut self, case: Case, who: Who) -> Call {
+        use Case::*;
+        let n = self.next();
+        let mut call = Call { client: self.client(who), params: Vec::new(), body: None, survivor: None };
+        let acting_email = self.person(who).email.clone();
+        let acting_id = self.person(who).id.clone();
+        let cookie_user = !matches!(who, Who::Anonymous | Who::ReadToken | Who::AdminToken);
+        match case {
+            Healthz | Readyz | SetupStatus | GetMe | ListSessions | ListTokens | ListOrgs | ListUsers
+            | InstanceAudit => {}
+            Setup => {
+                call.body = Some(json!({
+                    "token": "not-the-setup-token", "email": format!("late-{n}@example.com"), "name": "Late", "password": PASSWORD
+                }));
+            }
+            Login => {
+                call.body =
+                    Some(json!({ "email": format!("nobody-{n}@example.com"), "password": "not the right password" }));
+            }
+            Logout => {
+                // Sign out a fresh session, so the actor's own stays.
+                if cookie_user {
+                    call.client = self.app.login(&acting_email, PASSWORD).await;
+                }
+            }
+            UpdateMe => call.body = Some(json!({ "name": format!("Renamed {n}") })),
+            ChangePassword => call.body = Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
+            RevokeOwnSession => {
+                let (_, id) = self.fresh_session(&acting_email).await;
+                call.params.push(("id", id));
+            }
+            RevokeForeignSession => {
+                let (client, id) = self.fresh_session(&self.bystander.email).await;
+                call.params.push(("id", id));
+                call.survivor = Some(client);
+            }
+            CreateToken => call.body = Some(json!({ "name": format!("token {n}"), "scopes": ["read"] })),
+            RevokeOwnToken => {
+                let (id, _) = new_token(&self.person(who).client, "read").await;
+                call.params.push(("id", id));
+            }
+            RevokeForeignToken => {
+                let (id, secret) = new_token(&self.bystander.client, "read").await;
+                call.params.push(("id", id));
+                call.survivor = Some(self.app.with_token(&secret));
+            }
+            CreateOrg => call.body = Some(json!({ "name": format!("Org {n}"), "slug": format!("org-{n}") })),
+            GetOrg | OrgAudit | ListMembers | ListProjects => call.params.push(("org", self.acme_slug.clone())),
+            UpdateOrg => call.body = Some(json!({ "name": format!("Acme {n}") })),
+            DeleteOrg => {
+                let org = self.new_org(false).await;
+                call.params.push(("org", org));
+            }
+            AddMember | AddOwner => {
+                let (email, _) = self.new_user().await;
+                let role = if case == AddOwner { "owner" } else { "developer" };
+                call.body = Some(json!({ "email": email, "role": role }));
+            }
+            PromoteToAdmin | PromoteToOwner | DemoteOwner => {
+                let (from, to) = match case {
+                    PromoteToAdmin => ("developer", "admin"),
+                    PromoteToOwner => ("developer", "owner"),
+                    _ => ("owner", "admin"),
+                };
+                let user = self.new_member(from).await;
+                call.params.push(("user", user));
+                call.body = Some(json!({ "role": to }));
+            }
+            RemoveMember | RemoveOwner => {
+                let user = self.new_member(if case == RemoveOwner { "owner" } else { "developer" }).await;
+                call.params.push(("user", user));
+            }
+            LeaveOrg => {
+                let org = self.new_org(true).await;
+                call.params.push(("org", org));
+                call.params.push(("user", acting_id));
+            }
+            CreateProject => call.body = Some(json!({ "name": format!("Project {n}") })),
+            GetProject => {}
+            UpdateProject => {
+                let project = self.new_project().await;
+                call.params.push(("project", project));
+                call.body = Some(json!({ "description": format!("changed {n}") }));
+            }
+            DeleteProject => {
+                let project = self.new_project().await;
+                call.params.push(("project", project));
+            }
+            CreateUser => {
+                call.body = Some(
+                    json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),
+                );
+            }
+            UpdateUser => {
+                let (_, user) = self.new_user().await;
+                call.params.push(("user", user));
+                call.body = Some(json!({ "instance_admin": true }));
+            }
+        }
+        call
+    }
+
+    /// Repairs what a cell took away from the cast.
+    async fn after(&mut self, case: Case, who: Who) {
+        // A password change through a token keeps no session: the owner's cookie
+        // session is gone, so sign in again (the password is unchanged).
+        if case == Case::ChangePassword && matches!(who, Who::ReadToken | Who::AdminToken) {
+            self.owner.client = self.app.login(&self.owner.email, PASSWORD).await;
+        }
+    }
+
+    /// Fills a path template; `{org}` defaults to acme's id and `{project}` to the shared project.
+    fn fill(&self, template: &str, params: &[(&'static str, String)]) -> String {
+        let mut path = template.to_owned();
+        for (name, value) in params {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        path = path.replace("{org}", &self.acme_id).replace("{project}", &self.project);
+        assert!(!path.contains('{'), "the matrix left a placeholder in {template}: {path}");
+        path
+    }
+}
+
+/// The status and problem code of a reply, for messages.
+fn got(reply: &Reply) -> String {
+    match reply.code() {
+        "" => reply.status.to_string(),
+        code => format!("{} {code}", reply.status),
+    }
+}
+
+fn brief(body: &str) -> String {
+    const MAX: usize = 400;
+    match body.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &body[..cut]),
+        None => body.to_owned(),
+    }
+}
+
+/// Every (METHOD, path template) of the served OpenAPI document.
+async fn documented_routes(client: &Client) -> BTreeSet<(String, String)> {
+    let doc = client.get("/api/v1/openapi.json").await;
+    expect_status(&doc, 200, "fetch the OpenAPI document");
+    let paths = doc.json["paths"].as_object().expect("the document has paths");
+    let mut routes = BTreeSet::new();
+    for (path, item) in paths {
+        let item = item.as_object().expect("a path item is an object");
+        for method in item.keys() {
+            if ["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&method.as_str()) {
+                routes.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert!(!routes.is_empty(), "the OpenAPI document lists no routes");
+    routes
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_the_policy_says() {
+    let mut world = World::build().await;
+    let rows = table();
+    let documented = documented_routes(&world.anonymous).await;
+    let mut failures: Vec<String> = Vec::new();
+
+    // The table and the document must list the same routes.
+    let covered: BTreeSet<(String, String)> =
+        rows.iter().map(|row| (row.method.to_owned(), row.path.to_owned())).collect();
+    for (method, path) in documented.difference(&covered) {
+        failures.push(format!(
+            "route {method} {path} is in the OpenAPI document but has no row in the authorization matrix"
+        ));
+    }
+    for (method, path) in covered.difference(&documented) {
+        failures.push(format!(
+            "the authorization matrix has a row for {method} {path}, which the OpenAPI document does not list"
+        ));
+    }
+    let mut cases = BTreeSet::new();
+    for row in &rows {
+        assert!(cases.insert(format!("{:?}", row.case)), "case {:?} appears twice in the matrix", row.case);
+    }
+
+    let mut cells = 0;
+    for row in &rows {
+        if !documented.contains(&(row.method.to_owned(), row.path.to_owned())) {
+            continue;
+        }
+        for (column, who) in WHO.into_iter().enumerate() {
+            let expected = row.expect[column];
+            let call = world.prepare(row.case, who).await;
+            let path = world.fill(row.path, &call.params);
+            let reply = call.client.request(row.method, &path, call.body.as_ref()).await;
+            cells += 1;
+            if !expected.matches(&reply) {
+                failures.push(format!(
+                    "{who}: {} {} [{:?}] ({path}): expected {expected}, got {}; body: {}",
+                    row.method,
+                    row.path,
+                    row.case,
+                    got(&reply),
+                    brief(&reply.body)
+                ));
+            }
+            if let Some(survivor) = call.survivor {
+                let still = survivor.get("/api/v1/me").await;
+                if still.status != 200 {
+                    failures.push(format!(
+                        "{who}: {} {} [{:?}] ({path}) destroyed someone else's credential: it now gets {}",
+                        row.method,
+                        row.path,
+                        row.case,
+                        got(&still)
+                    ));
+                }
+            }
+            world.after(row.case, who).await;
+        }
+    }
+    let runnable = rows.iter().filter(|row| documented.contains(&(row.method.to_owned(), row.path.to_owned()))).count();
+    assert_eq!(cells, runnable * WHO.len(), "every documented row was sent for every caller");
+
+    scopes_narrow_by_exactly_one_step(&mut world, &mut failures).await;
+    tokens_on_the_callers_own_account(&world, &mut failures).await;
+
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s) with the policy; the matrix sent {cells} cells ({} documented routes, {} rows x {} callers), \
+         then the scope checks:\n{}",
+        failures.len(),
+        documented.len(),
+        rows.len(),
+        WHO.len(),
+        failures.join("\n")
+    );
+}
+
+/// Sends the request with the narrower token (must get 403 `insufficient_scope`,
+/// or `lower_expect`), then with the token of exactly the needed scope (must get `ok`).
+#[allow(clippy::too_many_arguments, reason = "a flat description of one check reads best")]
+async fn scope_step(
+    failures: &mut Vec<String>,
+    label: &str,
+    lower: &Client,
+    lower_expect: Expect,
+    exact: &Client,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    ok: Expect,
+) {
+    for (client, expected, which) in [(lower, lower_expect, "the scope below"), (exact, ok, "the exact scope")] {
+        let reply = client.request(method, path, body.as_ref()).await;
+        if !expected.matches(&reply) {
+            failures.push(format!(
+                "scope check {label}: {method} {path} with {which}: expected {expected}, got {}; body: {}",
+                got(&reply),
+                brief(&reply.body)
+            ));
+        }
+    }
+}
+
+/// For each scope, a token of the owner with exactly that scope succeeds on an
+/// action needing it, and the scope just below gets 403 `insufficient_scope`.
+/// The narrower call goes first on the same fresh resource, so it also proves
+/// that a refused request changed nothing.
+async fn scopes_narrow_by_exactly_one_step(world: &mut World, failures: &mut Vec<String>) {
+    let read = world.app.with_token(&new_token(&world.owner.client, "read").await.1);
+    let write = world.app.with_token(&new_token(&world.owner.client, "write").await.1);
+    let admin = world.app.with_token(&new_token(&world.owner.client, "admin").await.1);
+    let acme = world.acme_id.clone();
+
+    // read: there is no narrower scope; without any credential it is 401.
+    let shared = format!("/api/v1/projects/{}", world.project);
+    let anonymous = world.anonymous.clone();
+    scope_step(failures, "read", &anonymous, UNAUTH, &read, "GET", &shared, None, OK).await;
+    let members = format!("/api/v1/orgs/{acme}/members");
+    scope_step(failures, "read", &anonymous, UNAUTH, &read, "GET", &members, None, OK).await;
+
+    // write, with read below it.
+    let n = world.next();
+    let projects = format!("/api/v1/orgs/{acme}/projects");
+    let body = json!({ "name": format!("Scoped {n}") });
+    scope_step(failures, "write", &read, SCOPE, &write, "POST", &projects, Some(body), CREATED).await;
+    let project = format!("/api/v1/projects/{}", world.new_project().await);
+    let body = json!({ "description": "written with a write token" });
+    scope_step(failures, "write", &read, SCOPE, &write, "PATCH", &project, Some(body), OK).await;
+    let body = json!({ "name": "Owner" });
+    scope_step(failures, "write", &read, SCOPE, &write, "PATCH", "/api/v1/me", Some(body), OK).await;
+    let body = json!({ "name": format!("Scoped org {n}"), "slug": format!("scoped-{n}") });
+    scope_step(failures, "write", &read, SCOPE, &write, "POST", "/api/v1/orgs", Some(body), CREATED).await;
+
+    // admin, with write below it.
+    let project = format!("/api/v1/projects/{}", world.new_project().await);
+    scope_step(failures, "admin", &write, SCOPE, &admin, "DELETE", &project, None, DONE).await;
+    let org = format!("/api/v1/orgs/{acme}");
+    let body = json!({ "name": format!("Acme {n}") });
+    scope_step(failures, "admin", &write, SCOPE, &admin, "PATCH", &org, Some(body), OK).await;
+    let audit = format!("/api/v1/orgs/{acme}/audit");
+    scope_step(failures, "admin", &write, SCOPE, &admin, "GET", &audit, None, OK).await;
+    let (email, _) = world.new_user().await;
+    let body = json!({ "email": email, "role": "viewer" });
+    scope_step(failures, "admin", &write, SCOPE, &admin, "POST", &members, Some(body), CREATED).await;
+    let user = world.new_member("developer").await;
+    let member = format!("/api/v1/orgs/{acme}/members/{user}");
+    let body = json!({ "role": "admin" });
+    scope_step(failures, "admin", &write, SCOPE, &admin, "PATCH", &member, Some(body), OK).await;
+    scope_step(failures, "admin", &write, SCOPE, &admin, "DELETE", &member, None, DONE).await;
+    let fresh_org = format!("/api/v1/orgs/{}", world.new_org(false).await);
+    scope_step(failures, "admin", &write, SCOPE, &admin, "DELETE", &fresh_org, None, DONE).await;
+    scope_step(failures, "admin", &write, SCOPE, &admin, "GET", "/api/v1/me/sessions", None, OK).await;
+    scope_step(failures, "admin", &write, SCOPE, &admin, "GET", "/api/v1/tokens", None, OK).await;
+    let body = json!({ "name": "minted", "scopes": ["read"] });
+    scope_step(failures, "admin", &write, SCOPE, &admin, "POST", "/api/v1/tokens", Some(body), CREATED).await;
+    let (id, _) = new_token(&world.owner.client, "read").await;
+    let token = format!("/api/v1/tokens/{id}");
+    scope_step(failures, "admin", &write, SCOPE, &admin, "DELETE", &token, None, DONE).await;
+    let (_, session) = world.fresh_session(&world.owner.email.clone()).await;
+    let session = format!("/api/v1/me/sessions/{session}");
+    scope_step(failures, "admin", &write, SCOPE, &admin, "DELETE", &session, None, DONE).await;
+
+    // An instance admin's tokens are narrowed the same way on instance administration.
+    let root_write = world.app.with_token(&new_token(&world.instance_admin.client, "write").await.1);
+    let root_admin = world.app.with_token(&new_token(&world.instance_admin.client, "admin").await.1);
+    scope_step(failures, "admin", &root_write, SCOPE, &root_admin, "GET", "/api/v1/admin/users", None, OK).await;
+    scope_step(failures, "admin", &root_write, SCOPE, &root_admin, "GET", "/api/v1/admin/audit", None, OK).await;
+    let body = json!({ "email": format!("scoped-{n}@example.com"), "name": "Scoped", "password": PASSWORD });
+    scope_step(failures, "admin", &root_write, SCOPE, &root_admin, "POST", "/api/v1/admin/users", Some(body), CREATED)
+        .await;
+    let (_, user) = world.new_user().await;
+    let target = format!("/api/v1/admin/users/{user}");
+    let body = json!({ "instance_admin": true });
+    scope_step(failures, "admin", &root_write, SCOPE, &root_admin, "PATCH", &target, Some(body), OK).await;
+    // Instance-admin rights on a foreign org are narrowed too.
+    let root_read = world.app.with_token(&new_token(&world.instance_admin.client, "read").await.1);
+    let body = json!({ "name": format!("Root project {n}") });
+    scope_step(failures, "write", &root_read, SCOPE, &root_write, "POST", &projects, Some(body), CREATED).await;
+}
+
+/// Routes about the caller's own account, through tokens of each scope: reading
+/// oneself needs `read`, minting a token needs `admin`.
+async fn tokens_on_the_callers_own_account(world: &World, failures: &mut Vec<String>) {
+    let write = world.app.with_token(&new_token(&world.owner.client, "write").await.1);
+    let tokens = [
+        ("read", world.read_token.clone(), SCOPE),
+        ("write", write, SCOPE),
+        ("admin", world.admin_token.clone(), CREATED),
+    ];
+    for (scope, client, mint) in tokens {
+        let me = client.get("/api/v1/me").await;
+        if !(OK.matches(&me) && me.json["email"] == world.owner.email.as_str()) {
+            failures.push(format!(
+                "own account: GET /api/v1/me with a {scope} token: expected 200 as the owner, got {} {}",
+                me.status,
+                brief(&me.body)
+            ));
+        }
+        let minted =
+            client.post("/api/v1/tokens", &json!({ "name": format!("minted by {scope}"), "scopes": ["read"] })).await;
+        if !mint.matches(&minted) {
+            failures.push(format!(
+                "own account: POST /api/v1/tokens with a {scope} token: expected {mint}, got {}; body: {}",
+                got(&minted),
+                brief(&minted.body)
+            ));
+        } else if minted.status == 201 {
+            let secret = minted.json["token"].as_str().unwrap_or_default();
+            let works = world.app.with_token(secret).get("/api/v1/me").await;
+            if works.status != 200 {
+                failures
+                    .push(format!("own account: a token minted by a {scope} token does not work: {}", works.status));
+            }
+        }
+    }
+}
