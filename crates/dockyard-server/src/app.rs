@@ -134,12 +134,19 @@ impl Server {
         self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
-    /// The URL to print: the configured public URL or the bound address.
+    /// The bound address as a URL (the real port, also with `--listen …:0`).
+    pub fn bound_url(&self) -> String {
+        match self.local_addr() {
+            Ok(address) => format!("http://{address}"),
+            Err(_) => self.state.config.public_origin(),
+        }
+    }
+
+    /// The URL people open: the configured public URL, or the bound address.
     pub fn url(&self) -> String {
-        match (&self.state.config.public_url, self.local_addr()) {
-            (Some(url), _) => url.trim_end_matches('/').to_owned(),
-            (None, Ok(address)) => format!("http://{address}"),
-            (None, Err(_)) => self.state.config.public_origin(),
+        match &self.state.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => self.bound_url(),
         }
     }
 
@@ -242,24 +249,37 @@ async fn prune_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives while
+/// the server is still starting is not lost (nor fatal).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                (Ok(mut terminate), Err(_)) => {
+                    terminate.recv().await;
+                }
+                (Err(_), Ok(mut interrupt)) => {
+                    interrupt.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -212,6 +212,20 @@ const NOT_CONFIG_KEYS: &[&str] = &["CONFIG"];
 /// Variables reserved for the test harness and tools, never warned about.
 const IGNORED_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
 const LIST_KEYS: &[&str] = &["http.cors_allowed_origins"];
+/// Every top-level key of [`Config`]; a unit test keeps it in step with the struct.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "database_url",
+    "public_url",
+    "log_format",
+    "log_level",
+    "database",
+    "http",
+    "rate_limit",
+    "auth",
+    "metrics",
+];
 
 impl Config {
     /// Builds the config from defaults, an optional TOML file and the
@@ -226,10 +240,6 @@ impl Config {
                 ConfigError::new("config", format!("{} is not valid TOML: {error}", path.display()))
             })?;
         }
-        let known_top: Vec<String> = match toml::Value::try_from(Config::default()) {
-            Ok(toml::Value::Table(table)) => table.keys().cloned().chain(["database_url".to_owned()]).collect(),
-            _ => Vec::new(),
-        };
         let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, raw) in env {
             let Some(rest) = name.strip_prefix("DOCKYARD_") else { continue };
@@ -246,7 +256,7 @@ impl Config {
                 None => (rest, raw.clone()),
             };
             let path: Vec<String> = rest.to_lowercase().split("__").map(str::to_owned).collect();
-            if !known_top.contains(&path[0]) {
+            if !TOP_LEVEL_KEYS.contains(&path[0].as_str()) {
                 report.warnings.push(format!("ignoring unknown environment variable {name}"));
                 continue;
             }
@@ -437,6 +447,27 @@ mod tests {
         assert_eq!(error.key, "database_url");
         let error = Config::load(None, &env(&[("DOCKYARD_HTTP__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(error.message.contains("no_such_key"), "{error}");
+    }
+
+    #[test]
+    fn every_field_is_a_known_top_level_key() {
+        let everything_set = Config {
+            database_url: Some(DatabaseUrl::new("postgres://x")),
+            public_url: Some("https://dockyard.example.com".into()),
+            ..Config::default()
+        };
+        let Ok(toml::Value::Table(table)) = toml::Value::try_from(everything_set) else {
+            panic!("serializes to a table")
+        };
+        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut known = TOP_LEVEL_KEYS.to_vec();
+        known.sort_unstable();
+        assert_eq!(keys, known);
+        let (config, report) =
+            Config::load(None, &env(&[("DOCKYARD_PUBLIC_URL", "https://dockyard.example.com")])).expect("valid");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert!(config.served_over_tls());
     }
 
     #[test]

@@ -148,8 +148,12 @@ pub async fn restore_backup(
             .await
             .map_err(|error| ServiceError::conflict("restore_refused", error.to_string()))?;
         let files = staging.join("data");
+        std::fs::create_dir_all(data_dir).map_err(backup_error)?;
+        if replace {
+            // Replacing an instance replaces its files too: nothing of the old one stays.
+            clear_data_dir(data_dir, &staging)?;
+        }
         if files.exists() {
-            std::fs::create_dir_all(data_dir).map_err(backup_error)?;
             copy_tree(&files, data_dir)?;
         }
         Ok(summary)
@@ -200,10 +204,35 @@ fn unpack(input: &Path, staging: &Path) -> Result<BackupSummary, ServiceError> {
         }
         entry.unpack_in(staging).map_err(backup_error)?;
     }
+    // The tar reader stops at the end-of-archive marker; reading the gzip stream to
+    // its end makes the decoder check the CRC and length trailer, so a damaged
+    // archive is refused instead of restoring damaged files.
+    let mut decoder = archive.into_inner();
+    std::io::copy(&mut decoder, &mut std::io::sink())
+        .map_err(|error| ServiceError::conflict("restore_refused", format!("the archive is damaged: {error}")))?;
     let manifest = std::fs::read(staging.join("backup.json"))
         .map_err(|_| ServiceError::conflict("restore_refused", "not a Dockyard backup: backup.json is missing"))?;
     serde_json::from_slice(&manifest)
         .map_err(|error| ServiceError::conflict("restore_refused", format!("backup.json: {error}")))
+}
+
+/// Removes everything in the data dir except the live database files (already
+/// replaced inside the database) and the restore's own staging directory.
+fn clear_data_dir(data_dir: &Path, staging: &Path) -> Result<(), ServiceError> {
+    let staging = std::fs::canonicalize(staging).ok();
+    for entry in std::fs::read_dir(data_dir).map_err(backup_error)? {
+        let entry = entry.map_err(backup_error)?;
+        let path = entry.path();
+        if is_database_file(Path::new(&entry.file_name())) || std::fs::canonicalize(&path).ok() == staging {
+            continue;
+        }
+        if entry.file_type().map_err(backup_error)?.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(backup_error)?;
+        } else {
+            std::fs::remove_file(&path).map_err(backup_error)?;
+        }
+    }
+    Ok(())
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<(), ServiceError> {

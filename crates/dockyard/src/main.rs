@@ -302,15 +302,21 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect_lazy(config.effective_database_url().expose(), &config.pool())?;
     let services = Services::new(store.clone(), config.services());
     let state = AppState::new(config, services, metrics);
+    // Install the signal handlers before anything is printed, so a SIGTERM that
+    // follows the ready line at once still shuts down gracefully.
+    let shutdown = dockyard_server::shutdown_signal();
     let server = Server::bind(state).await.context("cannot bind the listener")?;
     let url = server.url();
-    println!("Dockyard is listening on {url}");
+    println!("Dockyard is listening on {}", server.bound_url());
+    if url != server.bound_url() {
+        println!("Open {url}");
+    }
     if let Some(address) = server.metrics_addr() {
         println!("Metrics are served on http://{address}/metrics");
     }
     let setup_url = url.clone();
     server
-        .run(dockyard_server::shutdown_signal(), move |setup_token| {
+        .run(shutdown, move |setup_token| {
             if let Some(token) = setup_token {
                 println!("Setup token: {token}");
                 println!("Open {setup_url}/setup and enter the token to create the first admin account,");
