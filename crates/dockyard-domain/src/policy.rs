@@ -97,6 +97,7 @@ pub enum Action {
     // The actor's own account.
     ReadSelf,
     UpdateSelf,
+    ChangeOwnPassword,
     ManageOwnSessions,
     ManageOwnTokens,
     // The instance.
@@ -138,8 +139,8 @@ impl Action {
             UpdateOrg | ManageMembers | ReadAudit | ManageSecrets | DeleteProject => Role::Admin,
             DeleteOrg | ManageOwners => Role::Owner,
             // Not org-scoped; never asked with an org resource.
-            ReadSelf | UpdateSelf | ManageOwnSessions | ManageOwnTokens | CreateOrg | ManageUsers
-            | ReadInstanceAudit => Role::Owner,
+            ReadSelf | UpdateSelf | ChangeOwnPassword | ManageOwnSessions | ManageOwnTokens | CreateOrg
+            | ManageUsers | ReadInstanceAudit => Role::Owner,
         }
     }
 
@@ -149,8 +150,8 @@ impl Action {
         match self {
             ReadSelf | ReadOrg | ListMembers | ListProjects | ReadProject => Scope::Read,
             UpdateSelf | CreateOrg | CreateProject | UpdateProject | WriteCode | Deploy | LeaveOrg => Scope::Write,
-            ManageOwnSessions | ManageOwnTokens | ManageUsers | ReadInstanceAudit | UpdateOrg | DeleteOrg
-            | ManageMembers | ManageOwners | ReadAudit | DeleteProject | ManageSecrets => Scope::Admin,
+            ChangeOwnPassword | ManageOwnSessions | ManageOwnTokens | ManageUsers | ReadInstanceAudit | UpdateOrg
+            | DeleteOrg | ManageMembers | ManageOwners | ReadAudit | DeleteProject | ManageSecrets => Scope::Admin,
         }
     }
 }
@@ -211,7 +212,13 @@ pub fn authorize(actor: &Actor, action: Action, resource: Resource<'_>) -> Resul
         Resource::User(user_id) => {
             let own = *user_id == actor.user_id;
             match action {
-                Action::ReadSelf | Action::UpdateSelf | Action::ManageOwnSessions | Action::ManageOwnTokens if own => {
+                Action::ReadSelf
+                | Action::UpdateSelf
+                | Action::ChangeOwnPassword
+                | Action::ManageOwnSessions
+                | Action::ManageOwnTokens
+                    if own =>
+                {
                     Grant { role: None }
                 }
                 _ if actor.instance_admin => Grant { role: None },

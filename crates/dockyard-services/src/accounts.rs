@@ -7,7 +7,7 @@ use dockyard_domain::validate::{Email, Name, Password, Slug, ValidationError};
 use dockyard_domain::{
     Action, Actor, ApiToken, Org, Resource, Scope, Session, SessionId, TokenId, User, UserId, authorize,
 };
-use dockyard_store::NewApiToken;
+use dockyard_store::{NewApiToken, UserWithPassword};
 
 use crate::audit::AuditEntry;
 use crate::crypto::{hash_password, random_token, token_hash, verify_password};
@@ -156,38 +156,60 @@ impl Services {
         let normalized = email.trim().to_lowercase();
         let account_key = format!("account:{normalized}");
         let ip_key = format!("ip:{}", context.ip.as_deref().unwrap_or("unknown"));
-        for (throttle, key) in [(&self.inner.account_failures, &account_key), (&self.inner.ip_failures, &ip_key)] {
-            if let Err(retry_after) = throttle.check(key) {
-                self.audit(AuditEntry::new("auth.login_throttled", context).label(normalized.clone())).await;
-                return Err(ServiceError::RateLimited { retry_after });
-            }
+        // Each attempt is counted before the slow password check (see FailureThrottle::attempt).
+        let throttled = match self.inner.account_failures.attempt(&account_key) {
+            Err(retry_after) => Some(retry_after),
+            Ok(()) => self
+                .inner
+                .ip_failures
+                .attempt(&ip_key)
+                .err()
+                .inspect(|_| self.inner.account_failures.forgive(&account_key)),
+        };
+        if let Some(retry_after) = throttled {
+            self.audit(AuditEntry::new("auth.login_throttled", context).label(normalized)).await;
+            return Err(ServiceError::RateLimited { retry_after });
         }
-        let found = match Email::parse(&normalized) {
-            Ok(email) => self.store().find_user_by_email(email.as_str()).await?,
-            Err(_) => None,
-        };
-        let verified = match found.as_ref().and_then(|found| found.password_hash.clone()) {
-            Some(hash) => verify_password(password.to_owned(), hash).await?,
-            None => {
-                // Spend the same time as a real check, so timing does not reveal the account.
-                let dummy = self.dummy_hash().await?;
-                let _ = verify_password(password.to_owned(), dummy).await?;
-                false
+        let checked = self.check_credentials(&normalized, password).await;
+        let found = match checked {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                self.audit(AuditEntry::new("auth.login_failed", context).label(normalized)).await;
+                return Err(ServiceError::InvalidCredentials);
             }
-        };
-        let Some(found) = found.filter(|_| verified) else {
-            self.inner.account_failures.record_failure(&account_key);
-            self.inner.ip_failures.record_failure(&ip_key);
-            self.audit(AuditEntry::new("auth.login_failed", context).label(normalized)).await;
-            return Err(ServiceError::InvalidCredentials);
+            Err(error) => {
+                // Our failure, not the caller's: do not count it against them.
+                self.inner.account_failures.forgive(&account_key);
+                self.inner.ip_failures.forgive(&ip_key);
+                return Err(error);
+            }
         };
         self.inner.account_failures.reset(&account_key);
+        self.inner.ip_failures.forgive(&ip_key);
         let session = self.start_session(&found.user, context).await?;
         self.audit(
             AuditEntry::new("auth.login", context).by(&found.user.id).target("session", session.session.id.as_str()),
         )
         .await;
         Ok((found.user, session))
+    }
+
+    /// The user whose e-mail and password these are, or `None`. Unknown accounts
+    /// cost one Argon2 verification too, so timing does not reveal them.
+    async fn check_credentials(&self, email: &str, password: &str) -> Result<Option<UserWithPassword>, ServiceError> {
+        let found = match Email::parse(email) {
+            Ok(email) => self.store().find_user_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        let verified = match found.as_ref().and_then(|found| found.password_hash.clone()) {
+            Some(hash) => verify_password(password.to_owned(), hash).await?,
+            None => {
+                let dummy = self.dummy_hash().await?;
+                let _ = verify_password(password.to_owned(), dummy).await?;
+                false
+            }
+        };
+        Ok(found.filter(|_| verified))
     }
 
     async fn dummy_hash(&self) -> Result<String, ServiceError> {
@@ -298,9 +320,15 @@ impl Services {
         new: &str,
         context: &RequestContext,
     ) -> Result<u64, ServiceError> {
-        let _grant = authorize(&caller.actor, Action::UpdateSelf, Resource::User(&caller.user.id))?;
+        let _grant = authorize(&caller.actor, Action::ChangeOwnPassword, Resource::User(&caller.user.id))?;
         let email = Email::parse(&caller.user.email)?;
         let new = Password::parse(new, Some(&email))?;
+        // Guessing the current password here counts against the same per-account limit as login.
+        let account_key = format!("account:{}", email.as_str());
+        self.inner
+            .account_failures
+            .attempt(&account_key)
+            .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
         let stored = self.store().password_hash(&caller.user.id).await?.unwrap_or_default();
         if !verify_password(current.to_owned(), stored).await? {
             return Err(ServiceError::Invalid(ValidationError::new(
@@ -309,6 +337,7 @@ impl Services {
                 "the current password is not correct",
             )));
         }
+        self.inner.account_failures.reset(&account_key);
         let hash = hash_password(new.expose().to_owned()).await?;
         let revoked = self.store().set_password_hash(&caller.user.id, &hash, caller.session_id.as_ref()).await?;
         self.audit(
@@ -379,14 +408,9 @@ impl Services {
         context: &RequestContext,
     ) -> Result<NewToken, ServiceError> {
         if let Some(actor) = actor {
+            // `ManageOwnTokens` needs the `admin` scope, the broadest, so no token can
+            // ever mint a token broader than itself.
             let _grant = authorize(actor, Action::ManageOwnTokens, Resource::User(user))?;
-            // A token can never mint a token broader than itself.
-            if actor.scope.is_some_and(|own| own < scope) {
-                return Err(ServiceError::forbidden(
-                    "insufficient_scope",
-                    "a token cannot create a token with a broader scope",
-                ));
-            }
         }
         let name = Name::parse("name", name)?;
         let expires_at = match expires_in_days {

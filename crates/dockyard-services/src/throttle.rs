@@ -19,11 +19,20 @@ impl FailureThrottle {
         Self { max_failures: max_failures.max(1), window, failures: Mutex::new(HashMap::new()) }
     }
 
-    /// `Err(retry_after)` when `key` already failed `max_failures` times in the window.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    /// Counts an attempt for `key` before it is checked, atomically: `Err(retry_after)`
+    /// when `key` already has `max_failures` attempts in the window. Counting up
+    /// front means concurrent guesses cannot all pass while the slow password
+    /// check of the first ones is still running. A successful attempt is taken
+    /// back with [`FailureThrottle::forgive`] or [`FailureThrottle::reset`].
+    pub fn attempt(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(times) = failures.get_mut(key) else { return Ok(()) };
+        // Keep memory bounded under a spray of keys: drop keys whose attempts all expired.
+        if failures.len() > 50_000 {
+            let window = self.window;
+            failures.retain(|_, times| times.back().is_some_and(|last| now.duration_since(*last) < window));
+        }
+        let times = failures.entry(key.to_owned()).or_default();
         while times.front().is_some_and(|first| now.duration_since(*first) >= self.window) {
             times.pop_front();
         }
@@ -31,24 +40,19 @@ impl FailureThrottle {
             let oldest = times.front().copied().unwrap_or(now);
             return Err(self.window.saturating_sub(now.duration_since(oldest)).max(Duration::from_secs(1)));
         }
+        times.push_back(now);
         Ok(())
     }
 
-    pub fn record_failure(&self, key: &str) {
-        let now = Instant::now();
+    /// Takes back the latest counted attempt of `key` (it turned out fine).
+    pub fn forgive(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Keep memory bounded under a spray of keys: drop keys whose failures all expired.
-        if failures.len() > 50_000 {
-            let window = self.window;
-            failures.retain(|_, times| times.back().is_some_and(|last| now.duration_since(*last) < window));
-        }
-        let times = failures.entry(key.to_owned()).or_default();
-        times.push_back(now);
-        while times.len() > self.max_failures as usize {
-            times.pop_front();
+        if let Some(times) = failures.get_mut(key) {
+            times.pop_back();
         }
     }
 
+    /// Forgets every attempt of `key`.
     pub fn reset(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
     }
@@ -59,18 +63,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_max_failures_until_the_window_passes() {
+    fn attempts_are_counted_before_they_are_checked_until_the_window_passes() {
         let throttle = FailureThrottle::new(2, Duration::from_millis(200));
-        assert!(throttle.check("a").is_ok());
-        throttle.record_failure("a");
-        throttle.record_failure("a");
-        let retry_after = throttle.check("a").expect_err("third attempt is blocked");
+        assert!(throttle.attempt("a").is_ok());
+        assert!(throttle.attempt("a").is_ok());
+        let retry_after = throttle.attempt("a").expect_err("third attempt is refused");
         assert!(retry_after >= Duration::from_secs(1));
-        assert!(throttle.check("b").is_ok(), "other keys are unaffected");
+        assert!(throttle.attempt("b").is_ok(), "other keys are unaffected");
+        throttle.forgive("a");
+        assert!(throttle.attempt("a").is_ok(), "a forgiven attempt frees a place");
         std::thread::sleep(Duration::from_millis(250));
-        assert!(throttle.check("a").is_ok());
-        throttle.record_failure("a");
+        assert!(throttle.attempt("a").is_ok());
         throttle.reset("a");
-        assert!(throttle.check("a").is_ok());
+        assert!(throttle.attempt("a").is_ok());
+        assert!(throttle.attempt("a").is_ok());
+        assert!(throttle.attempt("a").is_err());
+    }
+
+    #[test]
+    fn concurrent_attempts_never_exceed_the_limit() {
+        let throttle = std::sync::Arc::new(FailureThrottle::new(3, Duration::from_secs(60)));
+        let passed: usize = (0..16)
+            .map(|_| {
+                let throttle = throttle.clone();
+                std::thread::spawn(move || throttle.attempt("k").is_ok())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|handle| usize::from(handle.join().expect("thread")))
+            .sum();
+        assert_eq!(passed, 3);
     }
 }
