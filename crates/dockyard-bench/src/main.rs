@@ -1,0 +1,103 @@
+//! `dockyard-bench`: Dockyard's benchmarks.
+//!
+//! - `hello`: a bare axum hello-world server, the machine's ceiling.
+//! - `load`: a small HTTP/1.1 load generator (N persistent connections, one task each).
+//! - `foundation`: the whole run: hello-world, then Dockyard on SQLite (and on
+//!   PostgreSQL when given an admin URL), written to a JSON file and printed as a table.
+//!
+//! Load only ever goes to loopback addresses, and every run is bounded in time.
+
+mod client;
+mod foundation;
+mod hello;
+mod load;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dockyard-bench", version, about = "Dockyard's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A bare axum hello-world server (GET / answers "hello"): the machine's ceiling.
+    Hello {
+        /// Where to listen; port 0 picks a free one. The bound address is printed.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Send GET requests over N persistent HTTP/1.1 connections for a bounded time; print JSON.
+    Load(LoadArgs),
+    /// The foundation benchmark: hello-world, then Dockyard on SQLite (and PostgreSQL).
+    Foundation(foundation::FoundationArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The URL to GET, e.g. http://127.0.0.1:8080/healthz (loopback addresses only).
+    #[arg(long)]
+    url: String,
+    /// Persistent connections, one task each.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of warm-up before the measurement, not counted.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// An extra request header, `Name: value`; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Hello { listen } => hello::serve(listen).await,
+        Command::Load(args) => {
+            let headers =
+                args.headers.iter().map(|header| load::parse_header(header)).collect::<anyhow::Result<Vec<_>>>()?;
+            let config = load::LoadConfig {
+                target: load::Target::parse(&args.url)?,
+                connections: args.connections,
+                duration: seconds(args.duration).context("--duration")?,
+                warmup: seconds(args.warmup).context("--warmup")?,
+                headers,
+            };
+            let report = load::run(&config).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Foundation(args) => foundation::run(args).await,
+    }
+}
+
+/// Seconds from the command line, as a duration.
+fn seconds(value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("{value} is not a number of seconds"))
+}
