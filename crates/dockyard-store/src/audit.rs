@@ -72,16 +72,16 @@ impl Store {
 
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>, StoreError> {
         let limit = filter.limit.clamp(1, 500);
-        let rows = sqlx::query(
+        let fetch = i64::from(limit) + 1;
+        let rows = sqlx::query(sql!(
             "SELECT id, org_id, actor_user_id, actor_label, ip, action, target_type, target_id, detail, created_at
              FROM audit_events
              WHERE ($1 = '' OR org_id = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR id < $3)
-             ORDER BY id DESC LIMIT $4",
-        )
+             ORDER BY id DESC LIMIT {fetch}"
+        ))
         .bind(filter.org_id.as_ref().map(OrgId::as_str).unwrap_or(""))
         .bind(filter.action.as_deref().unwrap_or(""))
         .bind(filter.before.as_ref().map(AuditId::as_str).unwrap_or(""))
-        .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
         let mut items = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;

@@ -103,6 +103,10 @@ impl Store {
             .max_connections(settings.max_connections)
             .min_connections(0)
             .acquire_timeout(settings.acquire_timeout)
+            // sqlx pings a connection before every checkout by default: one more
+            // round trip per query. Broken connections surface as errors on use and are
+            // discarded by the pool either way.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {

@@ -17,12 +17,20 @@ struct Embedded {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Embedded] = &[Embedded {
-    version: 1,
-    description: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Embedded] = &[
+    Embedded {
+        version: 1,
+        description: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Embedded {
+        version: 2,
+        description: "project list index",
+        sqlite: include_str!("../migrations/sqlite/0002_project_list_index.sql"),
+        postgres: include_str!("../migrations/postgres/0002_project_list_index.sql"),
+    },
+];
 
 fn migrator(dialect: Dialect) -> Migrator {
     let migrations = MIGRATIONS
