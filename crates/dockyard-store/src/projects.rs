@@ -91,15 +91,13 @@ impl Store {
         let fetch = i64::from(limit) + 1;
         let after = filter.after.as_ref().map(ProjectId::as_str).unwrap_or("");
         let rows = match filter.query.as_deref().filter(|query| !query.is_empty()).map(like_pattern) {
-            None => {
-                sqlx::query(sql!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.id > $2 ORDER BY p.id LIMIT {fetch}"
-                ))
-                .bind(org.as_str())
-                .bind(after)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            None => sqlx::query(sql!(
+                "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.id > $2 ORDER BY p.id LIMIT {fetch}"
+            ))
+            .bind(org.as_str())
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?,
             Some(pattern) => {
                 sqlx::query(sql!(
                     "SELECT {PROJECT_COLUMNS} FROM projects p

@@ -20,15 +20,14 @@ async fn json_logs_at_debug_level_never_contain_passwords_tokens_or_cookies() {
     let changed =
         admin.post("/api/v1/me/password", &json!({ "current_password": PASSWORD, "new_password": new_password })).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
-    let failed = app.anonymous().post("/api/v1/auth/login", &json!({ "email": ADMIN_EMAIL, "password": "wrong guess 123" })).await;
+    let failed = app
+        .anonymous()
+        .post("/api/v1/auth/login", &json!({ "email": ADMIN_EMAIL, "password": "wrong guess 123" }))
+        .await;
     assert_eq!(failed.status, 401);
 
-    let logs: Vec<String> = app
-        .output_text()
-        .lines()
-        .filter_map(|line| line.strip_prefix("stderr: "))
-        .map(str::to_owned)
-        .collect();
+    let logs: Vec<String> =
+        app.output_text().lines().filter_map(|line| line.strip_prefix("stderr: ")).map(str::to_owned).collect();
     assert!(logs.len() > 5, "expected request logs at debug level, got {logs:?}");
     let mut request_ids = 0;
     for line in &logs {
