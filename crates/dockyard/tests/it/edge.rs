@@ -986,7 +986,15 @@ async fn sigterm_lets_an_in_flight_request_finish_refuses_new_connections_and_ex
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match TcpStream::connect(&address).await {
-            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            // A connection caught in the closing listener's backlog is reset rather than refused.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                break;
+            }
             Err(error) => panic!("unexpected connect error: {error}; output:\n{}", server.output_text()),
             Ok(_) => {
                 assert!(
