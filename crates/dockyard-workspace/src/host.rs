@@ -277,10 +277,10 @@ impl Workspace for HostWorkspace {
         let source = self.resolve(from, false)?;
         let target = self.resolve(to, false)?;
         fs::symlink_metadata(&source).map_err(|error| not_found(error, from))?;
-        if let Ok(existing) = fs::symlink_metadata(&target) {
-            if !overwrite || existing.is_dir() {
-                return Err(WorkspaceError::AlreadyExists(to.to_string()));
-            }
+        if let Ok(existing) = fs::symlink_metadata(&target)
+            && (!overwrite || existing.is_dir())
+        {
+            return Err(WorkspaceError::AlreadyExists(to.to_string()));
         }
         if let Some(parent) = target.parent() {
             create_dirs_within(&self.root, parent)?;
