@@ -82,7 +82,8 @@ impl HostWorkspace {
         Ok(full)
     }
 
-    fn usage(&self) -> Result<Usage, WorkspaceError> {
+    /// Usage; the caller holds the write lock, so no write is half-way while counting.
+    fn usage_locked(&self) -> Result<Usage, WorkspaceError> {
         let mut cached = self.usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(usage) = *cached {
             return Ok(usage);
@@ -110,7 +111,7 @@ impl HostWorkspace {
         if new_bytes > self.quotas.max_file_bytes {
             return Err(WorkspaceError::QuotaExceeded { limit: "file_size", max: self.quotas.max_file_bytes });
         }
-        let usage = self.usage()?;
+        let usage = self.usage_locked()?;
         if new_files > 0 && usage.files + new_files > self.quotas.max_files {
             return Err(WorkspaceError::QuotaExceeded { limit: "file_count", max: self.quotas.max_files });
         }
@@ -205,7 +206,13 @@ impl Workspace for HostWorkspace {
             return Err(WorkspaceError::Root("written as a file"));
         }
         let _guard = self.lock();
-        let full = self.resolve(path, true)?;
+        let mut full = self.resolve(path, true)?;
+        // Writing through a link (that stays inside) updates its target, as editors do.
+        if fs::symlink_metadata(&full).is_ok_and(|metadata| metadata.is_symlink())
+            && let Ok(real) = fs::canonicalize(&full)
+        {
+            full = real;
+        }
         let existing = match fs::metadata(&full) {
             Ok(metadata) if metadata.is_dir() => return Err(WorkspaceError::IsADirectory(path.to_string())),
             Ok(metadata) => Some(metadata.len()),
@@ -277,6 +284,7 @@ impl Workspace for HostWorkspace {
         let source = self.resolve(from, false)?;
         let target = self.resolve(to, false)?;
         fs::symlink_metadata(&source).map_err(|error| not_found(error, from))?;
+        ensure_not_into_itself(&source, &target)?;
         if let Ok(existing) = fs::symlink_metadata(&target)
             && (!overwrite || existing.is_dir())
         {
@@ -303,11 +311,14 @@ impl Workspace for HostWorkspace {
         let source = self.resolve(from, false)?;
         let target = self.resolve(to, false)?;
         let metadata = fs::symlink_metadata(&source).map_err(|error| not_found(error, from))?;
+        // A copy of a link that leads outside would be one more way out.
+        self.resolve(from, true)?;
+        ensure_not_into_itself(&source, &target)?;
         if fs::symlink_metadata(&target).is_ok() {
             return Err(WorkspaceError::AlreadyExists(to.to_string()));
         }
         let added = if metadata.is_dir() { measure(&source)? } else { Usage { files: 1, bytes: metadata.len() } };
-        let usage = self.usage()?;
+        let usage = self.usage_locked()?;
         if usage.files + added.files > self.quotas.max_files {
             return Err(WorkspaceError::QuotaExceeded { limit: "file_count", max: self.quotas.max_files });
         }
@@ -323,7 +334,8 @@ impl Workspace for HostWorkspace {
     }
 
     fn usage(&self) -> Result<Usage, WorkspaceError> {
-        HostWorkspace::usage(self)
+        let _guard = self.lock();
+        self.usage_locked()
     }
 
     fn quotas(&self) -> Quotas {
@@ -349,8 +361,9 @@ pub fn is_binary(bytes: &[u8]) -> bool {
     }
     match std::str::from_utf8(head) {
         Ok(_) => false,
-        // A multi-byte character cut at the sniff boundary is still text.
-        Err(error) => error.error_len().is_some(),
+        // A multi-byte character cut by the sniff window is still text; an incomplete
+        // sequence at the real end of the file is not.
+        Err(error) => error.error_len().is_some() || bytes.len() <= SNIFF_BYTES,
     }
 }
 
@@ -384,6 +397,26 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), Works
     Ok(result?)
 }
 
+/// Refuses to put a folder inside itself, judged on the real (link-resolved) paths.
+fn ensure_not_into_itself(source: &Path, target: &Path) -> Result<(), WorkspaceError> {
+    let Ok(real_source) = fs::canonicalize(source) else { return Ok(()) };
+    if !real_source.is_dir() {
+        return Ok(());
+    }
+    // The target does not exist yet: resolve its deepest existing ancestor.
+    let mut probe = target.parent();
+    while let Some(dir) = probe {
+        if let Ok(real) = fs::canonicalize(dir) {
+            if real.starts_with(&real_source) {
+                return Err(WorkspaceError::IntoItself);
+            }
+            return Ok(());
+        }
+        probe = dir.parent();
+    }
+    Ok(())
+}
+
 /// `create_dir_all`, refusing to create through a symlink that leads outside.
 fn create_dirs_within(root: &Path, dir: &Path) -> Result<(), WorkspaceError> {
     fs::create_dir_all(dir)?;
@@ -401,7 +434,10 @@ fn measure(dir: &Path) -> Result<Usage, WorkspaceError> {
         let metadata = fs::symlink_metadata(&current)?;
         if metadata.is_dir() {
             for item in fs::read_dir(&current)? {
-                stack.push(item?.path());
+                let item = item?;
+                if !item.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    stack.push(item.path());
+                }
             }
         } else if current != dir {
             usage.files += 1;
@@ -445,8 +481,9 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-/// The `.gitignore` rules that apply inside one directory: the root's and every
-/// nested one on the way down, plus `.git/info/exclude`.
+/// The `.gitignore` rules that apply inside one directory: `.git/info/exclude`
+/// (anchored at the root), the root's `.gitignore` and every nested one on the way
+/// down.
 struct IgnoreRules {
     matchers: Vec<ignore::gitignore::Gitignore>,
 }
@@ -456,8 +493,12 @@ impl IgnoreRules {
         let mut matchers = Vec::new();
         let exclude = root.join(".git/info/exclude");
         if exclude.exists() {
-            let (matcher, _) = ignore::gitignore::Gitignore::new(&exclude);
-            matchers.push(matcher);
+            let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+            if builder.add(&exclude).is_none()
+                && let Ok(matcher) = builder.build()
+            {
+                matchers.push(matcher);
+            }
         }
         let mut current = root.to_path_buf();
         let relative = dir.strip_prefix(root).unwrap_or(Path::new(""));
@@ -476,11 +517,28 @@ impl IgnoreRules {
         Self { matchers }
     }
 
+    /// Git's rule: a path inside an ignored folder is ignored, whatever a `!pattern`
+    /// says about the path itself; otherwise the last matching pattern wins, with
+    /// deeper `.gitignore` files after shallower ones.
     fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
-        // Later (deeper) files override earlier ones, as in git.
+        let mut ancestors: Vec<&Path> = path.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for ancestor in ancestors {
+            if self.matches(ancestor, true) {
+                return true;
+            }
+        }
+        self.matches(path, is_dir)
+    }
+
+    fn matches(&self, path: &Path, is_dir: bool) -> bool {
         let mut ignored = false;
         for matcher in &self.matchers {
-            match matcher.matched_path_or_any_parents(path, is_dir) {
+            // A `.gitignore` only speaks about paths below its own folder.
+            if path == matcher.path() || !path.starts_with(matcher.path()) {
+                continue;
+            }
+            match matcher.matched(path, is_dir) {
                 ignore::Match::Ignore(_) => ignored = true,
                 ignore::Match::Whitelist(_) => ignored = false,
                 ignore::Match::None => {}
