@@ -17,19 +17,16 @@ use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::middleware::{
     MakeUlidRequestId, csrf, ip_rate_limit, panic_response, problem_bodies, record_metrics, security_headers,
 };
-use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
 
@@ -39,8 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// middleware stack around them.
 pub fn router(state: AppState) -> Router {
     let (api, api_doc) = routes::api().split_for_parts();
-    let mut doc = ApiDoc::openapi();
-    doc.merge(api_doc);
+    let doc = crate::openapi::document(api_doc);
     let mut app: Router<AppState> =
         api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc)).route_layer(from_fn(record_metrics));
     if state.config.metrics.enabled && state.config.metrics.listen.is_none() {
@@ -87,7 +83,8 @@ pub fn with_edge_layers(app: Router<AppState>, state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout()))
         .layer(from_fn_with_state(state.clone(), ip_rate_limit))
         .layer(from_fn_with_state(state.clone(), csrf))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        // Extractors (JSON bodies) stop at `http.body_limit_bytes`; file uploads read
+        // their raw bodies against the workspace's file-size limit instead.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response));
     app.layer(layers).with_state(state)

@@ -35,6 +35,27 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
+    pub workspace: WorkspaceConfig,
+}
+
+/// Limits of each project's workspace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceConfig {
+    pub max_file_bytes: u64,
+    pub max_files: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        let quotas = dockyard_workspace::Quotas::default();
+        Self {
+            max_file_bytes: quotas.max_file_bytes,
+            max_files: quotas.max_files,
+            max_total_bytes: quotas.max_total_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -105,6 +126,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             auth: AuthConfig::default(),
             metrics: MetricsConfig::default(),
+            workspace: WorkspaceConfig::default(),
         }
     }
 }
@@ -225,6 +247,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limit",
     "auth",
     "metrics",
+    "workspace",
 ];
 
 impl Config {
@@ -320,6 +343,9 @@ impl Config {
             ("auth.login_max_failures_per_account", u64::from(self.auth.login_max_failures_per_account)),
             ("auth.login_max_failures_per_ip", u64::from(self.auth.login_max_failures_per_ip)),
             ("auth.login_failure_window_secs", self.auth.login_failure_window_secs),
+            ("workspace.max_file_bytes", self.workspace.max_file_bytes),
+            ("workspace.max_files", self.workspace.max_files),
+            ("workspace.max_total_bytes", self.workspace.max_total_bytes),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::new(*key, "must be greater than 0"));
@@ -367,6 +393,12 @@ impl Config {
             login_max_failures_per_account: self.auth.login_max_failures_per_account,
             login_max_failures_per_ip: self.auth.login_max_failures_per_ip,
             login_failure_window: Duration::from_secs(self.auth.login_failure_window_secs),
+            workspace_root: self.data_dir.join("workspaces"),
+            workspace_quotas: dockyard_workspace::Quotas {
+                max_file_bytes: self.workspace.max_file_bytes,
+                max_files: self.workspace.max_files,
+                max_total_bytes: self.workspace.max_total_bytes,
+            },
         }
     }
 

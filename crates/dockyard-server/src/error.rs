@@ -131,6 +131,13 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid e-mail or password")
             }
             ServiceError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            ServiceError::BadRequest { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
+            ServiceError::PreconditionFailed { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "etag_mismatch",
+                "the file changed since it was read (If-Match does not match); reload it or overwrite without If-Match",
+            ),
+            ServiceError::PayloadTooLarge { code, message } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
             ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             ServiceError::RateLimited { retry_after } => Self {
                 retry_after: Some(retry_after),

@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         (name = "account", description = "The caller's profile, sessions and API tokens"),
         (name = "orgs", description = "Organizations, members and their audit log"),
         (name = "projects", description = "Projects"),
+        (name = "files", description = "A project's workspace files"),
         (name = "admin", description = "Instance administration"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -35,10 +36,19 @@ impl Modify for Security {
     }
 }
 
+/// The whole document: the annotations of every route in `routes::api()` under
+/// [`ApiDoc`]'s info, tags and security schemes.
+pub fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(routes);
+    // axum writes a catch-all segment as `{*path}`; OpenAPI knows it as `{path}`.
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths.into_iter().map(|(path, item)| (path.replace("{*", "{"), item)).collect();
+    doc
+}
+
 /// The document as pretty JSON, for `dockyard openapi` and the web client's generator.
 pub fn openapi_json() -> String {
-    let (_, api) = crate::routes::api().split_for_parts();
-    let mut doc = ApiDoc::openapi();
-    doc.merge(api);
-    doc.to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+    let (_, routes) = crate::routes::api().split_for_parts();
+    document(routes).to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
 }

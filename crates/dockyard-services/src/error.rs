@@ -23,6 +23,14 @@ pub enum ServiceError {
     Forbidden { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The request is malformed in a way that is not a field's value (e.g. a path).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// `If-Match` named another version than the current one.
+    #[error("the resource changed since it was read")]
+    PreconditionFailed { current_etag: Option<String> },
+    #[error("{message}")]
+    PayloadTooLarge { code: &'static str, message: String },
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
     #[error("service unavailable")]
@@ -34,6 +42,10 @@ pub enum ServiceError {
 impl ServiceError {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         ServiceError::Conflict { code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::BadRequest { code, message: message.into() }
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {

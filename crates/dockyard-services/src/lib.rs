@@ -11,10 +11,12 @@ mod audit;
 pub mod backup;
 mod crypto;
 mod error;
+mod files;
 mod orgs;
 mod projects;
 mod throttle;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ pub use error::ServiceError;
 pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
 pub use throttle::FailureThrottle;
+
+use crate::files::Workspaces;
 
 /// Who made a request and from where, for sessions and the audit log.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +44,9 @@ pub struct ServiceConfig {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window: Duration,
+    /// Where project workspaces live (`<data dir>/workspaces`).
+    pub workspace_root: PathBuf,
+    pub workspace_quotas: dockyard_workspace::Quotas,
 }
 
 impl Default for ServiceConfig {
@@ -49,6 +56,8 @@ impl Default for ServiceConfig {
             login_max_failures_per_account: 5,
             login_max_failures_per_ip: 20,
             login_failure_window: Duration::from_secs(15 * 60),
+            workspace_root: PathBuf::from("./data/workspaces"),
+            workspace_quotas: dockyard_workspace::Quotas::default(),
         }
     }
 }
@@ -65,12 +74,14 @@ struct Inner {
     account_failures: FailureThrottle,
     ip_failures: FailureThrottle,
     dummy_hash: tokio::sync::OnceCell<String>,
+    workspaces: Workspaces,
 }
 
 impl Services {
     pub fn new(store: Store, config: ServiceConfig) -> Self {
         let account_failures = FailureThrottle::new(config.login_max_failures_per_account, config.login_failure_window);
         let ip_failures = FailureThrottle::new(config.login_max_failures_per_ip, config.login_failure_window);
+        let workspaces = Workspaces::new(config.workspace_root.clone(), config.workspace_quotas);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -78,6 +89,7 @@ impl Services {
                 account_failures,
                 ip_failures,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                workspaces,
             }),
         }
     }

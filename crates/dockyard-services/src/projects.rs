@@ -126,6 +126,7 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let (project, _grant) = self.project_for(actor, id, Action::DeleteProject).await?;
         self.store().delete_project(&project.id).await?;
+        self.inner.workspaces.remove(&project.id);
         self.audit(
             AuditEntry::new("project.deleted", context)
                 .by(&actor.user_id)

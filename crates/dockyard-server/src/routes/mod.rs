@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 pub mod dto;
+mod files;
 pub mod health;
 mod me;
 mod orgs;
@@ -25,5 +26,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(orgs::router())
         .merge(projects::router())
+        .merge(files::router())
         .merge(admin::router())
 }

@@ -160,6 +160,20 @@ enum Case {
     UpdateProject,
     /// A fresh project.
     DeleteProject,
+    /// The root of the shared project's workspace.
+    ReadTree,
+    /// A file of the shared project, written by the owner first.
+    ReadFile,
+    /// A fresh file name: 201.
+    WriteFile,
+    /// A fresh file, written by the owner first.
+    DeleteFile,
+    /// A fresh file moved to a fresh name.
+    MoveFile,
+    /// A fresh file copied to a fresh name.
+    CopyFile,
+    /// A fresh folder name.
+    CreateFolder,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -226,6 +240,14 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/projects/{project}",        GetProject,           [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("PATCH",  "/api/v1/projects/{project}",        UpdateProject,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("DELETE", "/api/v1/projects/{project}",        DeleteProject,        [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        // Workspace files: viewers read, developers write.
+        row("GET",    "/api/v1/projects/{project}/tree",   ReadTree,             [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("GET",    "/api/v1/projects/{project}/files/{path}", ReadFile,       [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PUT",    "/api/v1/projects/{project}/files/{path}", WriteFile,      [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("DELETE", "/api/v1/projects/{project}/files/{path}", DeleteFile,     [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("POST",   "/api/v1/projects/{project}/move",   MoveFile,             [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("POST",   "/api/v1/projects/{project}/copy",   CopyFile,             [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("POST",   "/api/v1/projects/{project}/folders", CreateFolder,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -452,6 +474,13 @@ impl World {
         org
     }
 
+    /// The owner writes a small file into the shared project.
+    async fn owner_writes(&self, file: &str) {
+        let url = self.owner.client.url(&format!("/api/v1/projects/{}/files/{file}", self.project));
+        let reply = self.owner.client.send(self.owner.client.inner.put(url).body("hello")).await;
+        assert!(matches!(reply.status, 200 | 201), "the owner writes {file}: {}", reply.body);
+    }
+
     async fn new_project(&mut self) -> String {
         let n = self.next();
         crate::support::project(&self.owner.client, &self.acme_id, &format!("Fresh project {n}")).await
@@ -546,6 +575,31 @@ impl World {
                 let project = self.new_project().await;
                 call.params.push(("project", project));
             }
+            ReadTree => {}
+            ReadFile => {
+                self.owner_writes("shared/readme.md").await;
+                call.params.push(("path", "shared/readme.md".into()));
+            }
+            WriteFile => {
+                call.params.push(("path", format!("written/file-{n}.txt")));
+                call.body = Some(json!({ "n": n }));
+            }
+            DeleteFile => {
+                let file = format!("doomed/file-{n}.txt");
+                self.owner_writes(&file).await;
+                call.params.push(("path", file));
+            }
+            MoveFile => {
+                let file = format!("moving/file-{n}.txt");
+                self.owner_writes(&file).await;
+                call.body = Some(json!({ "from": file, "to": format!("moved/file-{n}.txt") }));
+            }
+            CopyFile => {
+                let file = format!("copying/file-{n}.txt");
+                self.owner_writes(&file).await;
+                call.body = Some(json!({ "from": file, "to": format!("copied/file-{n}.txt") }));
+            }
+            CreateFolder => call.body = Some(json!({ "path": format!("folders/folder-{n}") })),
             CreateUser => {
                 call.body = Some(
                     json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),

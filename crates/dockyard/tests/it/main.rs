@@ -7,4 +7,5 @@ mod auth_security;
 mod authz_matrix;
 mod cli;
 mod edge;
+mod files;
 mod logging;
