@@ -28,7 +28,7 @@ impl Workspaces {
         Self { root, quotas, open: Mutex::new(HashMap::new()) }
     }
 
-    fn get(&self, project: &ProjectId) -> Result<Arc<HostWorkspace>, ServiceError> {
+    pub(crate) fn get(&self, project: &ProjectId) -> Result<Arc<HostWorkspace>, ServiceError> {
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(workspace) = open.get(project) {
             return Ok(workspace.clone());
@@ -114,6 +114,18 @@ impl Services {
         let (project, _grant) = self.project_for(actor, project, action).await?;
         let workspace = self.inner.workspaces.get(&project.id)?;
         tokio::task::spawn_blocking(move || task(&workspace)).await.map_err(internal)?.map_err(ServiceError::from)
+    }
+
+    /// Checks that `actor` may perform `action` on the project (e.g. before reading
+    /// an upload's body).
+    pub async fn authorize_project(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+        action: Action,
+    ) -> Result<(), ServiceError> {
+        let (_project, _grant) = self.project_for(actor, project, action).await?;
+        Ok(())
     }
 
     pub async fn list_dir(&self, actor: &Actor, project: &ProjectId, dir: &str) -> Result<Vec<Entry>, ServiceError> {

@@ -24,6 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(move_path))
         .routes(routes!(copy_path))
         .routes(routes!(create_folder))
+        .routes({
+            // Uploads bound each part by the workspace's file-size quota while reading,
+            // not by the JSON body limit.
+            let (schemas, paths, method_router) = routes!(upload);
+            (schemas, paths, method_router.layer(axum::extract::DefaultBodyLimit::disable()))
+        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -253,4 +259,77 @@ async fn create_folder(
     let project: ProjectId = path_id(&project)?;
     state.services.create_dir(&caller.actor, &project, &body.path).await?;
     Ok((StatusCode::CREATED, Json(PathResult { path: body.path.trim_end_matches('/').to_owned() })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The folder to upload into; the workspace root when absent.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    pub files: Vec<Written>,
+}
+
+/// Uploads several files in one `multipart/form-data` request. Each file part's
+/// file name may carry a relative path (a dropped folder keeps its structure);
+/// it is validated like every other path. Each file is written atomically; an
+/// invalid part stops the upload with the files before it already written.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/upload", tag = "files", params(("project" = String, Path), UploadQuery),
+    request_body(content_type = "multipart/form-data", description = "file parts; the file name is the path under `path`"),
+    responses((status = 201, body = Uploaded), (status = 400, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn upload(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    request: axum::extract::Request,
+) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+    use axum::extract::FromRequest;
+    let project: ProjectId = path_id(&project)?;
+    // Fail fast, before reading any body, when the caller may not write here.
+    state.services.authorize_project(&caller.actor, &project, dockyard_domain::Action::WriteCode).await?;
+    let mut multipart = axum::extract::Multipart::from_request(request, &state)
+        .await
+        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", rejection.body_text()))?;
+    let limit = usize::try_from(state.config.workspace.max_file_bytes).unwrap_or(usize::MAX);
+    let folder = query.path.unwrap_or_default();
+    let mut files = Vec::new();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", error.body_text()))?
+    {
+        let Some(name) = field.file_name().map(str::to_owned) else { continue };
+        let target = if folder.trim_end_matches('/').is_empty() {
+            name
+        } else {
+            format!("{}/{name}", folder.trim_end_matches('/'))
+        };
+        // Read the part in chunks so an oversized file stops at the limit, not in memory.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", error.body_text()))?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "quota_file_size",
+                    format!("files in this workspace are limited to {limit} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let size = bytes.len() as u64;
+        let outcome = state.services.write_file(&caller.actor, &project, &target, bytes, None).await?;
+        files.push(Written { path: target.trim_end_matches('/').to_owned(), etag: outcome.etag, size });
+    }
+    if files.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no_files", "the request has no file parts"));
+    }
+    Ok((StatusCode::CREATED, Json(Uploaded { files })))
 }

@@ -174,6 +174,8 @@ enum Case {
     CopyFile,
     /// A fresh folder name.
     CreateFolder,
+    /// One fresh file in a multipart body.
+    Upload,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -248,6 +250,7 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/projects/{project}/move",   MoveFile,             [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/projects/{project}/copy",   CopyFile,             [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         row("POST",   "/api/v1/projects/{project}/folders", CreateFolder,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("POST",   "/api/v1/projects/{project}/upload", Upload,              [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -600,6 +603,8 @@ impl World {
                 call.body = Some(json!({ "from": file, "to": format!("copied/file-{n}.txt") }));
             }
             CreateFolder => call.body = Some(json!({ "path": format!("folders/folder-{n}") })),
+            // Sent as a multipart part named after this (see `send`).
+            Upload => call.body = Some(json!({ "file": format!("uploads/file-{n}.txt") })),
             CreateUser => {
                 call.body = Some(
                     json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),
@@ -633,6 +638,17 @@ impl World {
         assert!(!path.contains('{'), "the matrix left a placeholder in {template}: {path}");
         path
     }
+}
+
+/// Sends a cell's request: JSON, or for uploads one multipart file part.
+async fn send(case: Case, call: &Call, method: &str, path: &str) -> Reply {
+    if case != Case::Upload {
+        return call.client.request(method, path, call.body.as_ref()).await;
+    }
+    let name = call.body.as_ref().and_then(|body| body["file"].as_str()).unwrap_or("upload.txt").to_owned();
+    let part = reqwest::multipart::Part::bytes(b"uploaded".to_vec()).file_name(name);
+    let form = reqwest::multipart::Form::new().part("files", part);
+    call.client.send(call.client.inner.post(call.client.url(path)).multipart(form)).await
 }
 
 /// The status and problem code of a reply, for messages.
@@ -703,7 +719,7 @@ async fn every_route_answers_every_caller_as_the_policy_says() {
             let expected = row.expect[column];
             let call = world.prepare(row.case, who).await;
             let path = world.fill(row.path, &call.params);
-            let reply = call.client.request(row.method, &path, call.body.as_ref()).await;
+            let reply = send(row.case, &call, row.method, &path).await;
             cells += 1;
             if !expected.matches(&reply) {
                 failures.push(format!(

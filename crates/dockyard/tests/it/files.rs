@@ -244,3 +244,50 @@ async fn deleting_a_project_deletes_its_workspace() {
     assert_eq!(admin.delete(&format!("/api/v1/projects/{project}")).await.status, 204);
     assert!(!workspace.exists());
 }
+
+fn part(name: &str, bytes: &[u8]) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned())
+}
+
+#[tokio::test]
+async fn several_files_upload_in_one_multipart_request_keeping_their_folders() {
+    let (_app, admin, project) = app_with_project(&[("DOCKYARD_WORKSPACE__MAX_FILE_BYTES", "3000000")]).await;
+    let big = vec![b'x'; 2_500_000]; // larger than the 2 MiB JSON body limit
+    let form = reqwest::multipart::Form::new()
+        .part("files", part("site/index.html", b"<h1>hi</h1>"))
+        .part("files", part("site/css/style.css", b"h1 { color: red }"))
+        .part("files", part("big.bin", &big))
+        .text("note", "plain fields are ignored");
+    let reply = admin
+        .send(admin.inner.post(admin.url(&format!("/api/v1/projects/{project}/upload?path=up"))).multipart(form))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let paths: Vec<&str> = reply.json["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|file| file["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths, ["up/site/index.html", "up/site/css/style.css", "up/big.bin"]);
+    assert_eq!(get_raw(&admin, &project, "up/site/css/style.css").await.2, b"h1 { color: red }");
+    assert_eq!(get_raw(&admin, &project, "up/big.bin").await.2.len(), 2_500_000);
+}
+
+#[tokio::test]
+async fn uploads_validate_every_name_and_the_file_size_quota() {
+    let (_app, admin, project) = app_with_project(&[("DOCKYARD_WORKSPACE__MAX_FILE_BYTES", "1000")]).await;
+    let url = admin.url(&format!("/api/v1/projects/{project}/upload"));
+    let hostile = reqwest::multipart::Form::new().part("files", part("../../escape.txt", b"x"));
+    let reply = admin.send(admin.inner.post(&url).multipart(hostile)).await;
+    assert_eq!((reply.status, reply.code()), (400, "path_traversal"), "{}", reply.body);
+    let too_big = reqwest::multipart::Form::new().part("files", part("big.bin", &[0u8; 2000]));
+    let reply = admin.send(admin.inner.post(&url).multipart(too_big)).await;
+    assert_eq!((reply.status, reply.code()), (413, "quota_file_size"));
+    let empty = reqwest::multipart::Form::new().text("note", "no files");
+    let reply = admin.send(admin.inner.post(&url).multipart(empty)).await;
+    assert_eq!((reply.status, reply.code()), (400, "no_files"));
+    let not_multipart = admin.post(&format!("/api/v1/projects/{project}/upload"), &json!({})).await;
+    assert_eq!((not_multipart.status, not_multipart.code()), (400, "invalid_multipart"));
+    let tree = admin.get(&format!("/api/v1/projects/{project}/tree")).await;
+    assert_eq!(tree.json["entries"].as_array().map(Vec::len), Some(0), "nothing was written");
+}
