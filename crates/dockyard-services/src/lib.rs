@@ -14,6 +14,7 @@ mod error;
 mod files;
 mod orgs;
 mod projects;
+mod search;
 mod throttle;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use accounts::{Authenticated, NewSession, NewToken, SESSION_TOKEN_BYTES, TOK
 pub use error::ServiceError;
 pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
+pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
 pub use throttle::FailureThrottle;
 
 use crate::files::Workspaces;

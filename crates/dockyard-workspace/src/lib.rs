@@ -10,6 +10,7 @@
 mod error;
 mod host;
 pub mod path;
+pub mod search;
 
 use std::path::Path;
 

@@ -9,6 +9,7 @@ pub mod health;
 mod me;
 mod orgs;
 mod projects;
+mod search;
 mod tokens;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -27,5 +28,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::router())
         .merge(projects::router())
         .merge(files::router())
+        .merge(search::router())
         .merge(admin::router())
 }

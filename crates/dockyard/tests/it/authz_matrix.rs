@@ -174,6 +174,10 @@ enum Case {
     CopyFile,
     /// A fresh folder name.
     CreateFolder,
+    /// A search of the shared project.
+    SearchFiles,
+    /// A replace whose query matches nothing: 200 with no changes.
+    ReplaceFiles,
     /// One fresh file in a multipart body.
     Upload,
     ListUsers,
@@ -250,6 +254,9 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/projects/{project}/move",   MoveFile,             [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/projects/{project}/copy",   CopyFile,             [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         row("POST",   "/api/v1/projects/{project}/folders", CreateFolder,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        // Search reads; replace (even a preview) writes.
+        row("GET",    "/api/v1/projects/{project}/search", SearchFiles,          [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/replace", ReplaceFiles,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/projects/{project}/upload", Upload,              [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
@@ -603,6 +610,8 @@ impl World {
                 call.body = Some(json!({ "from": file, "to": format!("copied/file-{n}.txt") }));
             }
             CreateFolder => call.body = Some(json!({ "path": format!("folders/folder-{n}") })),
+            SearchFiles => call.params.push(("query", "q=hello".into())),
+            ReplaceFiles => call.body = Some(json!({ "q": format!("absent-{n}"), "replacement": "x" })),
             // Sent as a multipart part named after this (see `send`).
             Upload => call.body = Some(json!({ "file": format!("uploads/file-{n}.txt") })),
             CreateUser => {
@@ -629,6 +638,7 @@ impl World {
     }
 
     /// Fills a path template; `{org}` defaults to acme's id and `{project}` to the shared project.
+    /// A `query` param becomes the query string.
     fn fill(&self, template: &str, params: &[(&'static str, String)]) -> String {
         let mut path = template.to_owned();
         for (name, value) in params {
@@ -636,6 +646,9 @@ impl World {
         }
         path = path.replace("{org}", &self.acme_id).replace("{project}", &self.project);
         assert!(!path.contains('{'), "the matrix left a placeholder in {template}: {path}");
+        if let Some((_, query)) = params.iter().find(|(name, _)| *name == "query") {
+            path = format!("{path}?{query}");
+        }
         path
     }
 }
