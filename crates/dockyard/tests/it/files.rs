@@ -2,16 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Client, Reply, TestApp, project, spawn_app, spawn_app_with};
-
-async fn put(client: &Client, project: &str, file: &str, body: &[u8], if_match: Option<&str>) -> Reply {
-    let mut request =
-        client.inner.put(client.url(&format!("/api/v1/projects/{project}/files/{file}"))).body(body.to_vec());
-    if let Some(tag) = if_match {
-        request = request.header("if-match", tag);
-    }
-    client.send(request).await
-}
+use crate::support::{Client, TestApp, project, put_file as put, spawn_app, spawn_app_with};
 
 async fn get_raw(client: &Client, project: &str, file: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let response = client

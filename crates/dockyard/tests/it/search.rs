@@ -6,11 +6,10 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Reply, TestApp, project, spawn_app};
+use crate::support::{Client, Reply, TestApp, project, put_file, spawn_app};
 
 async fn put(client: &Client, project: &str, file: &str, body: &[u8]) -> Reply {
-    let request = client.inner.put(client.url(&format!("/api/v1/projects/{project}/files/{file}"))).body(body.to_vec());
-    let reply = client.send(request).await;
+    let reply = put_file(client, project, file, body, None).await;
     assert!(matches!(reply.status, 200 | 201), "PUT {file}: {}", reply.body);
     reply
 }

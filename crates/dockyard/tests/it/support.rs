@@ -411,3 +411,13 @@ pub async fn project(client: &Client, org: &str, name: &str) -> String {
     assert_eq!(response.status, 201, "create project: {}", response.body);
     response.json["id"].as_str().expect("project id").to_owned()
 }
+
+/// Writes a workspace file through the API (raw body), optionally with `If-Match`.
+pub async fn put_file(client: &Client, project: &str, file: &str, body: &[u8], if_match: Option<&str>) -> Reply {
+    let mut request =
+        client.inner.put(client.url(&format!("/api/v1/projects/{project}/files/{file}"))).body(body.to_vec());
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    client.send(request).await
+}
