@@ -31,7 +31,7 @@ use crate::hello::LISTENING;
 use crate::load::{self, LoadConfig, LoadReport, Target, parse_header, round};
 
 const PROJECTS: usize = 25;
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 /// The target: the authenticated list on SQLite at this many connections…
 const TARGET_CONNECTIONS: usize = 64;
 /// …reaches this share of hello-world's throughput…
@@ -315,7 +315,7 @@ async fn bench_dockyard(
 ) -> anyhow::Result<()> {
     eprintln!("==> Dockyard on {}", backend.title());
     let temp = TempDir::new("dockyard-bench")?;
-    let mut server = ChildServer::start_dockyard(dockyard, &temp.0.join("data"), database_url).await?;
+    let mut server = ChildServer::start_dockyard(dockyard, &temp.0.join("data"), database_url, &[]).await?;
     let outcome = async {
         let prepared = prepare(&server).await?;
         measure_all(settings, results, |connections| Scenario {
@@ -400,7 +400,7 @@ async fn prepare(server: &ChildServer) -> anyhow::Result<Prepared> {
 }
 
 /// `dockyard_session=…` from the answer's Set-Cookie headers.
-fn session_cookie(answer: &Answer) -> Option<String> {
+pub(crate) fn session_cookie(answer: &Answer) -> Option<String> {
     answer
         .headers
         .get_all(hyper::header::SET_COOKIE)
@@ -412,11 +412,11 @@ fn session_cookie(answer: &Answer) -> Option<String> {
 }
 
 /// A server child process: hello-world or Dockyard.
-struct ChildServer {
+pub(crate) struct ChildServer {
     name: &'static str,
     child: Option<Child>,
-    base: String,
-    setup_token: Option<String>,
+    pub(crate) base: String,
+    pub(crate) setup_token: Option<String>,
     stderr: Arc<Mutex<StderrLog>>,
 }
 
@@ -440,7 +440,13 @@ impl ChildServer {
         .await
     }
 
-    async fn start_dockyard(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
+    /// Dockyard on `data_dir`, with `extra_env` added to its environment.
+    pub(crate) async fn start_dockyard(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -452,6 +458,7 @@ impl ChildServer {
         if let Some(url) = database_url {
             command.env("DOCKYARD_DATABASE_URL", url);
         }
+        command.envs(extra_env.iter().copied());
         Self::start("dockyard", command, |line, server| {
             if let Some(url) = line.strip_prefix("Dockyard is listening on ") {
                 server.base = url.trim().to_owned();
@@ -516,7 +523,12 @@ impl ChildServer {
         Ok(server)
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The child's process id while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -525,7 +537,7 @@ impl ChildServer {
     }
 
     /// SIGTERM, then SIGKILL if the process has not exited after 15 s.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         if let Some(pid) = child.id() {
             let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
@@ -609,10 +621,10 @@ fn unique_suffix() -> String {
 }
 
 /// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(prefix: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(prefix: &str) -> anyhow::Result<Self> {
         let path = std::env::temp_dir().join(format!("{prefix}-{}", unique_suffix()));
         std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Self(path))
@@ -676,7 +688,7 @@ fn markdown_table(results: &[Measurement]) -> String {
     table
 }
 
-fn write_results(out: &Path, document: &Document, markdown: &str) -> anyhow::Result<()> {
+pub(crate) fn write_results(out: &Path, document: &impl Serialize, markdown: &str) -> anyhow::Result<()> {
     if let Some(parent) = out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
@@ -687,7 +699,7 @@ fn write_results(out: &Path, document: &Document, markdown: &str) -> anyhow::Res
     Ok(())
 }
 
-fn machine_info() -> serde_json::Value {
+pub(crate) fn machine_info() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo.lines().find_map(|line| {
         line.strip_prefix("model name").and_then(|rest| rest.split_once(':')).map(|(_, model)| model.trim().to_owned())
@@ -708,13 +720,13 @@ fn machine_info() -> serde_json::Value {
 }
 
 /// The 1, 5 and 15 minute load averages of /proc/loadavg.
-fn loadavg() -> Option<String> {
+pub(crate) fn loadavg() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// The trimmed standard output of a command that succeeded.
-async fn command_output(program: &Path, args: &[&str]) -> Option<String> {
+pub(crate) async fn command_output(program: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().await.ok()?;
     output
         .status

@@ -4,6 +4,8 @@
 //! - `load`: a small HTTP/1.1 load generator (N persistent connections, one task each).
 //! - `foundation`: the whole run: hello-world, then Dockyard on SQLite (and on
 //!   PostgreSQL when given an admin URL), written to a JSON file and printed as a table.
+//! - `search`: Dockyard's search API against the `rg` CLI on a generated tree of
+//!   50,000 files, and the listing of a folder of 100,000 entries.
 //!
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
@@ -11,6 +13,7 @@ mod client;
 mod foundation;
 mod hello;
 mod load;
+mod search;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +40,8 @@ enum Command {
     Load(LoadArgs),
     /// The foundation benchmark: hello-world, then Dockyard on SQLite (and PostgreSQL).
     Foundation(foundation::FoundationArgs),
+    /// The search benchmark: GET …/search against the `rg` CLI on a generated tree, and a large folder listing.
+    Search(search::SearchArgs),
 }
 
 #[derive(Args)]
@@ -94,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Foundation(args) => foundation::run(args).await,
+        Command::Search(args) => search::run(args).await,
     }
 }
 
