@@ -348,20 +348,26 @@ struct Prepared {
     token: String,
 }
 
-/// First-run setup, 25 projects and a read token; checks the list answers them.
-async fn prepare(server: &ChildServer) -> anyhow::Result<Prepared> {
+/// First-run setup as the bench admin; answers the default org's id and the session cookie.
+pub(crate) async fn setup_admin(server: &ChildServer) -> anyhow::Result<(String, String)> {
     let setup_token = server.setup_token.clone().context("Dockyard printed no setup token; is the data dir fresh?")?;
-    let origin = server.base.clone();
     let setup = client::call(
         Method::POST,
         &server.url("/api/v1/setup"),
-        &[("origin", &origin)],
+        &[("origin", &server.base)],
         Some(&json!({ "token": setup_token, "email": "bench@example.com", "name": "Bench", "password": PASSWORD })),
     )
     .await?
     .expect(StatusCode::CREATED, "setup")?;
     let org = setup.json()?["org"]["id"].as_str().context("setup answered no org id")?.to_owned();
     let cookie = session_cookie(&setup).context("setup set no session cookie")?;
+    Ok((org, cookie))
+}
+
+/// First-run setup, 25 projects and a read token; checks the list answers them.
+async fn prepare(server: &ChildServer) -> anyhow::Result<Prepared> {
+    let (org, cookie) = setup_admin(server).await?;
+    let origin = server.base.clone();
     let browser = [("origin", origin.as_str()), ("cookie", cookie.as_str())];
     for number in 1..=PROJECTS {
         client::call(

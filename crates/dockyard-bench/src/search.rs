@@ -32,9 +32,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::client;
-use crate::foundation::{
-    ChildServer, PASSWORD, TempDir, command_output, loadavg, machine_info, session_cookie, write_results,
-};
+use crate::foundation::{ChildServer, TempDir, command_output, loadavg, machine_info, setup_admin, write_results};
 use crate::load::round;
 
 /// The target: a search takes at most this multiple of rg's wall time.
@@ -420,18 +418,8 @@ async fn bench(args: &SearchArgs, server: &ChildServer, data_dir: &Path) -> anyh
 
 /// First-run setup, one project and a read token; answers the project id and the token.
 async fn prepare(server: &ChildServer) -> anyhow::Result<(String, String)> {
-    let setup_token = server.setup_token.clone().context("Dockyard printed no setup token; is the data dir fresh?")?;
+    let (org, cookie) = setup_admin(server).await?;
     let origin = server.base.clone();
-    let setup = client::call(
-        Method::POST,
-        &server.url("/api/v1/setup"),
-        &[("origin", &origin)],
-        Some(&json!({ "token": setup_token, "email": "bench@example.com", "name": "Bench", "password": PASSWORD })),
-    )
-    .await?
-    .expect(StatusCode::CREATED, "setup")?;
-    let org = setup.json()?["org"]["id"].as_str().context("setup answered no org id")?.to_owned();
-    let cookie = session_cookie(&setup).context("setup set no session cookie")?;
     let browser = [("origin", origin.as_str()), ("cookie", cookie.as_str())];
     let created = client::call(
         Method::POST,
