@@ -325,7 +325,9 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .run(shutdown, move |setup_token| {
             if let Some(token) = setup_token {
                 println!("Setup token: {token}");
-                println!("Open {setup_url}/setup and enter the token to create the first admin account,");
+                println!(
+                    "Create the first admin account with POST {setup_url}/api/v1/setup {{token,email,name,password}},"
+                );
                 println!("or run `dockyard user create --instance-admin --password-stdin --email … --name …`.");
             }
             println!("Dockyard is ready");
