@@ -146,16 +146,7 @@ struct Settings {
 }
 
 pub async fn run(args: FoundationArgs) -> anyhow::Result<()> {
-    let dockyard = match &args.dockyard {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("dockyard"),
-    };
-    if !dockyard.is_file() {
-        bail!(
-            "no dockyard binary at {}; build it (cargo build --release -p dockyard) or pass --dockyard",
-            dockyard.display()
-        );
-    }
+    let dockyard = dockyard_binary(args.dockyard.as_deref())?;
     let settings = Settings {
         duration: Duration::try_from_secs_f64(args.duration).context("--duration")?,
         warmup: Duration::try_from_secs_f64(args.warmup).context("--warmup")?,
@@ -406,6 +397,21 @@ async fn prepare(server: &ChildServer) -> anyhow::Result<Prepared> {
 }
 
 /// `dockyard_session=…` from the answer's Set-Cookie headers.
+/// The `dockyard` binary to measure: the given path, or the one next to this binary.
+pub(crate) fn dockyard_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dockyard = match given {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("dockyard"),
+    };
+    if !dockyard.is_file() {
+        bail!(
+            "no dockyard binary at {}; build it (cargo build --release -p dockyard) or pass --dockyard",
+            dockyard.display()
+        );
+    }
+    Ok(dockyard)
+}
+
 pub(crate) fn session_cookie(answer: &Answer) -> Option<String> {
     answer
         .headers

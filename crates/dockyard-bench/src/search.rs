@@ -32,7 +32,9 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::client;
-use crate::foundation::{ChildServer, TempDir, command_output, loadavg, machine_info, setup_admin, write_results};
+use crate::foundation::{
+    ChildServer, TempDir, command_output, dockyard_binary, loadavg, machine_info, setup_admin, write_results,
+};
 use crate::load::round;
 
 /// The target: a search takes at most this multiple of rg's wall time.
@@ -293,16 +295,7 @@ struct Document {
 }
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let dockyard = match &args.dockyard {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("dockyard"),
-    };
-    if !dockyard.is_file() {
-        bail!(
-            "no dockyard binary at {}; build it (cargo build --release -p dockyard) or pass --dockyard",
-            dockyard.display()
-        );
-    }
+    let dockyard = dockyard_binary(args.dockyard.as_deref())?;
     let rg_version = command_output(&args.rg, &["--version"]).await;
     let Some(rg_version) = rg_version.map(|text| text.lines().next().unwrap_or_default().to_owned()) else {
         bail!("cannot run {} --version; install ripgrep (apt-get install -y ripgrep)", args.rg.display());

@@ -58,7 +58,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.services.store().pool_stats();
     metrics::gauge!("db_pool_connections").set(f64::from(size));
     metrics::gauge!("db_pool_idle_connections").set(idle as f64);
-    metrics::gauge!("db_pool_in_use_connections").set(f64::from(size).max(idle as f64) - idle as f64);
+    metrics::gauge!("db_pool_in_use_connections").set((size as usize).saturating_sub(idle) as f64);
     let mut response = handle.render().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response

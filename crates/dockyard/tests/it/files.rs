@@ -2,19 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Client, TestApp, project, put_file as put, spawn_app, spawn_app_with};
-
-async fn get_raw(client: &Client, project: &str, file: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let response = client
-        .inner
-        .get(client.url(&format!("/api/v1/projects/{project}/files/{file}")))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.bytes().await.expect("body").to_vec())
-}
+use crate::support::{Client, TestApp, get_file as get_raw, project, put_file as put, spawn_app, spawn_app_with};
 
 async fn app_with_project(env: &[(&str, &str)]) -> (TestApp, Client, String) {
     let app = if env.is_empty() { spawn_app().await } else { spawn_app_with(env).await };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Reply, TestApp, project, put_file, spawn_app};
+use crate::support::{Client, Reply, TestApp, get_file, project, put_file, spawn_app};
 
 async fn put(client: &Client, project: &str, file: &str, body: &[u8]) -> Reply {
     let reply = put_file(client, project, file, body, None).await;
@@ -15,15 +15,10 @@ async fn put(client: &Client, project: &str, file: &str, body: &[u8]) -> Reply {
 }
 
 async fn get_text(client: &Client, project: &str, file: &str) -> (String, String) {
-    let response = client
-        .inner
-        .get(client.url(&format!("/api/v1/projects/{project}/files/{file}")))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 200, "GET {file}");
-    let etag = response.headers()["etag"].to_str().expect("etag").to_owned();
-    (response.text().await.expect("body"), etag)
+    let (status, headers, bytes) = get_file(client, project, file).await;
+    assert_eq!(status, 200, "GET {file}");
+    let etag = headers["etag"].to_str().expect("etag").to_owned();
+    (String::from_utf8(bytes).expect("text"), etag)
 }
 
 async fn search(client: &Client, project: &str, query: &[(&str, &str)]) -> Reply {

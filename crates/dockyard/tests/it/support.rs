@@ -421,3 +421,16 @@ pub async fn put_file(client: &Client, project: &str, file: &str, body: &[u8], i
     }
     client.send(request).await
 }
+
+/// Reads a workspace file through the API: status, headers and raw bytes.
+pub async fn get_file(client: &Client, project: &str, file: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let response = client
+        .inner
+        .get(client.url(&format!("/api/v1/projects/{project}/files/{file}")))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.expect("body").to_vec())
+}
