@@ -7,7 +7,9 @@
 //! host) is the embedded default; a workspace inside a container volume
 //! implements the same trait later.
 
+pub mod archive;
 mod error;
+pub mod export;
 mod host;
 pub mod path;
 pub mod search;

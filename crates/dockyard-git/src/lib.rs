@@ -1,0 +1,1 @@
+//! Git for workspaces (being written: see the helper's brief).

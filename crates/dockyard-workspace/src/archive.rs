@@ -1,0 +1,1 @@
+//! Importing archives into a folder (being written: see the helper's brief).

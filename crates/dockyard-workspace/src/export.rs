@@ -1,0 +1,1 @@
+//! Exporting a workspace (being written: see the helper's brief).
