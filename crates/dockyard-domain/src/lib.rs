@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod model;
+pub mod net;
 pub mod policy;
 pub mod validate;
 

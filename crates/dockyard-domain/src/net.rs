@@ -1,0 +1,1 @@
+//! Network addresses: which ones outbound requests made for users may reach (being written).
