@@ -99,6 +99,13 @@ fn path(raw: &str) -> Result<WorkspacePath, ServiceError> {
     Ok(WorkspacePath::parse(raw).map_err(WorkspaceError::from)?)
 }
 
+/// A user's path checked like every workspace path, as a string for tools that
+/// take one (git); the root is `.`.
+pub(crate) fn checked_path(raw: &str) -> Result<String, ServiceError> {
+    let checked = path(raw)?;
+    Ok(if checked.is_root() { ".".to_owned() } else { checked.to_string() })
+}
+
 impl Services {
     async fn run_in_workspace<T, F>(
         &self,

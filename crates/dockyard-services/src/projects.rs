@@ -23,7 +23,7 @@ pub struct ProjectUpdate {
     pub description: Option<String>,
 }
 
-fn slug_taken(error: dockyard_store::StoreError) -> ServiceError {
+pub(crate) fn slug_taken(error: dockyard_store::StoreError) -> ServiceError {
     match ServiceError::from(error) {
         ServiceError::Conflict { .. } => {
             ServiceError::conflict("slug_taken", "a project with this slug exists in the org")

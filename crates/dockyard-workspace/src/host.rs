@@ -107,6 +107,28 @@ impl HostWorkspace {
         *self.usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
+    /// Runs `task` on the workspace folder while holding the write lock, then
+    /// forgets the cached usage. For changes made by tools that work on the folder
+    /// as a whole (git checkouts and pulls, installing an import).
+    pub fn exclusive<T>(&self, task: impl FnOnce(&Path) -> T) -> T {
+        let _guard = self.lock();
+        let outcome = task(&self.root);
+        self.invalidate_usage();
+        outcome
+    }
+
+    /// Moves everything under `staging` into the workspace, replacing what is in
+    /// the way (a file replaces a file or folder; folders merge), then removes
+    /// `staging`. `staging` must be on the same file system. Holds the write lock.
+    pub fn install(&self, staging: &Path) -> Result<(), WorkspaceError> {
+        self.exclusive(|root| merge_into(staging, root))?;
+        fs::remove_dir_all(staging).or_else(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(error),
+        })?;
+        Ok(())
+    }
+
     fn check_quota(&self, new_files: u64, old_bytes: u64, new_bytes: u64) -> Result<(), WorkspaceError> {
         if new_bytes > self.quotas.max_file_bytes {
             return Err(WorkspaceError::QuotaExceeded { limit: "file_size", max: self.quotas.max_file_bytes });
@@ -546,4 +568,30 @@ impl IgnoreRules {
         }
         ignored
     }
+}
+
+/// Moves the entries of `from` into `into`, recursively merging folders that exist
+/// on both sides. Entries are renamed, never copied, so it is fast and never leaves
+/// a half-written file.
+fn merge_into(from: &Path, into: &Path) -> Result<(), WorkspaceError> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let source = entry.path();
+        let target = into.join(entry.file_name());
+        let source_is_dir = entry.file_type()?.is_dir();
+        match fs::symlink_metadata(&target) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => fs::rename(&source, &target)?,
+            Err(error) => return Err(error.into()),
+            Ok(existing) if existing.is_dir() && source_is_dir => merge_into(&source, &target)?,
+            Ok(existing) => {
+                if existing.is_dir() {
+                    fs::remove_dir_all(&target)?;
+                } else {
+                    fs::remove_file(&target)?;
+                }
+                fs::rename(&source, &target)?;
+            }
+        }
+    }
+    Ok(())
 }
