@@ -98,6 +98,8 @@ id_type!(ProjectId);
 id_type!(SessionId);
 id_type!(TokenId);
 id_type!(AuditId);
+id_type!(JobId);
+id_type!(SecretId);
 
 #[cfg(test)]
 mod tests {

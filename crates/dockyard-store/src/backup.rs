@@ -27,8 +27,20 @@ use crate::{Dialect, Store, StoreError};
 ///
 /// Architecture Invariant: a migration that adds a table adds it here too;
 /// [`Store::dump`] refuses to run while a table is missing from this list.
-pub const BACKUP_TABLES: &[&str] =
-    &["users", "orgs", "memberships", "sessions", "api_tokens", "projects", "audit_events", "settings"];
+/// Secrets are dumped as stored: encrypted, with their key ids.
+pub const BACKUP_TABLES: &[&str] = &[
+    "users",
+    "orgs",
+    "memberships",
+    "sessions",
+    "api_tokens",
+    "projects",
+    "audit_events",
+    "settings",
+    "jobs",
+    "job_events",
+    "secrets",
+];
 
 /// Describes a dump; stored as `manifest.json` beside the table files.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -19,9 +19,11 @@ macro_rules! sql {
 mod audit;
 mod backup;
 mod error;
+mod jobs;
 mod migrate;
 mod orgs;
 mod projects;
+mod secrets;
 mod sessions;
 mod settings;
 mod tokens;
@@ -36,7 +38,9 @@ use sqlx::{AnyPool, Executor, Row};
 pub use audit::{AuditFilter, NewAuditEvent};
 pub use backup::{BackupManifest, TableDump};
 pub use error::StoreError;
+pub use jobs::{Job, JobEvent, JobOutcome, JobState, JobTransition, NewJob, STATE_EVENT};
 pub use projects::ProjectFilter;
+pub use secrets::StoredSecret;
 pub use tokens::NewApiToken;
 pub use users::UserWithPassword;
 

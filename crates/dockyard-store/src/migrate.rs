@@ -30,6 +30,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0002_project_list_index.sql"),
         postgres: include_str!("../migrations/postgres/0002_project_list_index.sql"),
     },
+    Embedded {
+        version: 3,
+        description: "jobs and secrets",
+        sqlite: include_str!("../migrations/sqlite/0003_jobs_and_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0003_jobs_and_secrets.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -2,6 +2,9 @@
 //! environment selects (SQLite by default; PostgreSQL with
 //! `DOCKYARD_TEST_DATABASE_URL`, each test in a fresh database).
 
+mod jobs;
+mod secrets;
+
 use std::path::PathBuf;
 
 use dockyard_domain::{ProjectId, Role};
