@@ -6,6 +6,8 @@
 //!   PostgreSQL when given an admin URL), written to a JSON file and printed as a table.
 //! - `search`: Dockyard's search API against the `rg` CLI on a generated tree of
 //!   50,000 files, and the listing of a folder of 100,000 entries.
+//! - `workspace`: importing a 100 MB tar.gz through the API against `tar -xzf`, and
+//!   file write latency through the API against durable writes made directly.
 //!
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
@@ -14,6 +16,7 @@ mod foundation;
 mod hello;
 mod load;
 mod search;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,6 +45,8 @@ enum Command {
     Foundation(foundation::FoundationArgs),
     /// The search benchmark: GET …/search against the `rg` CLI on a generated tree, and a large folder listing.
     Search(search::SearchArgs),
+    /// The workspace benchmark: a tar.gz import against `tar -xzf`, and file writes against direct durable writes.
+    Workspace(workspace::WorkspaceArgs),
 }
 
 #[derive(Args)]
@@ -100,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Foundation(args) => foundation::run(args).await,
         Command::Search(args) => search::run(args).await,
+        Command::Workspace(args) => workspace::run(args).await,
     }
 }
 
