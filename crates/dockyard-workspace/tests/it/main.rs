@@ -2,6 +2,9 @@
 //! `If-Match`, atomic writes, symlink escapes, listings (cross-checked with the
 //! `git` CLI), moves and copies, and quotas.
 
+mod archive;
+mod export;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::symlink;
