@@ -22,7 +22,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::archive::{ArchiveError, check_link_target, days_from_civil};
+use crate::archive::{ArchiveError, check_link_target};
 use crate::path::WorkspacePath;
 
 /// Temporary files of `HostWorkspace`'s atomic writes (see `host.rs`): half-written, never exported.
@@ -110,6 +110,10 @@ pub fn export(
     commits: &[ReportCommit],
     out: &mut dyn Write,
 ) -> Result<ExportSummary, ArchiveError> {
+    // A missing root is an error, not an empty export.
+    if !fs::metadata(root)?.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::NotADirectory, "the workspace root is not a folder").into());
+    }
     let mut out = BufWriter::with_capacity(BUFFER_BYTES, out);
     let items = Items::new(root, options);
     let summary = match format {
@@ -372,7 +376,6 @@ fn civil_from_seconds(seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
     let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    debug_assert_eq!(days_from_civil(year, month, day), days);
     (year, month as u32, day as u32, (of_day / 3600) as u32, (of_day % 3600 / 60) as u32, (of_day % 60) as u32)
 }
 
@@ -889,6 +892,7 @@ fn language_of(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::days_from_civil;
 
     #[test]
     fn formats_parse_and_describe_themselves() {

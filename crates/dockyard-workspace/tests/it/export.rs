@@ -260,6 +260,29 @@ fn unzip_extracts_the_zip_export_identically() {
     assert_eq!(tree(&dest), expected_tree(&source, true));
 }
 
+#[test]
+fn exporting_a_missing_root_is_a_local_error_not_an_empty_archive() {
+    // Arrange
+    let scratch = Scratch::new("missing-root");
+    let mut out = Vec::new();
+
+    // Act
+    let result = export::export(
+        &scratch.path().join("gone"),
+        ExportFormat::Zip,
+        &ExportOptions::default(),
+        &json!({}),
+        &[],
+        &mut out,
+    );
+
+    // Assert
+    let error = result.expect_err("a missing root");
+    assert_eq!(error.code(), "archive_io");
+    assert!(!error.is_client_error());
+    assert!(out.is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Markdown
 // ---------------------------------------------------------------------------
