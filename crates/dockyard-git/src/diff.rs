@@ -101,10 +101,10 @@ pub fn diff(root: &Path, query: DiffQuery<'_>) -> Result<Diff, GitError> {
         options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
         repo.diff_index_to_workdir(None, Some(&mut options))?
     };
-    collect(&diff)
+    collect(&diff, root)
 }
 
-fn collect(diff: &git2::Diff<'_>) -> Result<Diff, GitError> {
+fn collect(diff: &git2::Diff<'_>, workdir: &Path) -> Result<Diff, GitError> {
     let mut text = String::new();
     let mut truncated = false;
     let mut files = Vec::new();
@@ -131,7 +131,10 @@ fn collect(diff: &git2::Diff<'_>) -> Result<Diff, GitError> {
         }
         let Some(mut patch) = Patch::from_diff(diff, index)? else { continue };
         let buf = patch.to_buf()?;
-        let file_text = String::from_utf8_lossy(&buf);
+        let mut file_text = String::from_utf8_lossy(&buf).into_owned();
+        if delta.status() == Delta::Untracked {
+            file_text = untracked_as_added(&file_text, &delta, workdir);
+        }
         if text.len() + file_text.len() > MAX_DIFF_BYTES {
             truncated = true;
             files.push(FileDiff {
@@ -183,6 +186,55 @@ fn collect(diff: &git2::Diff<'_>) -> Result<Diff, GitError> {
         files.push(FileDiff { path, old_path, change, binary, additions, deletions, hunks, truncated: false });
     }
     Ok(Diff { text, truncated, files })
+}
+
+/// libgit2 prints an untracked file's patch like a modification (`--- a/…`, no
+/// mode line); rewrite its header the way `git diff` shows a new file.
+fn untracked_as_added(text: &str, delta: &git2::DiffDelta<'_>, workdir: &Path) -> String {
+    let Some(body_start) = text.find("\n@@").map(|at| at + 1).or_else(|| text.find("\nBinary files ").map(|at| at + 1))
+    else {
+        return text.to_owned();
+    };
+    let (header, body) = text.split_at(body_start);
+    let mut lines = header.lines();
+    let mut rewritten = String::with_capacity(text.len() + 64);
+    if let Some(first) = lines.next() {
+        rewritten.push_str(first);
+        rewritten.push('\n');
+    }
+    let new_file = delta.new_file();
+    let mode = u32::from(new_file.mode());
+    rewritten.push_str(&format!("new file mode {mode:06o}\n"));
+    let id = match new_file.path_bytes() {
+        Some(path) if new_file.id().is_zero() => {
+            git2::Oid::hash_file(git2::ObjectType::Blob, workdir.join(bytes_path(path))).unwrap_or(new_file.id())
+        }
+        _ => new_file.id(),
+    };
+    if !id.is_zero() {
+        let id = id.to_string();
+        rewritten.push_str(&format!("index 0000000..{}\n", &id[..7.min(id.len())]));
+    }
+    for line in lines {
+        if line.starts_with("--- ") {
+            rewritten.push_str("--- /dev/null\n");
+        } else if line.starts_with("new file mode") || line.starts_with("index ") {
+            continue;
+        } else {
+            rewritten.push_str(line);
+            rewritten.push('\n');
+        }
+    }
+    match body.strip_prefix("Binary files ").and_then(|rest| rest.split_once(" and ")) {
+        Some((_, rest)) => rewritten.push_str(&format!("Binary files /dev/null and {rest}")),
+        None => rewritten.push_str(body),
+    }
+    rewritten
+}
+
+fn bytes_path(bytes: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(bytes))
 }
 
 fn change_kind(delta: Delta) -> Option<ChangeKind> {

@@ -86,6 +86,21 @@ impl GitUrl {
         if input.starts_with('-') {
             return Err(invalid("the URL starts with '-'"));
         }
+        // The url crate is lenient with special schemes (`https:///host`, `https:\\host`);
+        // git URLs are written plainly.
+        let lower = input.get(..8).unwrap_or(input).to_ascii_lowercase();
+        let authority = if lower.starts_with("https://") {
+            &input[8..]
+        } else if lower.starts_with("http://") {
+            &input[7..]
+        } else if input.contains("://") {
+            return Err(invalid("only https:// URLs are supported"));
+        } else {
+            return Err(invalid("not a URL (use https://host/path)"));
+        };
+        if authority.is_empty() || authority.starts_with('/') || input.contains('\\') {
+            return Err(invalid("the URL has no host"));
+        }
         let url = Url::parse(input).map_err(|_| invalid("not a URL (use https://host/path)"))?;
         match url.scheme() {
             "https" => {}
