@@ -36,6 +36,68 @@ pub struct Config {
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
     pub workspace: WorkspaceConfig,
+    pub jobs: JobsConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// The job workers of this process.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// How many jobs this process runs at once; 0 runs none (an API-only replica).
+    pub workers: usize,
+    /// How long a worker's claim on a job lasts without renewal; workers renew
+    /// every third of it, and a job whose worker died is retried after it.
+    pub lease_seconds: u64,
+    /// How often idle workers look for work without being woken (other replicas'
+    /// jobs, expired leases).
+    pub poll_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { workers: 2, lease_seconds: 30, poll_seconds: 5 }
+    }
+}
+
+/// The keys that seal secrets at rest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The current key: 32 bytes in base64 (`openssl rand -base64 32`). Unset: `key_file`.
+    pub key: Option<SecretString>,
+    /// Earlier keys, still used to open what they sealed until `dockyard secrets rotate` ran.
+    pub previous_keys: Vec<SecretString>,
+    /// Where the key lives when `key` is unset (default `<data_dir>/secret.key`);
+    /// created with a fresh key and mode 0600 when absent.
+    pub key_file: Option<PathBuf>,
+}
+
+/// A secret config value: `Debug` and serialized output show `****`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(****)")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("****")
+    }
 }
 
 /// Limits of each project's workspace.
@@ -127,6 +189,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             metrics: MetricsConfig::default(),
             workspace: WorkspaceConfig::default(),
+            jobs: JobsConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -233,7 +297,11 @@ pub struct LoadReport {
 const NOT_CONFIG_KEYS: &[&str] = &["CONFIG"];
 /// Variables reserved for the test harness and tools, never warned about.
 const IGNORED_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
-const LIST_KEYS: &[&str] = &["http.cors_allowed_origins"];
+/// Keys whose values are lists: comma- or newline-separated in the environment.
+const LIST_KEYS: &[&str] = &["http.cors_allowed_origins", "secrets.previous_keys"];
+/// Keys whose own name ends in `_file`: their variable names the key itself,
+/// not a file holding another key's value.
+const FILE_NAMED_KEYS: &[&str] = &["secrets.key_file"];
 /// Every top-level key of [`Config`]; a unit test keeps it in step with the struct.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
@@ -248,6 +316,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "auth",
     "metrics",
     "workspace",
+    "jobs",
+    "secrets",
 ];
 
 impl Config {
@@ -269,7 +339,8 @@ impl Config {
             if NOT_CONFIG_KEYS.contains(&rest) || IGNORED_PREFIXES.iter().any(|prefix| rest.starts_with(prefix)) {
                 continue;
             }
-            let (rest, value) = match rest.strip_suffix("_FILE") {
+            let file_named = FILE_NAMED_KEYS.contains(&rest.to_lowercase().replace("__", ".").as_str());
+            let (rest, value) = match rest.strip_suffix("_FILE").filter(|_| !file_named) {
                 // `DOCKYARD_DATABASE_URL_FILE=/run/secrets/db` reads the value from a file.
                 Some(base) => {
                     let text = std::fs::read_to_string(raw)
@@ -286,7 +357,12 @@ impl Config {
             let dotted = path.join(".");
             let value = if LIST_KEYS.contains(&dotted.as_str()) {
                 toml::Value::Array(
-                    value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(|item| item.into()).collect(),
+                    value
+                        .split([',', '\n'])
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| item.into())
+                        .collect(),
                 )
             } else {
                 scalar(&value)
@@ -346,9 +422,27 @@ impl Config {
             ("workspace.max_file_bytes", self.workspace.max_file_bytes),
             ("workspace.max_files", self.workspace.max_files),
             ("workspace.max_total_bytes", self.workspace.max_total_bytes),
+            ("jobs.poll_seconds", self.jobs.poll_seconds),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::new(*key, "must be greater than 0"));
+        }
+        if self.jobs.lease_seconds < 3 {
+            return Err(ConfigError::new("jobs.lease_seconds", "must be at least 3 (leases are renewed every third)"));
+        }
+        if self.jobs.workers > 1024 {
+            return Err(ConfigError::new("jobs.workers", "must be at most 1024"));
+        }
+        if let Some(key) = &self.secrets.key {
+            dockyard_services::SecretKey::from_base64(key.expose())
+                .map_err(|message| ConfigError::new("secrets.key", message))?;
+        }
+        for (index, key) in self.secrets.previous_keys.iter().enumerate() {
+            dockyard_services::SecretKey::from_base64(key.expose())
+                .map_err(|message| ConfigError::new(format!("secrets.previous_keys[{index}]"), message))?;
+        }
+        if self.secrets.key_file.as_ref().is_some_and(|path| path.as_os_str().is_empty()) {
+            return Err(ConfigError::new("secrets.key_file", "must not be empty"));
         }
         if self.log_level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(ConfigError::new("log_level", format!("{:?} is not a valid log filter", self.log_level)));
@@ -399,6 +493,19 @@ impl Config {
                 max_files: self.workspace.max_files,
                 max_total_bytes: self.workspace.max_total_bytes,
             },
+            jobs: dockyard_services::JobsConfig {
+                lease_ttl: Duration::from_secs(self.jobs.lease_seconds),
+                poll_interval: Duration::from_secs(self.jobs.poll_seconds),
+            },
+        }
+    }
+
+    /// Where the secrets keys come from; `dockyard_services::Keyring::load` reads them.
+    pub fn key_source(&self) -> dockyard_services::KeySource {
+        dockyard_services::KeySource {
+            key: self.secrets.key.as_ref().map(|key| key.expose().to_owned()),
+            previous_keys: self.secrets.previous_keys.iter().map(|key| key.expose().to_owned()).collect(),
+            key_file: self.secrets.key_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key")),
         }
     }
 
@@ -500,6 +607,51 @@ mod tests {
             Config::load(None, &env(&[("DOCKYARD_PUBLIC_URL", "https://dockyard.example.com")])).expect("valid");
         assert!(report.warnings.is_empty(), "{:?}", report.warnings);
         assert!(config.served_over_tls());
+    }
+
+    #[test]
+    fn secrets_keys_are_validated_named_and_never_shown() {
+        let key = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+        let previous = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let (config, report) = Config::load(
+            None,
+            &env(&[
+                ("DOCKYARD_SECRETS__KEY", key),
+                ("DOCKYARD_SECRETS__PREVIOUS_KEYS", &format!("{previous}, {previous}")),
+                ("DOCKYARD_SECRETS__KEY_FILE", "/run/dockyard/secret.key"),
+            ]),
+        )
+        .expect("valid");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(config.secrets.key.as_ref().map(SecretString::expose), Some(key));
+        assert_eq!(config.secrets.previous_keys.len(), 2);
+        // `_FILE` is part of this key's name: the variable names the key file itself.
+        assert_eq!(config.key_source().key_file, PathBuf::from("/run/dockyard/secret.key"));
+        let shown = format!("{config:?}\n{}", config.to_redacted_toml());
+        assert!(!shown.contains(key) && !shown.contains(previous), "{shown}");
+
+        let error = Config::load(None, &env(&[("DOCKYARD_SECRETS__KEY", "c2hvcnQ=")])).unwrap_err();
+        assert_eq!(error.key, "secrets.key");
+        assert!(!error.to_string().contains("c2hvcnQ="), "{error}");
+        let error =
+            Config::load(None, &env(&[("DOCKYARD_SECRETS__PREVIOUS_KEYS", &format!("{previous},nope"))])).unwrap_err();
+        assert_eq!(error.key, "secrets.previous_keys[1]");
+        let default = Config::load(None, &env(&[("DOCKYARD_DATA_DIR", "/srv/dy")])).expect("valid").0;
+        assert_eq!(default.key_source().key_file, PathBuf::from("/srv/dy/secret.key"));
+        assert!(default.key_source().key.is_none());
+    }
+
+    #[test]
+    fn job_settings_have_defaults_and_limits() {
+        let (config, _) = Config::load(None, &[]).expect("defaults");
+        assert_eq!((config.jobs.workers, config.jobs.lease_seconds, config.jobs.poll_seconds), (2, 30, 5));
+        assert_eq!(config.services().jobs.lease_ttl, Duration::from_secs(30));
+        let (config, _) = Config::load(None, &env(&[("DOCKYARD_JOBS__WORKERS", "0")])).expect("no workers");
+        assert_eq!(config.jobs.workers, 0);
+        let error = Config::load(None, &env(&[("DOCKYARD_JOBS__LEASE_SECONDS", "2")])).unwrap_err();
+        assert_eq!(error.key, "jobs.lease_seconds");
+        let error = Config::load(None, &env(&[("DOCKYARD_JOBS__POLL_SECONDS", "0")])).unwrap_err();
+        assert_eq!(error.key, "jobs.poll_seconds");
     }
 
     #[test]

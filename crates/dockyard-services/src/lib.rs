@@ -1,4 +1,4 @@
-//! Domain services: the use cases of accounts, orgs and projects. Each one
+//! Domain services: the use cases of accounts, orgs, projects, jobs and secrets. Each one
 //! authorizes through `dockyard_domain::authorize`, validates its input, calls
 //! the store and records an audit event where it matters.
 //!
@@ -9,12 +9,18 @@
 mod accounts;
 mod audit;
 pub mod backup;
+pub mod bus;
 mod crypto;
 mod error;
 mod files;
+mod job_kinds;
+mod jobs;
 mod orgs;
 mod projects;
 mod search;
+mod secrets;
+#[cfg(test)]
+mod testing;
 mod throttle;
 
 use std::path::PathBuf;
@@ -24,10 +30,17 @@ use std::time::Duration;
 use dockyard_store::Store;
 
 pub use accounts::{Authenticated, NewSession, NewToken, SESSION_TOKEN_BYTES, TOKEN_PREFIX};
+pub use bus::{Bus, InProcessBus, PostgresBus};
+pub use crypto::{KeyId, KeySource, Keyring, KeyringError, OpenError, SecretKey};
 pub use error::ServiceError;
+pub use jobs::{
+    JOBS_TOPIC, JobContext, JobEvent, JobFailure, JobFollower, JobRecord, JobState, JobStreamItem, JobsConfig, NewJob,
+    job_topic,
+};
 pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
+pub use secrets::{RotationReport, SecretScope};
 pub use throttle::FailureThrottle;
 
 use crate::files::Workspaces;
@@ -49,6 +62,7 @@ pub struct ServiceConfig {
     /// Where project workspaces live (`<data dir>/workspaces`).
     pub workspace_root: PathBuf,
     pub workspace_quotas: dockyard_workspace::Quotas,
+    pub jobs: JobsConfig,
 }
 
 impl Default for ServiceConfig {
@@ -60,6 +74,7 @@ impl Default for ServiceConfig {
             login_failure_window: Duration::from_secs(15 * 60),
             workspace_root: PathBuf::from("./data/workspaces"),
             workspace_quotas: dockyard_workspace::Quotas::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -77,10 +92,21 @@ struct Inner {
     ip_failures: FailureThrottle,
     dummy_hash: tokio::sync::OnceCell<String>,
     workspaces: Workspaces,
+    bus: Arc<dyn Bus>,
+    keyring: Keyring,
 }
 
 impl Services {
+    /// Services with an in-process bus and a fresh random secrets key: for tests
+    /// and for commands that neither publish across processes nor read secrets.
     pub fn new(store: Store, config: ServiceConfig) -> Self {
+        let keyring = Keyring::generate().expect("the operating system's random number generator works");
+        Self::with_infrastructure(store, config, Arc::new(InProcessBus::new()), keyring)
+    }
+
+    /// Services with the bus and the keyring `serve` chose (a [`PostgresBus`] on
+    /// PostgreSQL; the keys from the config).
+    pub fn with_infrastructure(store: Store, config: ServiceConfig, bus: Arc<dyn Bus>, keyring: Keyring) -> Self {
         let account_failures = FailureThrottle::new(config.login_max_failures_per_account, config.login_failure_window);
         let ip_failures = FailureThrottle::new(config.login_max_failures_per_ip, config.login_failure_window);
         let workspaces = Workspaces::new(config.workspace_root.clone(), config.workspace_quotas);
@@ -92,11 +118,18 @@ impl Services {
                 ip_failures,
                 dummy_hash: tokio::sync::OnceCell::new(),
                 workspaces,
+                bus,
+                keyring,
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The event bus between the parts of Dockyard (and its replicas).
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.inner.bus
     }
 }
