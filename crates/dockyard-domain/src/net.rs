@@ -53,10 +53,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if segments[0] & 0xe000 != 0x2000 {
         return false;
     }
-    let not_public = (segments[0] == 0x2001 && segments[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo, ORCHID, benchmarking…)
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation 2001:db8::/32
-        || (segments[0] & 0xfff0 == 0x3ff0); // documentation 3fff::/20
-    !not_public
+    // IETF protocol assignments 2001::/23 (Teredo, ORCHID, benchmarking…) and the
+    // documentation ranges 2001:db8::/32 and 3fff::/20.
+    let ietf = segments[0] == 0x2001 && segments[1] < 0x0200;
+    let documentation = (segments[0] == 0x2001 && segments[1] == 0x0db8) || segments[0] & 0xfff0 == 0x3ff0;
+    !ietf && !documentation
 }
 
 /// The IPv4 address an IPv6 address reaches, for the forms that reach one.

@@ -132,12 +132,13 @@ pub fn switch_branch(root: &Path, name: &str) -> Result<BranchInfo, GitError> {
 
 /// The remote-tracking branch a switch to `name` means, and the local name to give it.
 fn remote_tracking_for(repo: &Repository, name: &str) -> Result<(String, String), GitError> {
-    if repo.find_branch(name, BranchType::Remote).is_ok() {
-        if let Some((remote, rest)) = name.split_once('/') {
-            if repo.find_remote(remote).is_ok() && !rest.is_empty() && rest != "HEAD" {
-                return Ok((name.to_owned(), rest.to_owned()));
-            }
-        }
+    if repo.find_branch(name, BranchType::Remote).is_ok()
+        && let Some((remote, rest)) = name.split_once('/')
+        && repo.find_remote(remote).is_ok()
+        && !rest.is_empty()
+        && rest != "HEAD"
+    {
+        return Ok((name.to_owned(), rest.to_owned()));
     }
     // `git switch x` with no local x: the one remote that has x.
     let mut candidates = Vec::new();

@@ -79,10 +79,10 @@ pub struct DiffLine {
 pub fn diff(root: &Path, query: DiffQuery<'_>) -> Result<Diff, GitError> {
     let repo = open(root)?;
     let path = query.path.map(clean_path).transpose()?;
-    if let Some(path) = &path {
-        if !path_is_known(&repo, root, path)? {
-            return Err(GitError::PathNotFound(path.clone()));
-        }
+    if let Some(path) = &path
+        && !path_is_known(&repo, root, path)?
+    {
+        return Err(GitError::PathNotFound(path.clone()));
     }
 
     let mut options = DiffOptions::new();
@@ -259,10 +259,10 @@ pub(crate) fn path_is_known(repo: &Repository, root: &Path, path: &str) -> Resul
     if index.iter().any(|entry| path_is_under(&entry.path, path)) {
         return Ok(true);
     }
-    if let Some(commit) = head_commit(repo)? {
-        if commit.tree()?.get_path(Path::new(path)).is_ok() {
-            return Ok(true);
-        }
+    if let Some(commit) = head_commit(repo)?
+        && commit.tree()?.get_path(Path::new(path)).is_ok()
+    {
+        return Ok(true);
     }
     Ok(false)
 }

@@ -75,10 +75,10 @@ pub fn log(root: &Path, query: LogQuery<'_>) -> Result<LogPage, GitError> {
             continue;
         }
         let commit = repo.find_commit(id)?;
-        if let Some(path) = &path {
-            if !touches(&commit, path)? {
-                continue;
-            }
+        if let Some(path) = &path
+            && !touches(&commit, path)?
+        {
+            continue;
         }
         if commits.len() == limit {
             next = commits.last().map(|last: &CommitInfo| last.id.clone());

@@ -224,7 +224,7 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
 }
 
 /// Checks basic auth; returns the user, or the 401 to answer with.
-fn authenticate(state: &ServerState, request: &Request) -> Result<Option<String>, Response> {
+fn authenticate(state: &ServerState, request: &Request) -> Result<Option<String>, Box<Response>> {
     let Some((user, password)) = &state.basic_auth else { return Ok(None) };
     let presented = request
         .headers()
@@ -241,14 +241,15 @@ fn authenticate(state: &ServerState, request: &Request) -> Result<Option<String>
             [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
             "authentication required\n",
         )
-            .into_response())
+            .into_response()
+            .into())
     }
 }
 
 async fn serve_git(state: &ServerState, request: Request) -> io::Result<Response> {
     let user = match authenticate(state, &request) {
         Ok(user) => user,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(io::Error::other)?;

@@ -220,6 +220,13 @@ fn unstaged_diff_includes_untracked_files_as_additions() {
     let expected = git_output(repo.path(), &["diff", "--no-index", "--", "/dev/null", "new/file.txt"]);
     let ours_text = diff(repo.path(), DiffQuery { path: Some("new/file.txt"), staged: false }).expect("diff").text;
     assert_eq!(ours_text, String::from_utf8_lossy(&expected.stdout));
+
+    // A new binary file, likewise.
+    write(repo.path(), "new/blob.bin", [0u8, 159, 146, 150, 0, 1]);
+    let expected = git_output(repo.path(), &["diff", "--no-index", "--", "/dev/null", "new/blob.bin"]);
+    let ours = diff(repo.path(), DiffQuery { path: Some("new/blob.bin"), staged: false }).expect("diff");
+    assert_eq!(ours.text, String::from_utf8_lossy(&expected.stdout));
+    assert!(ours.files[0].binary);
 }
 
 #[test]
