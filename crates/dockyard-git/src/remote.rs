@@ -6,8 +6,10 @@
 //! hand git exactly that URL with explicit refspecs, then update the
 //! remote-tracking refs and upstream settings ourselves. A repository whose
 //! configuration could redirect or proxy git's connections (`url.*`, `http.*`,
-//! `include*`, `remote.*.proxy`, …) is refused (`git_unsafe_config`), because
-//! the repository's own config is the one git always reads.
+//! `include*`, `remote.*.proxy`, promisor remotes, …) or make it run programs
+//! (`gpg.*`, `core.sshCommand`, …) is refused (`git_unsafe_config`), because the
+//! repository's own config is the one git always reads; hooks, fsmonitor and
+//! credential helpers are switched off on the command line instead.
 
 use std::ffi::OsString;
 use std::fs;
@@ -339,11 +341,20 @@ fn is_unsafe_key(name: &str) -> bool {
     let section = name.split('.').next().unwrap_or_default();
     let key = name.rsplit('.').next().unwrap_or_default();
     match section {
+        // Where connections go, what they carry, and other files to read config from.
         "http" | "url" | "include" | "includeif" | "protocol" | "credential" | "bundle" | "ssh" | "trace2" => true,
+        // Programs git would run: signing a push runs gpg.program.
+        "gpg" => true,
+        "push" => key == "gpgsign",
         "core" => {
             matches!(key, "gitproxy" | "sshcommand" | "askpass" | "alternaterefscommand" | "alternaterefsprefixes")
         }
-        "remote" => matches!(key, "proxy" | "proxyauthmethod" | "vcs" | "uploadpack" | "receivepack"),
+        // A promisor remote is fetched from lazily, at its own URL.
+        "remote" => matches!(
+            key,
+            "proxy" | "proxyauthmethod" | "vcs" | "uploadpack" | "receivepack" | "promisor" | "partialclonefilter"
+        ),
+        "extensions" => key == "partialclone",
         "fetch" | "transfer" => key == "bundleuri",
         _ => false,
     }
@@ -369,6 +380,10 @@ mod tests {
             "remote.origin.proxy",
             "remote.origin.vcs",
             "fetch.bundleuri",
+            "gpg.program",
+            "push.gpgsign",
+            "remote.evil.promisor",
+            "extensions.partialclone",
         ] {
             assert!(is_unsafe_key(key), "{key}");
         }

@@ -10,8 +10,8 @@ use crate::GitError;
 
 /// Opens the repository whose work tree is exactly `root` (no search upwards),
 /// refusing one whose git directory or work tree lies outside `root`: a `.git`
-/// file, a symbolic link or `core.worktree` must not let operations on this
-/// folder read or write another one.
+/// file, a `commondir` file, a symbolic link or `core.worktree` must not let
+/// operations on this folder read or write another one.
 pub(crate) fn open(root: &Path) -> Result<Repository, GitError> {
     let repo = Repository::open_ext(root, RepositoryOpenFlags::NO_SEARCH, &[] as &[&OsStr])
         .map_err(|_| GitError::NotARepository)?;
@@ -21,7 +21,9 @@ pub(crate) fn open(root: &Path) -> Result<Repository, GitError> {
     let root_real = root.canonicalize()?;
     let workdir_real = workdir.canonicalize().map_err(|_| GitError::UnsafeRepository)?;
     let gitdir_real = repo.path().canonicalize().map_err(|_| GitError::UnsafeRepository)?;
-    if workdir_real != root_real || !gitdir_real.starts_with(&root_real) {
+    // A `commondir` file would share another repository's objects, refs and config.
+    let commondir_real = repo.commondir().canonicalize().map_err(|_| GitError::UnsafeRepository)?;
+    if workdir_real != root_real || !gitdir_real.starts_with(&root_real) || !commondir_real.starts_with(&root_real) {
         return Err(GitError::UnsafeRepository);
     }
     Ok(repo)
@@ -66,7 +68,11 @@ pub(crate) fn check_branch_name(name: &str) -> Result<(), GitError> {
 
 /// Refuses a remote name `git remote add` would refuse.
 pub(crate) fn check_remote_name(name: &str) -> Result<(), GitError> {
-    let valid = !name.is_empty() && name.len() <= 255 && !name.starts_with('-') && git2::Remote::is_valid_name(name);
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('-')
+        && !name.chars().any(char::is_control)
+        && git2::Remote::is_valid_name(name);
     if valid { Ok(()) } else { Err(GitError::InvalidRemoteName(name.to_owned())) }
 }
 

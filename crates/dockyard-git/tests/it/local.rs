@@ -593,3 +593,69 @@ fn remotes_are_added_changed_and_removed_like_git() {
     assert_eq!(git(repo.path(), &["remote"]), "manual\n");
     assert_eq!(code(remove_remote(repo.path(), "origin")), "git_remote_not_found");
 }
+
+#[test]
+fn hostile_names_paths_and_revisions_are_refused_without_panicking() {
+    use dockyard_git::{GitUrl, NetworkPolicy, add_remote, fetch, pull, push, remove_remote, set_remote_url};
+    let repo = new_repo("hostile");
+    let root = repo.path();
+    write(root, "f.txt", "f\n");
+    let head = commit_all(root, "base");
+    let policy = NetworkPolicy { git_binary: "/nonexistent/git".into(), ..NetworkPolicy::default() };
+    let url = GitUrl::parse("https://example.com/x.git", &policy).expect("url");
+    let long = "a".repeat(5000);
+    let nasty = [
+        "",
+        "\0",
+        "a\0b",
+        "-x",
+        "--upload-pack=touch",
+        "..",
+        "/",
+        ".git",
+        "a/../../b",
+        "\u{202e}x",
+        "origin/\0",
+        "@{-1}",
+        "refs/heads/main",
+        "~",
+        "^",
+        ":",
+        "*",
+        "é/ü",
+        "\n",
+        "a b",
+        "HEAD~100",
+        long.as_str(),
+    ];
+    for input in nasty {
+        let paths = vec![input.to_owned()];
+        let _ = create_branch(root, input, None);
+        let _ = create_branch(root, "from-input", Some(input));
+        let _ = delete_branch(root, "from-input", true);
+        let _ = switch_branch(root, input);
+        switch_branch(root, "main").expect("back to main");
+        let _ = delete_branch(root, input, true);
+        let _ = diff(root, DiffQuery { path: Some(input), staged: false });
+        let _ = diff(root, DiffQuery { path: Some(input), staged: true });
+        let _ = stage(root, &paths);
+        let _ = unstage(root, &paths);
+        let _ = log(root, LogQuery { rev: Some(input), limit: 5, ..LogQuery::default() });
+        let _ = log(root, LogQuery { path: Some(input), limit: 5, ..LogQuery::default() });
+        let _ = log(root, LogQuery { after: Some(input), limit: 5, ..LogQuery::default() });
+        let _ = add_remote(root, input, &url);
+        let _ = set_remote_url(root, input, &url);
+        let _ = remove_remote(root, input);
+        let _ = fetch(root, input, None, &policy);
+        let _ = pull(root, "origin", Some(input), None, &policy);
+        let _ = push(root, "origin", input, true, None, &policy);
+        let _ = GitUrl::parse(input, &policy);
+        let _ = commit(root, input, None, &dockyard_git::Author { name: input.to_owned(), email: input.to_owned() });
+        let fresh = TempDir::new("hostile-init");
+        let _ = init(fresh.path(), input);
+    }
+    // The repository is as it was.
+    assert_eq!(git(root, &["rev-parse", "HEAD"]).trim(), head);
+    assert_eq!(git(root, &["status", "--porcelain"]), "");
+    assert_eq!(git(root, &["branch", "--format=%(refname:short)"]), "main\n");
+}
