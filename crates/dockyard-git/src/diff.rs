@@ -13,6 +13,10 @@ use crate::{ChangeKind, GitError};
 /// [`Diff::truncated`] is set.
 pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
 
+/// At most this many files are listed; past it the list stops and
+/// [`Diff::truncated`] is set.
+pub const MAX_DIFF_FILES: usize = 10_000;
+
 /// Files larger than this are treated as binary instead of being loaded and diffed.
 const MAX_FILE_BYTES: i64 = 16 * 1024 * 1024;
 
@@ -30,8 +34,9 @@ pub struct DiffQuery<'a> {
 pub struct Diff {
     /// Unified diff text, as `git diff` prints it.
     pub text: String,
-    /// Whether the diff was cut at [`MAX_DIFF_BYTES`]; the files past the cut are
-    /// listed with `truncated` set and without hunks.
+    /// Whether the diff was cut: past [`MAX_DIFF_BYTES`] of text, files are listed
+    /// with `truncated` set and without hunks; past [`MAX_DIFF_FILES`] files, the
+    /// list stops.
     pub truncated: bool,
     pub files: Vec<FileDiff>,
 }
@@ -109,6 +114,10 @@ fn collect(diff: &git2::Diff<'_>, workdir: &Path) -> Result<Diff, GitError> {
     let mut truncated = false;
     let mut files = Vec::new();
     for index in 0..diff.deltas().len() {
+        if files.len() >= MAX_DIFF_FILES {
+            truncated = true;
+            break;
+        }
         let Some(delta) = diff.get_delta(index) else { continue };
         let change = change_kind(delta.status());
         let Some(change) = change else { continue };

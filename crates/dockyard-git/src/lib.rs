@@ -28,7 +28,7 @@ mod url;
 pub use branch::{BranchInfo, branches, create_branch, delete_branch, switch_branch};
 pub use changes::{Author, commit, stage, unstage};
 pub use cli::TransferProgress;
-pub use diff::{Diff, DiffLine, DiffQuery, FileDiff, Hunk, MAX_DIFF_BYTES, diff};
+pub use diff::{Diff, DiffLine, DiffQuery, FileDiff, Hunk, MAX_DIFF_BYTES, MAX_DIFF_FILES, diff};
 pub use error::{ErrorClass, GitError};
 pub use log::{CommitInfo, LogPage, LogQuery, MAX_LOG_LIMIT, log};
 pub use remote::{

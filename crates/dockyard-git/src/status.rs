@@ -144,11 +144,10 @@ fn status_entry(entry: &git2::StatusEntry<'_>) -> Option<StatusEntry> {
     } else {
         None
     };
-    let in_index = staged.is_some() || !flags.contains(Flags::WT_NEW);
     let unstaged = if flags.contains(Flags::CONFLICTED) {
         Some(ChangeKind::Conflicted)
     } else if flags.contains(Flags::WT_NEW) {
-        Some(if in_index { ChangeKind::Added } else { ChangeKind::Untracked })
+        Some(ChangeKind::Untracked)
     } else if flags.contains(Flags::WT_DELETED) {
         Some(ChangeKind::Deleted)
     } else if flags.contains(Flags::WT_TYPECHANGE) {

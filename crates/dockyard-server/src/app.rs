@@ -148,19 +148,25 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
-    /// requests finish for up to `http.shutdown_grace_secs`, and returns.
-    /// `on_ready` runs once the database is migrated (it prints the setup token).
+    /// requests (and running jobs) finish for up to `http.shutdown_grace_secs`,
+    /// and returns. `on_ready` runs once the database is migrated (it prints the
+    /// setup token); the job workers start then too. On shutdown the workers stop
+    /// claiming; a job still running when the grace period ends keeps its lease
+    /// and is retried (here or on another replica) once the lease expires.
     pub async fn run<F, R>(self, shutdown: F, on_ready: R) -> std::io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
         R: FnOnce(Option<String>) + Send + 'static,
     {
         let Server { state, listener, metrics_listener } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = state.stop.clone();
+        let stop_rx = stop_tx.subscribe();
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
 
-        tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), on_ready));
+        let (migrated_tx, migrated_rx) = watch::channel(false);
+        tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), migrated_tx, on_ready));
         tokio::spawn(prune_sessions(state.clone(), stop_rx.clone()));
+        let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx));
         if let Some(metrics_listener) = metrics_listener {
             let metrics_app = Router::new().route("/metrics", get(routes::health::metrics)).with_state(state.clone());
             let mut stop = stop_rx.clone();
@@ -184,17 +190,24 @@ impl Server {
             })
             .into_future();
         tokio::pin!(server);
+        let stopper = stop_tx.clone();
         let shutdown = async move {
             shutdown.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
-            let _ = stop_tx.send(true);
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests and jobs");
+            stopper.send_replace(true);
             tokio::time::sleep(grace).await;
-            stop_tx
+        };
+        let drained = async move {
+            let served = (&mut server).await;
+            // Also when serving failed on its own: stop the workers and wait for their jobs.
+            stop_tx.send_replace(true);
+            let _ = workers.await;
+            served
         };
         tokio::select! {
-            served = &mut server => served,
-            _stop_tx = shutdown => {
-                tracing::warn!("grace period over; closing the remaining connections");
+            served = drained => served,
+            () = shutdown => {
+                tracing::warn!("grace period over; closing the remaining connections, unfinished jobs keep their leases");
                 Ok(())
             }
         }
@@ -203,7 +216,12 @@ impl Server {
 
 /// Migrates the database, retrying with backoff while it is unreachable, then
 /// marks the state ready and hands the setup token (on an empty instance) to `on_ready`.
-async fn bootstrap<R: FnOnce(Option<String>)>(state: AppState, mut stop: watch::Receiver<bool>, on_ready: R) {
+async fn bootstrap<R: FnOnce(Option<String>)>(
+    state: AppState,
+    mut stop: watch::Receiver<bool>,
+    migrated: watch::Sender<bool>,
+    on_ready: R,
+) {
     let mut delay = Duration::from_millis(250);
     loop {
         match state.services.store().migrate().await {
@@ -219,6 +237,7 @@ async fn bootstrap<R: FnOnce(Option<String>)>(state: AppState, mut stop: watch::
         }
     }
     state.migrated.store(true, Ordering::Release);
+    migrated.send_replace(true);
     tracing::info!("database migrated and ready");
     match state.services.prepare_setup_token().await {
         Ok(token) => on_ready(token),
@@ -226,6 +245,24 @@ async fn bootstrap<R: FnOnce(Option<String>)>(state: AppState, mut stop: watch::
             tracing::error!(%error, "could not prepare the setup token");
             on_ready(None);
         }
+    }
+}
+
+/// Starts the job workers once the database is migrated; they stop claiming at
+/// shutdown, and this returns when the jobs they were running have ended.
+async fn run_job_workers(state: AppState, mut migrated: watch::Receiver<bool>) {
+    let stopped = state.stopped();
+    tokio::select! {
+        ready = migrated.wait_for(|migrated| *migrated) => {
+            if ready.is_err() {
+                return;
+            }
+        }
+        () = stopped => return,
+    }
+    let workers = state.services.start_workers(state.config.jobs.workers, state.stopped());
+    if let Err(error) = workers.await {
+        tracing::error!(%error, "the job workers failed");
     }
 }
 

@@ -1,6 +1,7 @@
 //! `AppState`: everything a request handler can reach. There are no globals, so
 //! one process can run several Dockyards (the tests rely on it).
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dockyard_services::Services;
 use governor::DefaultKeyedRateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
 
 use crate::config::Config;
 
@@ -19,6 +21,9 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Set once the database is reachable and migrated; `/readyz` reports it.
     pub migrated: Arc<AtomicBool>,
+    /// Turns true when the server begins to shut down: background tasks stop,
+    /// long-lived responses (event streams) end so the drain is not held up.
+    pub stop: Arc<watch::Sender<bool>>,
 }
 
 /// Request-rate limiters; `None` when rate limiting is off.
@@ -54,6 +59,15 @@ impl AppState {
             metrics,
             limits: Arc::new(limits),
             migrated: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Resolves once shutdown began (at once if it already has).
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
         }
     }
 

@@ -659,3 +659,31 @@ fn hostile_names_paths_and_revisions_are_refused_without_panicking() {
     assert_eq!(git(root, &["status", "--porcelain"]), "");
     assert_eq!(git(root, &["branch", "--format=%(refname:short)"]), "main\n");
 }
+
+#[test]
+fn a_merge_conflict_shows_as_conflicted_and_committing_after_resolving_makes_a_merge_commit() {
+    let repo = new_repo("conflict");
+    let root = repo.path();
+    write(root, "f.txt", "base\n");
+    commit_all(root, "base");
+    git(root, &["checkout", "-q", "-b", "other"]);
+    write(root, "f.txt", "other\n");
+    let other = commit_all(root, "other");
+    git(root, &["checkout", "-q", "main"]);
+    write(root, "f.txt", "main\n");
+    let main = commit_all(root, "main");
+    assert!(!git_output(root, &["merge", "-q", "other"]).status.success(), "the merge conflicts");
+
+    let conflicted = status(root).expect("status");
+    let entry = conflicted.entries.iter().find(|entry| entry.path == "f.txt").expect("f.txt");
+    assert_eq!((entry.status, entry.unstaged), ("conflicted", Some(ChangeKind::Conflicted)));
+    assert_eq!(porcelain_status(root), [("UU".to_owned(), "f.txt".to_owned(), None)]);
+    assert_eq!(code(commit(root, "merge", None, &author())), "git_unresolved_conflicts");
+
+    write(root, "f.txt", "resolved\n");
+    let merge = commit(root, "Merge other", Some(&strings(&["f.txt"])), &author()).expect("merge commit");
+    assert_eq!(git(root, &["rev-parse", "HEAD^1", "HEAD^2"]), format!("{main}\n{other}\n"));
+    assert_eq!(git(root, &["rev-parse", "HEAD"]).trim(), merge);
+    assert!(!root.join(".git/MERGE_HEAD").exists());
+    assert_eq!(git(root, &["status", "--porcelain"]), "");
+}

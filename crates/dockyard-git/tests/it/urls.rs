@@ -20,7 +20,7 @@ fn no_git_policy() -> NetworkPolicy {
 fn url_parsing_accepts_https_and_refuses_the_rest_with_the_right_code() {
     let strict = NetworkPolicy::default();
     let with_http = NetworkPolicy { allow_http: true, ..NetworkPolicy::default() };
-    let cases: [(&str, &NetworkPolicy, Result<&str, &str>); 22] = [
+    let cases: [(&str, &NetworkPolicy, Result<&str, &str>); 25] = [
         ("https://github.com/rust-lang/rust.git", &strict, Ok("https://github.com/rust-lang/rust.git")),
         (
             "https://GitLab.example.com:8443/group/sub/project",
@@ -47,6 +47,10 @@ fn url_parsing_accepts_https_and_refuses_the_rest_with_the_right_code() {
         ("https:///x.git", &strict, Err("git_invalid_url")),
         ("", &strict, Err("git_invalid_url")),
         ("https://127.0.0.1/x.git", &strict, Err("git_forbidden_address")),
+        // Other spellings of loopback are normalized first.
+        ("https://2130706433/x.git", &strict, Err("git_forbidden_address")),
+        ("https://0x7f.0.0.1/x.git", &strict, Err("git_forbidden_address")),
+        ("https://[0:0:0:0:0:ffff:7f00:1]/x.git", &strict, Err("git_forbidden_address")),
     ];
     for (input, policy, expected) in cases {
         let got = GitUrl::parse(input, policy).map(|url| url.to_string()).map_err(|error| error.code());

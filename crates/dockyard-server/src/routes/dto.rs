@@ -289,3 +289,74 @@ impl AuditQuery {
         Ok(dockyard_store::AuditFilter { org_id: None, action: self.action, before, limit: self.limit.unwrap_or(50) })
     }
 }
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatusDto {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl From<dockyard_services::JobState> for JobStatusDto {
+    fn from(state: dockyard_services::JobState) -> Self {
+        use dockyard_services::JobState;
+        match state {
+            JobState::Queued => JobStatusDto::Queued,
+            JobState::Running => JobStatusDto::Running,
+            JobState::Succeeded => JobStatusDto::Succeeded,
+            JobState::Failed => JobStatusDto::Failed,
+            JobState::Canceled => JobStatusDto::Canceled,
+        }
+    }
+}
+
+/// Why a job failed: a stable `code` and a message for people.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobErrorDto {
+    pub code: String,
+    pub message: String,
+}
+
+/// A long operation (an import, a build, a deploy) and how far it got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDto {
+    pub id: String,
+    /// What the job does, e.g. `import`.
+    pub kind: String,
+    pub status: JobStatusDto,
+    /// The job's latest progress report (its shape depends on the kind); null before the first.
+    #[schema(value_type = Option<Object>)]
+    pub progress: serde_json::Value,
+    /// What a succeeded job produced (its shape depends on the kind).
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    pub error: Option<JobErrorDto>,
+    /// How many times a worker started the job (a job is retried when its worker goes away).
+    pub attempt: u32,
+    pub project_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<dockyard_services::JobRecord> for JobDto {
+    fn from(job: dockyard_services::JobRecord) -> Self {
+        Self {
+            id: job.id.into(),
+            kind: job.kind,
+            status: job.state.into(),
+            progress: job.progress,
+            result: job.result,
+            error: job.error.map(|error| JobErrorDto { code: error.code, message: error.message }),
+            attempt: job.attempt,
+            project_id: job.project_id.map(Into::into),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod auth;
 pub mod dto;
 mod files;
 pub mod health;
+mod jobs;
 mod me;
 mod orgs;
 mod projects;
@@ -29,5 +30,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(files::router())
         .merge(search::router())
+        .merge(jobs::router())
         .merge(admin::router())
 }

@@ -2,6 +2,8 @@
 //! that never finishes) wrapped in exactly the production middleware stack via
 //! `dockyard_server::with_edge_layers`, driven with `tower::ServiceExt::oneshot`.
 
+mod jobs;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
