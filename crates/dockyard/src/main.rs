@@ -3,13 +3,14 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use dockyard_domain::Scope;
 use dockyard_server::{AppState, Config, Server, telemetry};
-use dockyard_services::{RequestContext, Services};
-use dockyard_store::Store;
+use dockyard_services::{Bus, InProcessBus, Keyring, PostgresBus, RequestContext, Services};
+use dockyard_store::{Dialect, Store};
 
 /// mimalloc instead of glibc's allocator: the request path allocates many small
 /// objects (rows, headers, JSON), and the foundation benchmark showed malloc and
@@ -42,6 +43,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the secrets store.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Write a consistent backup of the database and the data dir (safe while `serve` runs).
     Backup {
         /// The `.tar.gz` to write.
@@ -123,6 +127,13 @@ enum TokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every secret under the current key (`secrets.key` or the key file),
+    /// so the keys in `secrets.previous_keys` can be retired. Safe while `serve` runs.
+    Rotate,
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -132,7 +143,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // Blocking work that outlived `serve`'s grace period (a job's blocking part)
+    // must not hold the exit up; its job keeps its lease and is retried.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -161,6 +176,11 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the database {}", config.effective_database_url().redacted()))?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Loads the secrets keyring from the config (creating the key file on first use).
+fn keyring(config: &Config) -> anyhow::Result<Keyring> {
+    Ok(Keyring::load(&config.key_source())?)
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -213,6 +233,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 user.email
             );
             println!("{}", created.secret);
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Rotate) => {
+            let config = load_config(&cli)?;
+            let store = open_store(&config).await?;
+            let keyring = keyring(&config)?;
+            let current = keyring.current_id().clone();
+            let services =
+                Services::with_infrastructure(store, config.services(), Arc::new(InProcessBus::new()), keyring);
+            let report = services.rotate_secrets().await?;
+            println!(
+                "secrets under key {current}: {} re-sealed, {} already current, {} changed meanwhile (already current)",
+                report.resealed, report.current, report.raced
+            );
+            for (id, scope, name, key) in &report.unknown_key {
+                eprintln!(
+                    "left as is: secret {name} ({id}) of {scope} is sealed with key {key}, which is not configured"
+                );
+            }
+            for (id, scope, name) in &report.undecryptable {
+                eprintln!("left as is: secret {name} ({id}) of {scope} does not authenticate under its key");
+            }
+            let left = report.unknown_key.len() + report.undecryptable.len();
+            if left > 0 {
+                bail!(
+                    "{left} secrets could not be re-sealed; add their keys to secrets.previous_keys and run again, \
+                     and keep the old keys until then"
+                );
+            }
             Ok(())
         }
         Command::Backup { output } => {
@@ -304,9 +353,15 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let metrics = if config.metrics.enabled { telemetry::init_metrics() } else { None };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let keyring = keyring(&config)?;
     // Lazy: the server starts (and answers /readyz with 503) while the database is down.
     let store = Store::connect_lazy(config.effective_database_url().expose(), &config.pool())?;
-    let services = Services::new(store.clone(), config.services());
+    // Replicas sharing a PostgreSQL database hear each other through it.
+    let bus: Arc<dyn Bus> = match store.dialect() {
+        Dialect::Postgres => Arc::new(PostgresBus::start(config.effective_database_url().expose())),
+        Dialect::Sqlite => Arc::new(InProcessBus::new()),
+    };
+    let services = Services::with_infrastructure(store.clone(), config.services(), bus, keyring);
     let state = AppState::new(config, services, metrics);
     // Install the signal handlers before anything is printed, so a SIGTERM that
     // follows the ready line at once still shuts down gracefully.

@@ -180,6 +180,10 @@ enum Case {
     ReplaceFiles,
     /// One fresh file in a multipart body.
     Upload,
+    /// The shared finished job of acme's shared project.
+    GetJob,
+    /// The shared job's event stream: it replays and ends, since the job is finished.
+    JobEvents,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -258,6 +262,9 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/projects/{project}/search", SearchFiles,          [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("POST",   "/api/v1/projects/{project}/replace", ReplaceFiles,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/projects/{project}/upload", Upload,              [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        // Jobs: whoever may read the org's projects reads its jobs and their event streams.
+        row("GET",    "/api/v1/jobs/{job}",                GetJob,               [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("GET",    "/api/v1/jobs/{job}/events",         JobEvents,            [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -293,6 +300,8 @@ struct World {
     acme_slug: String,
     /// A project in acme that no cell changes.
     project: String,
+    /// A finished job of that project.
+    job: String,
     serial: u32,
 }
 
@@ -370,6 +379,7 @@ impl World {
         assert_eq!(ids, cast, "acme's members: {}", members.body);
 
         let project = crate::support::project(&owner.client, &acme_id, "Shared").await;
+        let job = finished_job(&app, &acme_id, &project).await;
         let read_token = app.with_token(&new_token(&owner.client, "read").await.1);
         let admin_token = app.with_token(&new_token(&owner.client, "admin").await.1);
         let anonymous = app.anonymous();
@@ -388,6 +398,7 @@ impl World {
             acme_id,
             acme_slug,
             project,
+            job,
             serial: 0,
         }
     }
@@ -614,6 +625,7 @@ impl World {
             ReplaceFiles => call.body = Some(json!({ "q": format!("absent-{n}"), "replacement": "x" })),
             // Sent as a multipart part named after this (see `send`).
             Upload => call.body = Some(json!({ "file": format!("uploads/file-{n}.txt") })),
+            GetJob | JobEvents => call.params.push(("job", self.job.clone())),
             CreateUser => {
                 call.body = Some(
                     json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),
@@ -651,6 +663,33 @@ impl World {
         }
         path
     }
+}
+
+/// A finished job of `project`, written straight into the database (no route
+/// creates a job by itself yet), with the terminal `state` event that ends its
+/// event stream. Its kind is unknown to the workers, which never see it: it is
+/// not queued.
+async fn finished_job(app: &TestApp, org: &str, project: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = app
+        .database
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", app.data_dir().join("dockyard.db").display()));
+    let mut connection = sqlx::AnyConnection::connect(&url).await.expect("connect to the app's database");
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let statements = format!(
+        "INSERT INTO jobs (id, kind, org_id, project_id, state, payload, progress, result, attempt, max_attempts,
+                           created_at, updated_at, started_at, finished_at)
+         VALUES ('{id}', 'matrix', '{org}', '{project}', 'succeeded', '{{}}', 'null', '{{}}', 1, 1,
+                 {now}, {now}, {now}, {now});
+         INSERT INTO job_events (job_id, seq, at, kind, data)
+         VALUES ('{id}', 1, {now}, 'state', '{{\"status\":\"succeeded\",\"attempt\":1}}');"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statements)).execute(&mut connection).await.expect("insert a finished job");
+    id
 }
 
 /// Sends a cell's request: JSON, or for uploads one multipart file part.
