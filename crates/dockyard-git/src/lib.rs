@@ -34,6 +34,6 @@ pub use log::{CommitInfo, LogPage, LogQuery, MAX_LOG_LIMIT, log};
 pub use remote::{
     CloneOptions, PullOutcome, RemoteInfo, add_remote, clone, fetch, pull, push, remotes, remove_remote, set_remote_url,
 };
-pub use repo::{init, is_repository};
+pub use repo::{init, is_repository, is_valid_branch_name};
 pub use status::{ChangeKind, Status, StatusEntry, status};
 pub use url::{Credential, GitUrl, MAX_URL_BYTES, NetworkPolicy};

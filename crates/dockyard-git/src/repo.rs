@@ -54,6 +54,11 @@ pub fn init(root: &Path, initial_branch: &str) -> Result<(), GitError> {
     Ok(())
 }
 
+/// Whether `git branch` would accept `name` as a branch name.
+pub fn is_valid_branch_name(name: &str) -> bool {
+    check_branch_name(name).is_ok()
+}
+
 /// Refuses a name `git branch` would refuse.
 pub(crate) fn check_branch_name(name: &str) -> Result<(), GitError> {
     let valid = !name.is_empty()
