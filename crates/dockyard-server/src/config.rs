@@ -38,6 +38,7 @@ pub struct Config {
     pub workspace: WorkspaceConfig,
     pub jobs: JobsConfig,
     pub secrets: SecretsConfig,
+    pub outbound: OutboundConfig,
 }
 
 /// The job workers of this process.
@@ -107,6 +108,8 @@ pub struct WorkspaceConfig {
     pub max_file_bytes: u64,
     pub max_files: u64,
     pub max_total_bytes: u64,
+    /// The largest upload an import accepts (the archive as sent, or all its files).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for WorkspaceConfig {
@@ -116,6 +119,36 @@ impl Default for WorkspaceConfig {
             max_file_bytes: quotas.max_file_bytes,
             max_files: quotas.max_files,
             max_total_bytes: quotas.max_total_bytes,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// What requests Dockyard makes for users (git clone, fetch, pull, push) may reach.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Allow loopback, private, link-local and other non-public addresses. Off by
+    /// default, so a user cannot make Dockyard reach into its own network (SSRF).
+    pub allow_private_networks: bool,
+    /// Allow plain `http://` git URLs (credentials would cross the network in clear).
+    pub allow_http: bool,
+    /// A PEM file of extra CA certificates trusted for git over https (a private CA).
+    pub extra_ca_file: Option<PathBuf>,
+    /// The longest one git network operation may take.
+    pub git_timeout_seconds: u64,
+    /// The git CLI used for network operations.
+    pub git_binary: PathBuf,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            allow_http: false,
+            extra_ca_file: None,
+            git_timeout_seconds: 600,
+            git_binary: PathBuf::from("git"),
         }
     }
 }
@@ -191,6 +224,7 @@ impl Default for Config {
             workspace: WorkspaceConfig::default(),
             jobs: JobsConfig::default(),
             secrets: SecretsConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -318,6 +352,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "workspace",
     "jobs",
     "secrets",
+    "outbound",
 ];
 
 impl Config {
@@ -496,6 +531,13 @@ impl Config {
             jobs: dockyard_services::JobsConfig {
                 lease_ttl: Duration::from_secs(self.jobs.lease_seconds),
                 poll_interval: Duration::from_secs(self.jobs.poll_seconds),
+            },
+            outbound: dockyard_services::OutboundConfig {
+                allow_private_networks: self.outbound.allow_private_networks,
+                allow_http: self.outbound.allow_http,
+                extra_ca_file: self.outbound.extra_ca_file.clone(),
+                git_timeout: Duration::from_secs(self.outbound.git_timeout_seconds.max(1)),
+                git_binary: self.outbound.git_binary.clone(),
             },
         }
     }

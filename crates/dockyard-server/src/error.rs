@@ -126,6 +126,8 @@ impl From<ServiceError> for ApiError {
             )
             .field(invalid.field),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::Missing { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
+            ServiceError::Upstream { code, message } => Self::new(StatusCode::BAD_GATEWAY, code, message),
             ServiceError::Unauthenticated => Self::unauthenticated(),
             ServiceError::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid e-mail or password")

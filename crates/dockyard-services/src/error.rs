@@ -14,6 +14,9 @@ pub enum ServiceError {
     Invalid(#[from] ValidationError),
     #[error("not found")]
     NotFound,
+    /// Something named inside a resource is missing (a branch, a remote): 404 with its own code.
+    #[error("{message}")]
+    Missing { code: &'static str, message: String },
     #[error("authentication required")]
     Unauthenticated,
     /// Credentials were wrong; deliberately vague about which part.
@@ -33,6 +36,9 @@ pub enum ServiceError {
     PayloadTooLarge { code: &'static str, message: String },
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
+    /// A server we talked to for the user (a git remote) refused or failed.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error: {0}")]

@@ -101,7 +101,6 @@ fn path(raw: &str) -> Result<WorkspacePath, ServiceError> {
 
 /// A user's path checked like every workspace path, as a string for tools that
 /// take one (git); the root is `.`.
-#[allow(dead_code, reason = "the git service, being wired, uses it")]
 pub(crate) fn checked_path(raw: &str) -> Result<String, ServiceError> {
     let checked = path(raw)?;
     Ok(if checked.is_root() { ".".to_owned() } else { checked.to_string() })

@@ -9,9 +9,9 @@ use crate::Services;
 use crate::jobs::{JobContext, JobFailure, JobRecord};
 
 /// Runs a claimed job. The answer becomes the job's `result`, or its `error`.
-#[allow(clippy::match_single_binding, reason = "each kind of job adds its arm here")]
 pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
     match context.job().kind.as_str() {
+        crate::import::KIND => crate::import::run(context).await,
         #[cfg(test)]
         kind if kind.starts_with("test.") => test_kinds::run(context).await,
         other => {
@@ -22,10 +22,9 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
 
 /// Cleans up after a job that failed for good: it returned an error, panicked,
 /// or its worker went away with no attempt left.
-#[allow(clippy::match_single_binding, reason = "each kind of job with side effects adds its arm here")]
 pub(crate) async fn reconcile(services: &Services, job: &JobRecord) {
-    let _ = services;
     match job.kind.as_str() {
+        crate::import::KIND => crate::import::reconcile(services, job).await,
         #[cfg(test)]
         kind if kind.starts_with("test.") => test_kinds::reconcile(services, job).await,
         kind => tracing::debug!(job = %job.id, kind, "nothing to reconcile for this kind of job"),

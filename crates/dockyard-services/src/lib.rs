@@ -12,7 +12,10 @@ pub mod backup;
 pub mod bus;
 mod crypto;
 mod error;
+mod export;
 mod files;
+mod git;
+mod import;
 mod job_kinds;
 mod jobs;
 mod orgs;
@@ -37,6 +40,10 @@ pub use jobs::{
     JOBS_TOPIC, JobContext, JobEvent, JobFailure, JobFollower, JobRecord, JobState, JobStreamItem, JobsConfig, NewJob,
     job_topic,
 };
+pub use dockyard_workspace::export::ExportFormat;
+pub use export::ExportStream;
+pub use git::GitCredentialInfo;
+pub use import::{ImportInto, ImportSource, ImportStarted, ImportTarget, StagedUpload};
 pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
@@ -63,6 +70,35 @@ pub struct ServiceConfig {
     pub workspace_root: PathBuf,
     pub workspace_quotas: dockyard_workspace::Quotas,
     pub jobs: JobsConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// What requests made for users (git clones, fetches and pushes) may reach.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// Allow loopback, private and link-local addresses (SSRF guard off). For
+    /// instances whose git server is on the local network, and for tests.
+    pub allow_private_networks: bool,
+    /// Allow plain `http://` git URLs.
+    pub allow_http: bool,
+    /// Extra CA certificates (PEM) trusted for git over https.
+    pub extra_ca_file: Option<PathBuf>,
+    /// How long one git network operation may take.
+    pub git_timeout: Duration,
+    /// The git CLI used for network operations.
+    pub git_binary: PathBuf,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            allow_http: false,
+            extra_ca_file: None,
+            git_timeout: Duration::from_secs(600),
+            git_binary: PathBuf::from("git"),
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -75,6 +111,7 @@ impl Default for ServiceConfig {
             workspace_root: PathBuf::from("./data/workspaces"),
             workspace_quotas: dockyard_workspace::Quotas::default(),
             jobs: JobsConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }

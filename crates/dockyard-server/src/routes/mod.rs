@@ -5,7 +5,9 @@ mod admin;
 mod auth;
 pub mod dto;
 mod files;
+mod git;
 pub mod health;
+mod imports;
 mod jobs;
 mod me;
 mod orgs;
@@ -31,5 +33,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(files::router())
         .merge(search::router())
         .merge(jobs::router())
+        .merge(imports::router())
+        .merge(git::router())
         .merge(admin::router())
 }
