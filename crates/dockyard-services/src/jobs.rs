@@ -586,7 +586,7 @@ fn log_runner_end(ended: Result<(), tokio::task::JoinError>) {
 pub enum JobStreamItem {
     Event(JobEvent),
     /// The job is terminal and every event has been delivered.
-    End(JobRecord),
+    End(Box<JobRecord>),
 }
 
 /// Follows one job's event log: replays what is stored after the starting
@@ -665,7 +665,7 @@ impl JobFollower {
                         continue;
                     }
                     self.done = true;
-                    return Ok(Some(JobStreamItem::End(job.into())));
+                    return Ok(Some(JobStreamItem::End(Box::new(job.into()))));
                 }
             }
             let bus_open = !self.bus_closed;

@@ -185,7 +185,7 @@ async fn a_job_out_of_attempts_is_not_claimed_but_surfaced_and_failed_once() {
     let later = start + Duration::from_secs(60);
     assert!(store.claim_job("worker-b", TTL, later).await.expect("claim").is_none(), "no attempt left");
     let exhausted = store.exhausted_jobs(later, 10).await.expect("exhausted");
-    assert_eq!(exhausted.iter().map(|job| job.id.clone()).collect::<Vec<_>>(), [job.id.clone()]);
+    assert_eq!(exhausted.iter().map(|job| &job.id).collect::<Vec<_>>(), [&job.id]);
     let failed = store
         .fail_exhausted_job(&job.id, "job_abandoned", "the worker stopped", later)
         .await
