@@ -101,6 +101,9 @@ const SCOPE: Expect = Expect { status: 403, code: Some("insufficient_scope") };
 const HIDDEN: Expect = Expect { status: 404, code: Some("not_found") };
 const BAD_LOGIN: Expect = Expect { status: 401, code: Some("invalid_credentials") };
 const SET_UP: Expect = Expect { status: 409, code: Some("already_set_up") };
+const ACCEPTED: Expect = Expect { status: 202, code: None };
+/// Past the policy, fetch/pull/push find no `origin` in the shared repository.
+const NO_REMOTE: Expect = Expect { status: 404, code: Some("git_remote_not_found") };
 
 /// What a row's request does; decides the fresh resources and the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +187,45 @@ enum Case {
     GetJob,
     /// The shared job's event stream: it replays and ends, since the job is finished.
     JobEvents,
+    /// A new project from one uploaded file (multipart).
+    ImportProject,
+    /// One uploaded file into a fresh project (multipart).
+    ImportInto,
+    /// The shared project as JSON.
+    ExportProject,
+    /// The shared project is a repository with one commit.
+    GitStatus,
+    /// A fresh project.
+    GitInit,
+    GitDiff,
+    /// Stage / unstage everything in the shared repository.
+    GitStage,
+    GitUnstage,
+    /// A fresh file written by the owner, committed by path.
+    GitCommit,
+    GitLog,
+    GitBranches,
+    /// A fresh branch name.
+    GitCreateBranch,
+    /// A fresh branch made by the owner.
+    GitDeleteBranch,
+    /// A fresh branch at HEAD made by the owner (same tree, so nothing moves).
+    GitCheckout,
+    GitRemotes,
+    /// A fresh remote name.
+    GitAddRemote,
+    /// A fresh remote made by the owner.
+    GitUpdateRemote,
+    GitDeleteRemote,
+    /// The shared repository has no `origin`.
+    GitFetch,
+    GitPull,
+    GitPush,
+    GitCredential,
+    /// A fresh project.
+    GitSetCredential,
+    /// A fresh project with a credential set by the owner.
+    GitDeleteCredential,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -265,6 +307,32 @@ fn table() -> Vec<Row> {
         // Jobs: whoever may read the org's projects reads its jobs and their event streams.
         row("GET",    "/api/v1/jobs/{job}",                GetJob,               [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("GET",    "/api/v1/jobs/{job}/events",         JobEvents,            [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        // Imports create or write (developers); exports read.
+        row("POST",   "/api/v1/orgs/{org}/projects/import", ImportProject,       [UNAUTH, FORBID,  ACCEPTED, ACCEPTED, ACCEPTED, HIDDEN, ACCEPTED, SCOPE, ACCEPTED]),
+        row("POST",   "/api/v1/projects/{project}/import", ImportInto,           [UNAUTH, FORBID,  ACCEPTED, ACCEPTED, ACCEPTED, HIDDEN, ACCEPTED, SCOPE, ACCEPTED]),
+        row("GET",    "/api/v1/projects/{project}/export", ExportProject,        [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        // Git: viewers read, developers change, admins hold the credential.
+        row("GET",    "/api/v1/projects/{project}/git/status", GitStatus,        [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/git/init", GitInit,            [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/projects/{project}/git/diff", GitDiff,            [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/git/stage", GitStage,          [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("POST",   "/api/v1/projects/{project}/git/unstage", GitUnstage,      [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("POST",   "/api/v1/projects/{project}/git/commit", GitCommit,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/projects/{project}/git/log", GitLog,              [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("GET",    "/api/v1/projects/{project}/git/branches", GitBranches,    [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/git/branches", GitCreateBranch, [UNAUTH, FORBID, CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("DELETE", "/api/v1/projects/{project}/git/branches/{name}", GitDeleteBranch, [UNAUTH, FORBID, DONE, DONE, DONE, HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("POST",   "/api/v1/projects/{project}/git/checkout", GitCheckout,    [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("GET",    "/api/v1/projects/{project}/git/remotes", GitRemotes,      [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/git/remotes", GitAddRemote,    [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("PATCH",  "/api/v1/projects/{project}/git/remotes/{name}", GitUpdateRemote, [UNAUTH, FORBID, DONE, DONE, DONE,  HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/projects/{project}/git/remotes/{name}", GitDeleteRemote, [UNAUTH, FORBID, DONE, DONE, DONE,  HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("POST",   "/api/v1/projects/{project}/git/fetch", GitFetch,          [UNAUTH, FORBID,  NO_REMOTE, NO_REMOTE, NO_REMOTE, HIDDEN, NO_REMOTE, SCOPE, NO_REMOTE]),
+        row("POST",   "/api/v1/projects/{project}/git/pull", GitPull,            [UNAUTH, FORBID,  NO_REMOTE, NO_REMOTE, NO_REMOTE, HIDDEN, NO_REMOTE, SCOPE, NO_REMOTE]),
+        row("POST",   "/api/v1/projects/{project}/git/push", GitPush,            [UNAUTH, FORBID,  NO_REMOTE, NO_REMOTE, NO_REMOTE, HIDDEN, NO_REMOTE, SCOPE, NO_REMOTE]),
+        row("GET",    "/api/v1/projects/{project}/git/credential", GitCredential, [UNAUTH, OK,     OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PUT",    "/api/v1/projects/{project}/git/credential", GitSetCredential, [UNAUTH, FORBID, FORBID, OK,   OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/projects/{project}/git/credential", GitDeleteCredential, [UNAUTH, FORBID, FORBID, DONE, DONE, HIDDEN,  DONE,    SCOPE,  DONE]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -379,6 +447,15 @@ impl World {
         assert_eq!(ids, cast, "acme's members: {}", members.body);
 
         let project = crate::support::project(&owner.client, &acme_id, "Shared").await;
+        let init = owner.client.post(&format!("/api/v1/projects/{project}/git/init"), &json!({})).await;
+        expect_status(&init, 201, "make the shared project a repository");
+        let first = owner.client.inner.put(owner.client.url(&format!("/api/v1/projects/{project}/files/README.md")));
+        expect_status(&owner.client.send(first.body("shared\n")).await, 201, "write the shared README");
+        let commit = owner
+            .client
+            .post(&format!("/api/v1/projects/{project}/git/commit"), &json!({ "message": "first", "paths": ["README.md"] }))
+            .await;
+        expect_status(&commit, 201, "the first commit of the shared project");
         let job = finished_job(&app, &acme_id, &project).await;
         let read_token = app.with_token(&new_token(&owner.client, "read").await.1);
         let admin_token = app.with_token(&new_token(&owner.client, "admin").await.1);
@@ -626,6 +703,79 @@ impl World {
             // Sent as a multipart part named after this (see `send`).
             Upload => call.body = Some(json!({ "file": format!("uploads/file-{n}.txt") })),
             GetJob | JobEvents => call.params.push(("job", self.job.clone())),
+            ImportProject => call.body = Some(json!({ "name": format!("Imported {n}"), "file": format!("imported-{n}.txt") })),
+            ImportInto => {
+                let project = self.new_project().await;
+                call.params.push(("project", project));
+                call.body = Some(json!({ "file": format!("into-{n}.txt") }));
+            }
+            ExportProject => call.params.push(("query", "format=json".into())),
+            GitStatus | GitDiff | GitLog | GitBranches | GitRemotes | GitCredential => {}
+            GitInit => {
+                let project = self.new_project().await;
+                call.params.push(("project", project));
+                call.body = Some(json!({}));
+            }
+            GitStage | GitUnstage => call.body = Some(json!({ "paths": [] })),
+            GitCommit => {
+                let file = format!("commits/file-{n}.txt");
+                self.owner_writes(&file).await;
+                call.body = Some(json!({ "message": format!("commit {n}"), "paths": [file] }));
+            }
+            GitCreateBranch => call.body = Some(json!({ "name": format!("branch-{n}") })),
+            GitDeleteBranch | GitCheckout => {
+                let branch = format!("made-{n}");
+                let made = self
+                    .owner
+                    .client
+                    .post(&format!("/api/v1/projects/{}/git/branches", self.project), &json!({ "name": branch }))
+                    .await;
+                expect_status(&made, 201, "the owner makes a branch");
+                if case == GitDeleteBranch {
+                    call.params.push(("name", branch));
+                } else {
+                    call.body = Some(json!({ "branch": branch }));
+                }
+            }
+            GitAddRemote => {
+                call.body = Some(json!({ "name": format!("remote-{n}"), "url": "https://git.example.com/acme/shared.git" }));
+            }
+            GitUpdateRemote | GitDeleteRemote => {
+                let remote = format!("made-{n}");
+                let made = self
+                    .owner
+                    .client
+                    .post(
+                        &format!("/api/v1/projects/{}/git/remotes", self.project),
+                        &json!({ "name": remote, "url": "https://git.example.com/acme/shared.git" }),
+                    )
+                    .await;
+                expect_status(&made, 201, "the owner adds a remote");
+                call.params.push(("name", remote));
+                if case == GitUpdateRemote {
+                    call.body = Some(json!({ "url": "https://git.example.com/acme/moved.git" }));
+                }
+            }
+            GitFetch | GitPull | GitPush => call.body = Some(json!({})),
+            GitSetCredential => {
+                let project = self.new_project().await;
+                call.params.push(("project", project));
+                call.body = Some(json!({ "token": format!("token-{n}") }));
+            }
+            GitDeleteCredential => {
+                let project = self.new_project().await;
+                let set = self
+                    .owner
+                    .client
+                    .request(
+                        "PUT",
+                        &format!("/api/v1/projects/{project}/git/credential"),
+                        Some(&json!({ "token": format!("token-{n}") })),
+                    )
+                    .await;
+                expect_status(&set, 200, "the owner stores a git credential");
+                call.params.push(("project", project));
+            }
             CreateUser => {
                 call.body = Some(
                     json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),
@@ -692,14 +842,19 @@ async fn finished_job(app: &TestApp, org: &str, project: &str) -> String {
     id
 }
 
-/// Sends a cell's request: JSON, or for uploads one multipart file part.
+/// Sends a cell's request: JSON, or for uploads and imports one multipart file part
+/// (plus the project's `name` for a new import).
 async fn send(case: Case, call: &Call, method: &str, path: &str) -> Reply {
-    if case != Case::Upload {
+    if !matches!(case, Case::Upload | Case::ImportProject | Case::ImportInto) {
         return call.client.request(method, path, call.body.as_ref()).await;
     }
     let name = call.body.as_ref().and_then(|body| body["file"].as_str()).unwrap_or("upload.txt").to_owned();
     let part = reqwest::multipart::Part::bytes(b"uploaded".to_vec()).file_name(name);
-    let form = reqwest::multipart::Form::new().part("files", part);
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(project_name) = call.body.as_ref().and_then(|body| body["name"].as_str()) {
+        form = form.text("name", project_name.to_owned());
+    }
+    let form = form.part("files", part);
     call.client.send(call.client.inner.post(call.client.url(path)).multipart(form)).await
 }
 
