@@ -102,6 +102,9 @@ fn path(raw: &str) -> Result<WorkspacePath, ServiceError> {
 /// A user's path checked like every workspace path, as a string for tools that
 /// take one (git); the root is `.`.
 pub(crate) fn checked_path(raw: &str) -> Result<String, ServiceError> {
+    if raw == "." {
+        return Ok(".".to_owned());
+    }
     let checked = path(raw)?;
     Ok(if checked.is_root() { ".".to_owned() } else { checked.to_string() })
 }

@@ -21,7 +21,7 @@ use crate::{RequestContext, ServiceError, Services};
 /// The job kind.
 pub(crate) const KIND: &str = "import";
 /// The name of a project's git credential among its secrets.
-pub(crate) const GIT_CREDENTIAL: &str = "git.credential";
+pub(crate) const GIT_CREDENTIAL: &str = "GIT_CREDENTIAL";
 
 /// Where an import's files come from.
 #[derive(Debug, Clone)]
