@@ -23,11 +23,9 @@ impl From<GitError> for ServiceError {
         let code = error.code();
         let message = error.to_string();
         match error.class() {
-            ErrorClass::Invalid => ServiceError::Invalid(dockyard_domain::validate::ValidationError::new(
-                "git",
-                code,
-                message,
-            )),
+            ErrorClass::Invalid => {
+                ServiceError::Invalid(dockyard_domain::validate::ValidationError::new("git", code, message))
+            }
             ErrorClass::NotFound => ServiceError::Missing { code, message },
             ErrorClass::Conflict => ServiceError::conflict(code, message),
             ErrorClass::Upstream => ServiceError::Upstream { code, message },
@@ -71,11 +69,14 @@ impl Services {
     {
         let (project, _grant) = self.project_for(actor, project, action).await?;
         let workspace: Arc<HostWorkspace> = self.inner.workspaces.get(&project.id)?;
-        let outcome = tokio::task::spawn_blocking(move || {
-            if exclusive { workspace.exclusive(task) } else { task(workspace.root()) }
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(format!("git: {error}")))??;
+        let outcome =
+            tokio::task::spawn_blocking(
+                move || {
+                    if exclusive { workspace.exclusive(task) } else { task(workspace.root()) }
+                },
+            )
+            .await
+            .map_err(|error| ServiceError::Internal(format!("git: {error}")))??;
         Ok((project, outcome))
     }
 
@@ -91,7 +92,12 @@ impl Services {
         Ok(status)
     }
 
-    pub async fn git_init(&self, actor: &Actor, project: &ProjectId, branch: Option<String>) -> Result<(), ServiceError> {
+    pub async fn git_init(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+        branch: Option<String>,
+    ) -> Result<(), ServiceError> {
         let branch = branch.unwrap_or_else(|| "main".to_owned());
         if !dockyard_git::is_valid_branch_name(&branch) {
             return Err(GitError::InvalidBranchName(branch).into());
@@ -122,7 +128,12 @@ impl Services {
         Ok(())
     }
 
-    pub async fn git_unstage(&self, actor: &Actor, project: &ProjectId, paths: Vec<String>) -> Result<(), ServiceError> {
+    pub async fn git_unstage(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+        paths: Vec<String>,
+    ) -> Result<(), ServiceError> {
         let paths = checked_paths(paths)?;
         self.with_repo(actor, project, Action::WriteCode, false, move |root| dockyard_git::unstage(root, &paths))
             .await?;
@@ -193,7 +204,12 @@ impl Services {
         Ok(())
     }
 
-    pub async fn git_switch_branch(&self, actor: &Actor, project: &ProjectId, name: String) -> Result<(), ServiceError> {
+    pub async fn git_switch_branch(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+        name: String,
+    ) -> Result<(), ServiceError> {
         self.with_repo(actor, project, Action::WriteCode, true, move |root| dockyard_git::switch_branch(root, &name))
             .await?;
         Ok(())
@@ -225,8 +241,10 @@ impl Services {
         url: String,
     ) -> Result<(), ServiceError> {
         let url = dockyard_git::GitUrl::parse(&url, &self.network_policy())?;
-        self.with_repo(actor, project, Action::WriteCode, false, move |root| dockyard_git::add_remote(root, &name, &url))
-            .await?;
+        self.with_repo(actor, project, Action::WriteCode, false, move |root| {
+            dockyard_git::add_remote(root, &name, &url)
+        })
+        .await?;
         Ok(())
     }
 
@@ -245,7 +263,12 @@ impl Services {
         Ok(())
     }
 
-    pub async fn git_remove_remote(&self, actor: &Actor, project: &ProjectId, name: String) -> Result<(), ServiceError> {
+    pub async fn git_remove_remote(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+        name: String,
+    ) -> Result<(), ServiceError> {
         self.with_repo(actor, project, Action::WriteCode, false, move |root| dockyard_git::remove_remote(root, &name))
             .await?;
         Ok(())
@@ -310,7 +333,9 @@ impl Services {
                 .by(&actor.user_id)
                 .org(&project.org_id)
                 .target("project", project.id.as_str())
-                .detail(serde_json::json!({ "remote": audit_remote, "head": outcome.head, "updated": outcome.updated })),
+                .detail(
+                    serde_json::json!({ "remote": audit_remote, "head": outcome.head, "updated": outcome.updated }),
+                ),
         )
         .await;
         Ok(outcome)
@@ -365,7 +390,11 @@ impl Services {
         Ok(branch)
     }
 
-    pub async fn git_credential_info(&self, actor: &Actor, project: &ProjectId) -> Result<GitCredentialInfo, ServiceError> {
+    pub async fn git_credential_info(
+        &self,
+        actor: &Actor,
+        project: &ProjectId,
+    ) -> Result<GitCredentialInfo, ServiceError> {
         let (project, _grant) = self.project_for(actor, project, Action::ReadProject).await?;
         let username = self.git_credential_username(&project.org_id, &project.id).await?;
         Ok(GitCredentialInfo { configured: username.is_some(), username })

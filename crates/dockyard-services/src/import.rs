@@ -212,7 +212,9 @@ impl Services {
             ImportSource::Archive(upload) => {
                 (Payload::Archive { upload: upload.id.as_str().to_owned(), new_project }, "archive")
             }
-            ImportSource::Files(upload) => (Payload::Files { upload: upload.id.as_str().to_owned(), new_project }, "files"),
+            ImportSource::Files(upload) => {
+                (Payload::Files { upload: upload.id.as_str().to_owned(), new_project }, "files")
+            }
             ImportSource::Git { branch, depth, username, token, .. } => {
                 if let Some(token) = token.filter(|token| !token.is_empty()) {
                     let credential = GitCredential {
@@ -220,8 +222,12 @@ impl Services {
                         token,
                     };
                     let bytes = serde_json::to_vec(&credential).map_err(internal)?;
-                    self.put_secret(&SecretScope::Project(project.org_id.clone(), project.id.clone()), GIT_CREDENTIAL, &bytes)
-                        .await?;
+                    self.put_secret(
+                        &SecretScope::Project(project.org_id.clone(), project.id.clone()),
+                        GIT_CREDENTIAL,
+                        &bytes,
+                    )
+                    .await?;
                 }
                 let url = git_url.map(|url| url.as_str().to_owned()).unwrap_or_default();
                 (Payload::Git { url, branch, depth: shallow_depth(depth), new_project }, "git")
@@ -242,7 +248,9 @@ impl Services {
                 .by(&actor.user_id)
                 .org(&project.org_id)
                 .target("project", project.id.as_str())
-                .detail(serde_json::json!({ "job": job.id.as_str(), "source": source_name, "new_project": new_project })),
+                .detail(
+                    serde_json::json!({ "job": job.id.as_str(), "source": source_name, "new_project": new_project }),
+                ),
         )
         .await;
         Ok(ImportStarted { job_id: job.id, project_id: project.id.clone() })
@@ -371,7 +379,10 @@ pub(crate) async fn run(ctx: JobContext) -> Result<serde_json::Value, JobFailure
                 std::fs::rename(&folder, &staging).map_err(failure_internal)?;
                 let usage = measure(&staging);
                 if usage.0 > max_new_files {
-                    return Err(JobFailure::new("quota_file_count", "the files exceed the workspace's file-count quota"));
+                    return Err(JobFailure::new(
+                        "quota_file_count",
+                        "the files exceed the workspace's file-count quota",
+                    ));
                 }
                 if usage.1 > limits.max_total_bytes {
                     return Err(JobFailure::new("quota_total_bytes", "the files exceed the workspace's size quota"));
@@ -543,11 +554,7 @@ fn remove_any(path: &Path) {
 }
 
 fn archive_failure(error: ArchiveError) -> JobFailure {
-    if error.is_client_error() {
-        JobFailure::new(error.code(), error.to_string())
-    } else {
-        failure_internal(error)
-    }
+    if error.is_client_error() { JobFailure::new(error.code(), error.to_string()) } else { failure_internal(error) }
 }
 
 fn git_failure(error: dockyard_git::GitError) -> JobFailure {

@@ -35,15 +35,15 @@ use dockyard_store::Store;
 pub use accounts::{Authenticated, NewSession, NewToken, SESSION_TOKEN_BYTES, TOKEN_PREFIX};
 pub use bus::{Bus, InProcessBus, PostgresBus};
 pub use crypto::{KeyId, KeySource, Keyring, KeyringError, OpenError, SecretKey};
+pub use dockyard_workspace::export::ExportFormat;
 pub use error::ServiceError;
+pub use export::ExportStream;
+pub use git::GitCredentialInfo;
+pub use import::{ImportInto, ImportSource, ImportStarted, ImportTarget, StagedUpload};
 pub use jobs::{
     JOBS_TOPIC, JobContext, JobEvent, JobFailure, JobFollower, JobRecord, JobState, JobStreamItem, JobsConfig, NewJob,
     job_topic,
 };
-pub use dockyard_workspace::export::ExportFormat;
-pub use export::ExportStream;
-pub use git::GitCredentialInfo;
-pub use import::{ImportInto, ImportSource, ImportStarted, ImportTarget, StagedUpload};
 pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};

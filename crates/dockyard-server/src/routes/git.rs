@@ -67,7 +67,11 @@ pub struct StatusDto {
 /// Staged, unstaged and untracked changes, and the branch.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/git/status", tag = "git", params(("project" = String, Path)),
     responses((status = 200, body = StatusDto), (status = 404, body = Problem)))]
-async fn status(State(state): State<AppState>, Caller(caller): Caller, Path(project): Path<String>) -> ApiResult<Json<StatusDto>> {
+async fn status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Json<StatusDto>> {
     let project = project_id(&project)?;
     let Some(status) = state.services.git_status(&caller.actor, &project).await? else {
         return Ok(Json(StatusDto {

@@ -9,8 +9,8 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dockyard_domain::ProjectId;
-use dockyard_services::{ImportInto, ImportSource, ImportStarted, ImportTarget, StagedUpload};
 use dockyard_services::ExportFormat;
+use dockyard_services::{ImportInto, ImportSource, ImportStarted, ImportTarget, StagedUpload};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
@@ -130,9 +130,11 @@ async fn import(
         let upload = state.services.begin_upload(&caller.actor, into).await?;
         let received = receive_upload(state, request, &upload).await;
         let outcome = match received {
-            Ok((target, source)) => {
-                state.services.start_import(&caller.actor, into, Some(target), source, context).await.map_err(ApiError::from)
-            }
+            Ok((target, source)) => state
+                .services
+                .start_import(&caller.actor, into, Some(target), source, context)
+                .await
+                .map_err(ApiError::from),
             Err(error) => Err(error),
         };
         if outcome.is_err() {
@@ -187,7 +189,11 @@ async fn receive_upload(
             ("name" | "slug" | "description", None) => {
                 let text = field.text().await.map_err(multipart_error)?;
                 if text.len() > 4096 {
-                    return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", format!("{name} is too long")));
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_multipart",
+                        format!("{name} is too long"),
+                    ));
                 }
                 match name.as_str() {
                     "name" => target.name = text,
@@ -292,7 +298,8 @@ async fn export_project(
         chunks.recv().await.map(|chunk| (chunk.map(axum::body::Bytes::from), chunks))
     });
     let file_name = format!("{}.{}", project.slug, format.extension());
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")).map_err(ApiError::internal)?;
+    let disposition =
+        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")).map_err(ApiError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),

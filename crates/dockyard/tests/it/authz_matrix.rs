@@ -453,7 +453,10 @@ impl World {
         expect_status(&owner.client.send(first.body("shared\n")).await, 201, "write the shared README");
         let commit = owner
             .client
-            .post(&format!("/api/v1/projects/{project}/git/commit"), &json!({ "message": "first", "paths": ["README.md"] }))
+            .post(
+                &format!("/api/v1/projects/{project}/git/commit"),
+                &json!({ "message": "first", "paths": ["README.md"] }),
+            )
             .await;
         expect_status(&commit, 201, "the first commit of the shared project");
         let job = finished_job(&app, &acme_id, &project).await;
@@ -703,7 +706,9 @@ impl World {
             // Sent as a multipart part named after this (see `send`).
             Upload => call.body = Some(json!({ "file": format!("uploads/file-{n}.txt") })),
             GetJob | JobEvents => call.params.push(("job", self.job.clone())),
-            ImportProject => call.body = Some(json!({ "name": format!("Imported {n}"), "file": format!("imported-{n}.txt") })),
+            ImportProject => {
+                call.body = Some(json!({ "name": format!("Imported {n}"), "file": format!("imported-{n}.txt") }))
+            }
             ImportInto => {
                 let project = self.new_project().await;
                 call.params.push(("project", project));
@@ -738,7 +743,8 @@ impl World {
                 }
             }
             GitAddRemote => {
-                call.body = Some(json!({ "name": format!("remote-{n}"), "url": "https://git.example.com/acme/shared.git" }));
+                call.body =
+                    Some(json!({ "name": format!("remote-{n}"), "url": "https://git.example.com/acme/shared.git" }));
             }
             GitUpdateRemote | GitDeleteRemote => {
                 let remote = format!("made-{n}");
