@@ -8,5 +8,7 @@ mod authz_matrix;
 mod cli;
 mod edge;
 mod files;
+mod git_api;
+mod imports;
 mod logging;
 mod search;

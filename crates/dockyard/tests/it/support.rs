@@ -434,3 +434,218 @@ pub async fn get_file(client: &Client, project: &str, file: &str) -> (u16, reqwe
     let headers = response.headers().clone();
     (status, headers, response.bytes().await.expect("body").to_vec())
 }
+
+// Imports, jobs, exports and git: helpers shared by `imports` and `git_api`.
+
+/// Whether a job status is final.
+pub fn job_is_terminal(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "canceled")
+}
+
+/// Polls `GET /api/v1/jobs/{job}` until the job reaches a terminal state (at most
+/// two minutes) and answers its last document.
+pub async fn wait_for_job(client: &Client, job: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let reply = client.get(&format!("/api/v1/jobs/{job}")).await;
+        assert_eq!(reply.status, 200, "GET job {job}: {}", reply.body);
+        let status = reply.json["status"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            matches!(status.as_str(), "queued" | "running" | "succeeded" | "failed" | "canceled"),
+            "unknown job status: {}",
+            reply.body
+        );
+        if job_is_terminal(&status) {
+            return reply.json;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {job} is still {status} after two minutes: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+/// Reads an SSE stream (optionally resuming after `last_event_id`) until an `end`
+/// event, the end of the stream, or 60 seconds; answers the status and the events.
+pub async fn read_events(client: &Client, path: &str, last_event_id: Option<&str>) -> (u16, Vec<SseEvent>) {
+    let mut request = client.inner.get(client.url(path)).header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let mut response = request.send().await.expect("open the event stream");
+    let status = response.status().as_u16();
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    let content_type = response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("");
+    assert!(content_type.starts_with("text/event-stream"), "an SSE content type: {content_type}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let (mut id, mut event, mut data) = (None::<String>, String::new(), Vec::<String>::new());
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) | Ok(Err(_)) => break,
+            Err(_) => panic!("the event stream did not end within 60 s; events so far: {events:?}"),
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(newline) = buffer.find('\n') {
+            let line = buffer[..newline].trim_end_matches('\r').to_owned();
+            buffer.drain(..=newline);
+            if line.is_empty() {
+                if !data.is_empty() || !event.is_empty() || id.is_some() {
+                    let name = if event.is_empty() { "message".to_owned() } else { std::mem::take(&mut event) };
+                    let finished = SseEvent { id: id.take(), event: name, data: data.join("\n") };
+                    data.clear();
+                    let is_end = finished.event == "end";
+                    events.push(finished);
+                    if is_end {
+                        return (status, events);
+                    }
+                }
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line.as_str(), ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "id" => id = Some(value.to_owned()),
+                "event" => event = value.to_owned(),
+                "data" => data.push(value.to_owned()),
+                _ => {}
+            }
+        }
+    }
+    (status, events)
+}
+
+/// Runs `git` in `dir` with a fixed identity and no user or system config; answers the output.
+pub fn git_command(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Outside Dev")
+        .env("GIT_AUTHOR_EMAIL", "outside@example.com")
+        .env("GIT_COMMITTER_NAME", "Outside Dev")
+        .env("GIT_COMMITTER_EMAIL", "outside@example.com")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("run git")
+}
+
+/// Runs `git` in `dir`, asserting that it succeeds; answers stdout without the trailing newline.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = git_command(dir, args);
+    assert!(
+        output.status.success(),
+        "git {args:?} in {} failed: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim_end_matches('\n').to_owned()
+}
+
+/// A project's workspace folder on disk.
+pub fn workspace_dir(app: &TestApp, project: &str) -> PathBuf {
+    app.data_dir().join("workspaces").join(project)
+}
+
+/// Adds an existing user to an org with a role (`viewer`, `developer`, `admin`, `owner`).
+pub async fn add_member(admin: &Client, org: &str, email: &str, role: &str) {
+    let reply = admin.post(&format!("/api/v1/orgs/{org}/members"), &json!({ "email": email, "role": role })).await;
+    assert_eq!(reply.status, 201, "add member: {}", reply.body);
+}
+
+/// The org's audit events with this action, newest first.
+pub async fn org_audit(client: &Client, org: &str, action: &str) -> Vec<Value> {
+    let reply = client.get(&format!("/api/v1/orgs/{org}/audit?action={action}&limit=500")).await;
+    assert_eq!(reply.status, 200, "org audit: {}", reply.body);
+    reply.json["items"].as_array().expect("audit items").clone()
+}
+
+/// One entry of a directory snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir,
+    File { bytes: Vec<u8>, executable: bool },
+    Symlink(String),
+}
+
+/// Every entry under `root` (not following links) by `/`-separated relative path;
+/// a `.git` folder at the root is left out.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Node> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut tree = std::collections::BTreeMap::new();
+    let mut pending = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|error| panic!("read {}: {error}", dir.display())) {
+            let entry = entry.expect("dir entry");
+            let name = entry.file_name().into_string().expect("UTF-8 file name");
+            if prefix.is_empty() && name == ".git" {
+                continue;
+            }
+            let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let metadata = entry.path().symlink_metadata().expect("metadata");
+            if metadata.file_type().is_symlink() {
+                let target = std::fs::read_link(entry.path()).expect("read link");
+                tree.insert(relative, Node::Symlink(target.to_string_lossy().into_owned()));
+            } else if metadata.is_dir() {
+                tree.insert(relative.clone(), Node::Dir);
+                pending.push((entry.path(), relative));
+            } else {
+                let bytes = std::fs::read(entry.path()).expect("read file");
+                let executable = metadata.permissions().mode() & 0o111 != 0;
+                tree.insert(relative, Node::File { bytes, executable });
+            }
+        }
+    }
+    tree
+}
+
+/// Every regular file under `root`, recursively (links not followed).
+pub fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(metadata) = entry.path().symlink_metadata() else { continue };
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else if metadata.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
+/// Writes a TOML config file with an `[outbound]` section (the way to trust the
+/// test git server's CA; see `imports::the_extra_ca_file_is_accepted_from_the_environment`)
+/// into `dir`, and answers its path for `DOCKYARD_CONFIG`.
+pub fn outbound_config_file(dir: &Path, allow_private_networks: bool, extra_ca_file: &Path) -> PathBuf {
+    let quoted = |path: &Path| format!("\"{}\"", path.display().to_string().replace('\\', "\\\\").replace('"', "\\\""));
+    let path = dir.join("dockyard-outbound.toml");
+    let text = format!(
+        "[outbound]\nallow_private_networks = {allow_private_networks}\nextra_ca_file = {}\n",
+        quoted(extra_ca_file)
+    );
+    std::fs::write(&path, text).expect("write the config file");
+    path
+}
