@@ -62,7 +62,7 @@ pub fn log(root: &Path, query: LogQuery<'_>) -> Result<LogPage, GitError> {
         },
     };
     let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TIME)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
     walk.push(start)?;
 
     let mut seen_cursor = after.is_none();

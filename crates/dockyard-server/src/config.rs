@@ -335,7 +335,7 @@ const IGNORED_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
 const LIST_KEYS: &[&str] = &["http.cors_allowed_origins", "secrets.previous_keys"];
 /// Keys whose own name ends in `_file`: their variable names the key itself,
 /// not a file holding another key's value.
-const FILE_NAMED_KEYS: &[&str] = &["secrets.key_file"];
+const FILE_NAMED_KEYS: &[&str] = &["secrets.key_file", "outbound.extra_ca_file"];
 /// Every top-level key of [`Config`]; a unit test keeps it in step with the struct.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",

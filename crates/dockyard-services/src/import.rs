@@ -316,6 +316,21 @@ fn shallow_depth(depth: Option<u32>) -> Option<u32> {
 
 /// Runs an `import` job.
 pub(crate) async fn run(ctx: JobContext) -> Result<serde_json::Value, JobFailure> {
+    let outcome = run_import(ctx.clone()).await;
+    // A worker that lost its lease leaves the project to the worker that holds it now.
+    if let Err(failure) = &outcome
+        && !ctx.lease_lost()
+    {
+        // Undo before the job is marked failed, so whoever sees `failed` also sees
+        // the project gone. `reconcile` runs again afterwards and finds nothing to do.
+        let mut job = ctx.job().clone();
+        job.error = Some(failure.clone());
+        reconcile(ctx.services(), &job).await;
+    }
+    outcome
+}
+
+async fn run_import(ctx: JobContext) -> Result<serde_json::Value, JobFailure> {
     let services = ctx.services().clone();
     let job = ctx.job().clone();
     let payload: Payload = serde_json::from_value(job.payload.clone())
@@ -480,8 +495,13 @@ pub(crate) async fn reconcile(services: &Services, job: &JobRecord) {
     if payload.new_project()
         && let Some(project) = &job.project_id
     {
-        if let Err(error) = services.store().delete_project(project).await {
-            tracing::warn!(%error, project = %project, "could not delete the project of a failed import");
+        match services.store().delete_project(project).await {
+            Ok(()) => {}
+            // Already undone (by the job itself, before it was marked failed).
+            Err(dockyard_store::StoreError::NotFound) => return,
+            Err(error) => {
+                tracing::warn!(%error, project = %project, "could not delete the project of a failed import");
+            }
         }
         services.inner.workspaces.remove(project);
         services
