@@ -1,0 +1,32 @@
+// Who is signed in, and whether the instance still needs its first-run setup.
+import { useQuery } from "@tanstack/react-query";
+
+import { ApiError, api, unwrap, type Schemas } from "../api/client";
+
+export const sessionKeys = {
+  me: ["me"] as const,
+  setup: ["setup"] as const,
+};
+
+/** The signed-in user, or null when nobody is (401). */
+export function useMe() {
+  return useQuery({
+    queryKey: sessionKeys.me,
+    queryFn: async (): Promise<Schemas["UserDto"] | null> => {
+      try {
+        return await unwrap(api.GET("/api/v1/me"));
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) return null;
+        throw error;
+      }
+    },
+  });
+}
+
+export function useSetupStatus() {
+  return useQuery({
+    queryKey: sessionKeys.setup,
+    queryFn: () => unwrap(api.GET("/api/v1/setup")),
+    staleTime: Infinity,
+  });
+}
