@@ -35,3 +35,20 @@ start_postgres() {
     || as_root su postgres -c "psql -p $port -qc \"CREATE ROLE dockyard LOGIN CREATEDB PASSWORD 'dockyard'\"" >/dev/null || return 1
   echo "postgres://dockyard:dockyard@127.0.0.1:$port/postgres"
 }
+
+# Installs the web app's npm packages (exactly those in package-lock.json) when they
+# changed, then builds web/dist: the typed API client, a type check, the Vite build
+# and the precompressed .br/.gz copies the binary serves.
+build_web() {
+  command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js 20+ to build the web app" >&2; return 1; }
+  (
+    cd web
+    if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.dockyard-lock; then
+      echo "==> installing the web app's npm packages"
+      npm ci --no-audit --no-fund --loglevel=error
+      cp package-lock.json node_modules/.dockyard-lock
+    fi
+    echo "==> building the web app"
+    npm run --silent build
+  )
+}

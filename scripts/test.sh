@@ -18,6 +18,15 @@ if ensure_packages postgresql; then
   pg_url=$(start_postgres) || pg_url=""
 fi
 [ -n "$pg_url" ] || fail_or_skip "PostgreSQL could not be installed or started; the PostgreSQL pass cannot run"
+have_chromium=true
+ensure_packages chromium fonts-dejavu-core || have_chromium=false
+[ -x /usr/bin/chromium ] || have_chromium=false
+$have_chromium || fail_or_skip "Chromium could not be installed; the browser tests cannot run"
+
+# The web app first: the Rust tests check the binary serves web/dist.
+build_web
+echo "==> web unit tests"
+(cd web && npx vitest run)
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   run_tests() { cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail "$@"; }
@@ -36,4 +45,16 @@ DOCKYARD_TEST_BACKEND=sqlite run_tests
 if [ -n "$pg_url" ]; then
   echo "==> tests on PostgreSQL ($pg_url)"
   DOCKYARD_TEST_BACKEND=postgres DOCKYARD_TEST_DATABASE_URL="$pg_url" run_tests
+fi
+
+if $have_chromium; then
+  # The browser tests drive the debug binary the suite just built for its own
+  # end-to-end tests (a debug build reads web/dist from the source tree).
+  [ -x target/debug/dockyard ] || cargo build --quiet -p dockyard
+  echo "==> browser tests on SQLite"
+  (cd web && DOCKYARD_BIN="$PWD/../target/debug/dockyard" npm run --silent e2e)
+  if [ -n "$pg_url" ]; then
+    echo "==> browser tests on PostgreSQL"
+    (cd web && DOCKYARD_BIN="$PWD/../target/debug/dockyard" DOCKYARD_TEST_DATABASE_URL="$pg_url" npm run --silent e2e)
+  fi
 fi
