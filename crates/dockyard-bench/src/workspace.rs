@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,12 @@ use crate::foundation::{
 };
 use crate::load::{Target, round};
 
+/// Why nothing is deleted between timed runs (trees, projects and written files go
+/// only at the end): on ext4 without a journal, as on the machine this was written
+/// on, creating files shortly after many deletions is slow (inode allocation skips
+/// recently deleted inodes, `recently_deleted` in a kernel profile), so a harness
+/// that deletes between runs slows down its own next run by several times.
+const NO_DELETES: &str = "nothing is deleted between timed runs (imported projects are deleted after the last run; extracted trees and written files stay until the end): on ext4 without a journal, creating files shortly after many deletions is several times slower (inode allocation skips recently deleted inodes)";
 /// Sizes are reported in decimal megabytes.
 const MB: f64 = 1e6;
 /// How often the import job is polled.
@@ -67,6 +74,8 @@ const OVERWRITE_POOL: usize = 64;
 const WARMUP_WRITES: usize = 64;
 /// The file sizes of the write cases.
 const WRITE_SIZES: [usize; 2] = [4 * 1024, 64 * 1024];
+/// Each write case runs in this many rounds, alternating which side goes first.
+const ROUNDS: usize = 4;
 /// Text files per leaf folder of the generated tree.
 const FILES_PER_DIR: usize = 24;
 const MULTIPART_BOUNDARY: &str = "dockyard-bench-7f3a9c1e5b2d4086a1c9e0f2";
@@ -131,6 +140,9 @@ struct Document {
     dockyard_version: String,
     tar_version: String,
     git_commit: Option<String>,
+    /// Whether the working tree had changes the commit does not hold when the run started
+    /// (the binaries are built from the working tree).
+    git_worktree_dirty: Option<bool>,
     machine: serde_json::Value,
     /// Other work on the machine skews the numbers: the load averages tell how busy it was.
     loadavg_start: Option<String>,
@@ -296,6 +308,12 @@ impl CaseSpec {
         self.writes / self.connections + usize::from(k < self.writes % self.connections)
     }
 
+    /// The indices of connection `k`'s timed writes in `round`.
+    fn round_range(&self, k: usize, round: usize) -> std::ops::Range<usize> {
+        let count = self.writes_of(k);
+        count * round / ROUNDS..count * (round + 1) / ROUNDS
+    }
+
     fn warmups_of(&self) -> usize {
         WARMUP_WRITES.div_ceil(self.connections).max(2)
     }
@@ -351,6 +369,14 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
         }
         None => TempDir::new("dockyard-bench-workspace")?,
     };
+    let manifest_dir = env!("CARGO_MANIFEST_DIR");
+    let git_commit = command_output(Path::new("git"), &["-C", manifest_dir, "rev-parse", "--short", "HEAD"]).await;
+    let git_worktree_dirty = match git_commit {
+        Some(_) => {
+            Some(command_output(Path::new("git"), &["-C", manifest_dir, "status", "--porcelain"]).await.is_some())
+        }
+        None => None,
+    };
     let outcome = bench(&args, &dockyard, &temp.0).await;
     eprintln!("==> removing {}", temp.0.display());
     drop(temp);
@@ -364,11 +390,8 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
         date,
         dockyard_version,
         tar_version,
-        git_commit: command_output(
-            Path::new("git"),
-            &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"],
-        )
-        .await,
+        git_commit,
+        git_worktree_dirty,
         machine: machine_info(),
         loadavg_start,
         loadavg_end,
@@ -376,6 +399,7 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
             "runs": args.runs,
             "writes_per_case": args.writes,
             "warmup_writes_per_case": WARMUP_WRITES,
+            "rounds_per_write_case": ROUNDS,
             "concurrency": args.concurrency,
             "seed": args.seed,
             "text_files": args.text_files,
@@ -388,6 +412,7 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
             "writes_direct": "the same sizes written by this process with one OS thread per connection: temp file in the target folder, write, fsync, rename, fsync the folder",
             "overwrites": format!("each connection cycles through {OVERWRITE_POOL} files of its own, created untimed; the API side sends If-Match with the last ETag"),
             "cache": "the archive is written just before the runs and stays in the page cache",
+            "deletions": NO_DELETES,
         }),
         archive: outcome.archive.clone(),
         import: outcome.import.clone(),
@@ -532,7 +557,7 @@ async fn make_archive(args: &WorkspaceArgs, temp: &Path, archive: &Path) -> anyh
     }
     let compressed_bytes = std::fs::metadata(archive)?.len();
     let listing = list_archive(&args.tar, archive).await?;
-    std::fs::remove_dir_all(&tree).with_context(|| format!("cannot remove {}", tree.display()))?;
+    // The tree stays until the temp dir goes: see NO_DELETES.
     let files = corpus.text_files + corpus.binary_files;
     let info = ArchiveInfo {
         file_name: "tree.tar.gz",
@@ -667,6 +692,7 @@ async fn bench_import(
         info.files,
         args.runs
     );
+    let mut projects = Vec::new();
     for run in 1..=args.runs {
         sync_fs(temp).await;
         let imported = import_once(server, session, archive, info, run).await?;
@@ -681,6 +707,12 @@ async fn bench_import(
             imported.run.mb_s_compressed,
             imported.run.mb_s_uncompressed
         );
+        if let Some(attempt) = imported.job["attempt"].as_u64().filter(|&attempt| attempt > 1) {
+            outcome.server_notes.push(format!(
+                "import run {run}: the job succeeded on attempt {attempt} (it was retried, so its time includes the failed attempts): {}",
+                imported.job
+            ));
+        }
         if run == 1 {
             result.first_job = Some(imported.job.clone());
             let (files, bytes, git) = {
@@ -714,25 +746,9 @@ async fn bench_import(
                 }
             }
         }
-        let started = Instant::now();
-        let deleted =
-            client::call(Method::DELETE, &server.url(&format!("/api/v1/projects/{project}")), &session.browser(), None)
-                .await?;
-        let delete_s = started.elapsed().as_secs_f64();
-        if deleted.status != StatusCode::NO_CONTENT {
-            outcome.server_notes.push(format!(
-                "DELETE /api/v1/projects/{{p}} of an imported project answered {}: {}",
-                deleted.status,
-                deleted.text()
-            ));
-        }
-        if workspace.exists() && run == 1 {
-            outcome.server_notes.push(format!(
-                "DELETE /api/v1/projects/{{p}} answered {} but the workspace folder <data>/workspaces/{{p}} still exists",
-                deleted.status
-            ));
-        }
-        result.dockyard_runs.push(ImportRun { delete_s: round(delete_s, 3), ..imported.run });
+        // Deleted after the last run: see NO_DELETES.
+        projects.push(project);
+        result.dockyard_runs.push(imported.run);
 
         sync_fs(temp).await;
         let target = temp.join(format!("extract-{run}"));
@@ -768,7 +784,27 @@ async fn bench_import(
             mb_s_compressed: round(info.compressed_bytes as f64 / MB / tar_s, 1),
             mb_s_uncompressed: round(info.uncompressed_bytes as f64 / MB / tar_s, 1),
         });
-        std::fs::remove_dir_all(&target)?;
+        // The extracted tree stays until the temp dir goes: see NO_DELETES.
+    }
+    eprintln!("==> deleting the imported projects");
+    for (project, run) in projects.iter().zip(result.dockyard_runs.iter_mut()) {
+        let started = Instant::now();
+        let deleted =
+            client::call(Method::DELETE, &server.url(&format!("/api/v1/projects/{project}")), &session.browser(), None)
+                .await?;
+        run.delete_s = round(started.elapsed().as_secs_f64(), 3);
+        if deleted.status != StatusCode::NO_CONTENT {
+            outcome.server_notes.push(format!(
+                "DELETE /api/v1/projects/{{p}} of an imported project answered {}: {}",
+                deleted.status,
+                deleted.text()
+            ));
+        } else if workspaces.join(project).exists() {
+            outcome.server_notes.push(
+                "DELETE /api/v1/projects/{p} answered 204 but the workspace folder <data>/workspaces/{p} still exists"
+                    .to_owned(),
+            );
+        }
     }
     let runs = &result.dockyard_runs;
     let pick = |get: fn(&ImportRun) -> f64| round(median(&runs.iter().map(get).collect::<Vec<_>>()), 3);
@@ -1038,6 +1074,7 @@ async fn bench_writes(
     .await?
     .expect(StatusCode::CREATED, "create a project")?;
     let project = created.json()?["id"].as_str().context("the project answer has no id")?.to_owned();
+    // Written files stay until the temp dir goes: see NO_DELETES.
     let direct_root = temp.join("direct");
     let mut cases = Vec::new();
     for size in WRITE_SIZES {
@@ -1048,38 +1085,101 @@ async fn bench_writes(
         for kind in [WriteKind::New, WriteKind::Overwrite] {
             for connections in [1, args.concurrency] {
                 let spec = CaseSpec { size, kind, connections, writes: args.writes };
-                eprintln!("==> writes: {} ({} timed)", spec.label(), spec.writes);
-                let dockyard = match api_case(server, session, &project, spec, template.clone()).await {
-                    Ok(stats) => Some(stats),
-                    Err(error) => {
+                eprintln!("==> writes: {} ({} timed per side, {ROUNDS} alternating rounds)", spec.label(), spec.writes);
+                let root = direct_root.join(spec.folder());
+                let (dockyard, direct) = measure_case(server, session, &project, spec, &template, &root).await;
+                let dockyard = dockyard
+                    .map_err(|error| {
                         eprintln!("error: {}: {error:#}", spec.label());
                         outcome.failures.push(format!("writes {}: {error:#}", spec.label()));
                         outcome.server_notes.push(format!("writes {}: {error:#}", spec.label()));
-                        None
-                    }
-                };
-                let direct = {
-                    let (root, template) = (direct_root.join(spec.folder()), template.clone());
-                    tokio::task::spawn_blocking(move || direct_case(&root, spec, &template)).await??
-                };
+                    })
+                    .ok();
+                let direct = direct
+                    .map_err(|error| {
+                        eprintln!("error: direct writes {}: {error:#}", spec.label());
+                        outcome.failures.push(format!("direct writes {}: {error:#}", spec.label()));
+                    })
+                    .ok();
                 let ratio = |a: f64, b: f64| (b > 0.0).then(|| round(a / b, 2));
+                let both = dockyard.as_ref().zip(direct.as_ref());
                 let case = WriteCase {
                     size_bytes: size,
                     kind: kind.name(),
                     connections,
-                    p50_ratio: dockyard.as_ref().and_then(|d| ratio(d.p50_ms, direct.p50_ms)),
-                    p99_ratio: dockyard.as_ref().and_then(|d| ratio(d.p99_ms, direct.p99_ms)),
-                    throughput_ratio: dockyard.as_ref().and_then(|d| ratio(direct.writes_per_s, d.writes_per_s)),
+                    p50_ratio: both.and_then(|(d, p)| ratio(d.p50_ms, p.p50_ms)),
+                    p99_ratio: both.and_then(|(d, p)| ratio(d.p99_ms, p.p99_ms)),
+                    throughput_ratio: both.and_then(|(d, p)| ratio(p.writes_per_s, d.writes_per_s)),
                     dockyard,
-                    direct: Some(direct),
+                    direct,
                 };
                 print_case(&case);
                 cases.push(case);
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&direct_root);
     Ok(cases)
+}
+
+/// One write case, both sides, in `ROUNDS` rounds that alternate which side goes
+/// first, so that drift in the machine's load hits both alike.
+async fn measure_case(
+    server: &ChildServer,
+    session: &Session,
+    project: &str,
+    spec: CaseSpec,
+    template: &Arc<Vec<u8>>,
+    direct_root: &Path,
+) -> (anyhow::Result<WriteStats>, anyhow::Result<WriteStats>) {
+    let mut api = ApiWriters::start(server, session, project, spec, template.clone()).await;
+    let (mut api_latencies, mut api_seconds, mut api_error) = (Vec::new(), 0.0, None);
+    let (mut direct_latencies, mut direct_seconds, mut direct_error) = (Vec::new(), 0.0, None);
+    for round in 0..ROUNDS {
+        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
+        for api_side in order {
+            if api_side {
+                let Ok(writers) = api.as_mut() else { continue };
+                if api_error.is_some() {
+                    continue;
+                }
+                match writers.round().await {
+                    Ok((latencies, seconds)) => {
+                        api_latencies.extend(latencies);
+                        api_seconds += seconds;
+                    }
+                    Err(error) => api_error = Some(error),
+                }
+            } else if direct_error.is_none() {
+                let (root, template) = (direct_root.to_path_buf(), template.clone());
+                let outcome = tokio::task::spawn_blocking(move || direct_round(&root, spec, &template, round))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|outcome| outcome);
+                match outcome {
+                    Ok((latencies, seconds)) => {
+                        direct_latencies.extend(latencies);
+                        direct_seconds += seconds;
+                    }
+                    Err(error) => direct_error = Some(error),
+                }
+            }
+        }
+    }
+    let api = match api {
+        Ok(writers) => {
+            writers.finish().await;
+            match api_error {
+                Some(error) => Err(error),
+                None => Ok(stats(api_latencies, api_seconds)),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    let direct = match direct_error {
+        Some(error) => Err(error),
+        None => Ok(stats(direct_latencies, direct_seconds)),
+    };
+    (api, direct)
 }
 
 fn print_case(case: &WriteCase) {
@@ -1098,31 +1198,18 @@ fn print_case(case: &WriteCase) {
     eprintln!("    direct:   {}", show(&case.direct));
 }
 
-/// One connection's or thread's timed writes.
-struct Tally {
-    latencies_us: Vec<u32>,
-    started: Instant,
-    finished: Instant,
-}
-
-fn stats(tallies: Vec<Tally>) -> WriteStats {
-    let started = tallies.iter().map(|tally| tally.started).min();
-    let finished = tallies.iter().map(|tally| tally.finished).max();
-    let seconds = match (started, finished) {
-        (Some(started), Some(finished)) => finished.duration_since(started).as_secs_f64(),
-        _ => 0.0,
-    };
-    let mut latencies: Vec<u32> = tallies.into_iter().flat_map(|tally| tally.latencies_us).collect();
-    latencies.sort_unstable();
-    let writes = latencies.len();
+/// Latencies in microseconds and the seconds they were measured over.
+fn stats(mut latencies_us: Vec<u32>, seconds: f64) -> WriteStats {
+    latencies_us.sort_unstable();
+    let writes = latencies_us.len();
     WriteStats {
         writes,
         seconds: round(seconds, 3),
         writes_per_s: if seconds > 0.0 { round(writes as f64 / seconds, 1) } else { 0.0 },
-        p50_ms: percentile_ms(&latencies, 50.0),
-        p90_ms: percentile_ms(&latencies, 90.0),
-        p99_ms: percentile_ms(&latencies, 99.0),
-        max_ms: latencies.last().map_or(0.0, |&us| round(f64::from(us) / 1000.0, 3)),
+        p50_ms: percentile_ms(&latencies_us, 50.0),
+        p90_ms: percentile_ms(&latencies_us, 90.0),
+        p99_ms: percentile_ms(&latencies_us, 99.0),
+        max_ms: latencies_us.last().map_or(0.0, |&us| round(f64::from(us) / 1000.0, 3)),
     }
 }
 
@@ -1212,120 +1299,205 @@ impl Writer {
     }
 }
 
-/// One write case through the API: each connection sets up its files (untimed),
-/// warms up, waits for the others, then writes.
-async fn api_case(
-    server: &ChildServer,
-    session: &Session,
-    project: &str,
-    spec: CaseSpec,
-    template: Arc<Vec<u8>>,
-) -> anyhow::Result<WriteStats> {
-    let barrier = Arc::new(tokio::sync::Barrier::new(spec.connections));
-    let mut tasks = Vec::new();
-    for k in 0..spec.connections {
-        let mut writer = Writer::connect(server, session, project).await?;
-        let (barrier, template) = (barrier.clone(), template.clone());
-        tasks.push(tokio::spawn(async move {
-            let folder = format!("{}/conn{k}", spec.folder());
-            let mut counter = (k as u64) << 40;
-            let mut next_body = || {
-                counter += 1;
-                body_for(&template, counter)
-            };
-            // Everyone reaches the barrier, even after a failed setup.
-            let setup = async {
-                let mut pool = Vec::new();
-                if spec.kind == WriteKind::Overwrite {
-                    for j in 0..OVERWRITE_POOL {
-                        let path = format!("{folder}/pool{j:03}.rs");
-                        let etag = writer.put(&path, next_body(), None, StatusCode::CREATED).await?;
-                        pool.push((path, etag));
-                    }
-                }
-                for j in 0..spec.warmups_of() {
-                    match spec.kind {
-                        WriteKind::New => {
-                            writer
-                                .put(&format!("{folder}/warm{j:03}.rs"), next_body(), None, StatusCode::CREATED)
-                                .await?;
-                        }
-                        WriteKind::Overwrite => {
-                            let slot = j % pool.len();
-                            let (path, etag) = &pool[slot];
-                            let etag = writer.put(path, next_body(), Some(etag), StatusCode::OK).await?;
-                            pool[slot].1 = etag;
-                        }
-                    }
-                }
-                Ok::<_, anyhow::Error>(pool)
-            }
-            .await;
-            barrier.wait().await;
-            let mut pool = setup?;
-            let count = spec.writes_of(k);
-            let mut latencies_us = Vec::with_capacity(count);
-            let started = Instant::now();
-            for i in 0..count {
-                let body = next_body();
-                let begun = Instant::now();
-                match spec.kind {
-                    WriteKind::New => {
-                        writer.put(&format!("{folder}/f{i:05}.rs"), body, None, StatusCode::CREATED).await?;
-                    }
-                    WriteKind::Overwrite => {
-                        let slot = i % pool.len();
-                        let (path, etag) = &pool[slot];
-                        let etag = writer.put(path, body, Some(etag), StatusCode::OK).await?;
-                        pool[slot].1 = etag;
-                    }
-                }
-                latencies_us.push(micros(begun.elapsed()));
-            }
-            Ok::<_, anyhow::Error>(Tally { latencies_us, started, finished: Instant::now() })
-        }));
-    }
-    let mut tallies = Vec::new();
-    let mut first_error = None;
-    for task in tasks {
-        match task.await.context("a writer task panicked")? {
-            Ok(tally) => tallies.push(tally),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
-    }
-    Ok(stats(tallies))
+/// The API side of a write case: one task per connection, each with its own
+/// files, set up (untimed) once and then released round by round.
+struct ApiWriters {
+    /// Releases a round (the tasks and this coordinator).
+    go: Arc<tokio::sync::Barrier>,
+    /// Ends a round.
+    done: Arc<tokio::sync::Barrier>,
+    stop: Arc<AtomicBool>,
+    /// Each task's outcome of each round.
+    results: mpsc::UnboundedReceiver<anyhow::Result<Vec<u32>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// The same case written directly by this process: one thread per connection,
-/// each in its own folder under `root`.
-fn direct_case(root: &Path, spec: CaseSpec, template: &[u8]) -> anyhow::Result<WriteStats> {
+impl ApiWriters {
+    async fn start(
+        server: &ChildServer,
+        session: &Session,
+        project: &str,
+        spec: CaseSpec,
+        template: Arc<Vec<u8>>,
+    ) -> anyhow::Result<Self> {
+        // Connect them all before any task starts, so a failure leaves no task waiting.
+        let mut writers = Vec::new();
+        for _ in 0..spec.connections {
+            writers.push(Writer::connect(server, session, project).await?);
+        }
+        let go = Arc::new(tokio::sync::Barrier::new(spec.connections + 1));
+        let done = Arc::new(tokio::sync::Barrier::new(spec.connections + 1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sender, results) = mpsc::unbounded_channel();
+        let tasks = writers
+            .into_iter()
+            .enumerate()
+            .map(|(k, writer)| {
+                let task = WriterTask {
+                    writer,
+                    k,
+                    spec,
+                    template: template.clone(),
+                    go: go.clone(),
+                    done: done.clone(),
+                    stop: stop.clone(),
+                    results: sender.clone(),
+                };
+                tokio::spawn(task.run())
+            })
+            .collect();
+        Ok(Self { go, done, stop, results, tasks })
+    }
+
+    /// Runs the next round: answers its latencies and its wall time.
+    async fn round(&mut self) -> anyhow::Result<(Vec<u32>, f64)> {
+        self.go.wait().await;
+        let started = Instant::now();
+        self.done.wait().await;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut latencies = Vec::new();
+        for _ in 0..self.tasks.len() {
+            match self.results.recv().await {
+                Some(outcome) => latencies.extend(outcome?),
+                None => bail!("a writer task ended early"),
+            }
+        }
+        Ok((latencies, seconds))
+    }
+
+    /// Ends the tasks.
+    async fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.go.wait().await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One connection of the API side.
+struct WriterTask {
+    writer: Writer,
+    k: usize,
+    spec: CaseSpec,
+    template: Arc<Vec<u8>>,
+    go: Arc<tokio::sync::Barrier>,
+    done: Arc<tokio::sync::Barrier>,
+    stop: Arc<AtomicBool>,
+    results: mpsc::UnboundedSender<anyhow::Result<Vec<u32>>>,
+}
+
+impl WriterTask {
+    async fn run(mut self) {
+        let folder = format!("{}/conn{}", self.spec.folder(), self.k);
+        let mut counter = (self.k as u64) << 40;
+        let setup = self.setup(&folder, &mut counter).await;
+        let mut pool = match setup {
+            Ok(pool) => Ok(pool),
+            Err(error) => Err(format!("{error:#}")),
+        };
+        for round in 0.. {
+            self.go.wait().await;
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let outcome = match pool.as_mut() {
+                Ok(pool) => self.timed(&folder, pool, &mut counter, round).await,
+                Err(error) => Err(anyhow::anyhow!("{error}")),
+            };
+            let _ = self.results.send(outcome);
+            self.done.wait().await;
+        }
+    }
+
+    fn body(&self, counter: &mut u64) -> Vec<u8> {
+        *counter += 1;
+        body_for(&self.template, *counter)
+    }
+
+    /// Untimed: the files the overwrites cycle through, and the warm-up writes.
+    async fn setup(&mut self, folder: &str, counter: &mut u64) -> anyhow::Result<Vec<(String, String)>> {
+        let mut pool = Vec::new();
+        if self.spec.kind == WriteKind::Overwrite {
+            for j in 0..OVERWRITE_POOL {
+                let path = format!("{folder}/pool{j:03}.rs");
+                let body = self.body(counter);
+                let etag = self.writer.put(&path, body, None, StatusCode::CREATED).await?;
+                pool.push((path, etag));
+            }
+        }
+        for j in 0..self.spec.warmups_of() {
+            let body = self.body(counter);
+            match self.spec.kind {
+                WriteKind::New => {
+                    self.writer.put(&format!("{folder}/warm{j:03}.rs"), body, None, StatusCode::CREATED).await?;
+                }
+                WriteKind::Overwrite => {
+                    let slot = j % pool.len();
+                    let (path, etag) = &pool[slot];
+                    let etag = self.writer.put(path, body, Some(etag), StatusCode::OK).await?;
+                    pool[slot].1 = etag;
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// This connection's timed writes of one round.
+    async fn timed(
+        &mut self,
+        folder: &str,
+        pool: &mut [(String, String)],
+        counter: &mut u64,
+        round: usize,
+    ) -> anyhow::Result<Vec<u32>> {
+        let range = self.spec.round_range(self.k, round);
+        let mut latencies_us = Vec::with_capacity(range.len());
+        for i in range {
+            let body = self.body(counter);
+            let begun = Instant::now();
+            match self.spec.kind {
+                WriteKind::New => {
+                    self.writer.put(&format!("{folder}/f{i:05}.rs"), body, None, StatusCode::CREATED).await?;
+                }
+                WriteKind::Overwrite => {
+                    let slot = i % pool.len();
+                    let (path, etag) = &pool[slot];
+                    let etag = self.writer.put(path, body, Some(etag), StatusCode::OK).await?;
+                    pool[slot].1 = etag;
+                }
+            }
+            latencies_us.push(micros(begun.elapsed()));
+        }
+        Ok(latencies_us)
+    }
+}
+
+/// One round of the direct side: one thread per connection, each in its own
+/// folder under `root` (set up, untimed, in round 0); answers the latencies and
+/// the round's wall time (from the threads' common start to the last one's end).
+fn direct_round(root: &Path, spec: CaseSpec, template: &[u8], round: usize) -> anyhow::Result<(Vec<u32>, f64)> {
     let barrier = std::sync::Barrier::new(spec.connections);
-    let tallies = std::thread::scope(|scope| {
+    let spans = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..spec.connections)
             .map(|k| {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let folder = root.join(format!("t{k}"));
-                    let mut counter = (k as u64) << 40;
-                    let mut temp = 0u64;
+                    let mut counter = ((k as u64) << 40) | ((round as u64) << 32);
                     let mut write = |path: &Path| {
                         counter += 1;
-                        temp += 1;
-                        write_atomically(&folder, path, &body_for(template, counter), temp)
+                        write_atomically(&folder, path, &body_for(template, counter), counter)
                     };
                     // Everyone reaches the barrier, even after a failed setup.
-                    let setup = direct_setup(&folder, spec, &mut write);
+                    let setup = if round == 0 { direct_setup(&folder, spec, &mut write) } else { Ok(()) };
+                    let pool = pool_paths(&folder, spec);
                     barrier.wait();
-                    let pool = setup?;
-                    let count = spec.writes_of(k);
-                    let mut latencies_us = Vec::with_capacity(count);
+                    setup?;
+                    let range = spec.round_range(k, round);
+                    let mut latencies_us = Vec::with_capacity(range.len());
                     let started = Instant::now();
-                    for i in 0..count {
+                    for i in range {
                         let begun = Instant::now();
                         match spec.kind {
                             WriteKind::New => write(&folder.join(format!("f{i:05}.rs")))?,
@@ -1333,19 +1505,32 @@ fn direct_case(root: &Path, spec: CaseSpec, template: &[u8]) -> anyhow::Result<W
                         }
                         latencies_us.push(micros(begun.elapsed()));
                     }
-                    Ok::<_, std::io::Error>(Tally { latencies_us, started, finished: Instant::now() })
+                    Ok::<_, std::io::Error>((latencies_us, started, Instant::now()))
                 })
             })
             .collect();
         threads
             .into_iter()
-            .map(|thread| -> anyhow::Result<Tally> {
+            .map(|thread| -> anyhow::Result<(Vec<u32>, Instant, Instant)> {
                 Ok(thread.join().map_err(|_| anyhow::anyhow!("a writer thread panicked"))??)
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
-    let _ = std::fs::remove_dir_all(root);
-    Ok(stats(tallies))
+    let started = spans.iter().map(|span| span.1).min();
+    let finished = spans.iter().map(|span| span.2).max();
+    let seconds = match (started, finished) {
+        (Some(started), Some(finished)) => finished.duration_since(started).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok((spans.into_iter().flat_map(|span| span.0).collect(), seconds))
+}
+
+/// The files a direct writer's overwrites cycle through.
+fn pool_paths(folder: &Path, spec: CaseSpec) -> Vec<PathBuf> {
+    match spec.kind {
+        WriteKind::New => Vec::new(),
+        WriteKind::Overwrite => (0..OVERWRITE_POOL).map(|j| folder.join(format!("pool{j:03}.rs"))).collect(),
+    }
 }
 
 /// A direct writer's untimed setup: its folder, the overwrite pool, the warm-up writes.
@@ -1353,15 +1538,11 @@ fn direct_setup(
     folder: &Path,
     spec: CaseSpec,
     write: &mut impl FnMut(&Path) -> std::io::Result<()>,
-) -> std::io::Result<Vec<PathBuf>> {
+) -> std::io::Result<()> {
     std::fs::create_dir_all(folder)?;
-    let mut pool = Vec::new();
-    if spec.kind == WriteKind::Overwrite {
-        for j in 0..OVERWRITE_POOL {
-            let path = folder.join(format!("pool{j:03}.rs"));
-            write(&path)?;
-            pool.push(path);
-        }
+    let pool = pool_paths(folder, spec);
+    for path in &pool {
+        write(path)?;
     }
     for j in 0..spec.warmups_of() {
         match spec.kind {
@@ -1369,7 +1550,7 @@ fn direct_setup(
             WriteKind::Overwrite => write(&pool[j % pool.len()])?,
         }
     }
-    Ok(pool)
+    Ok(())
 }
 
 /// Dockyard's durability, without Dockyard: a temporary file in the same folder,
@@ -1400,9 +1581,16 @@ fn median(values: &[f64]) -> f64 {
 
 fn markdown(document: &Document) -> String {
     let unknown = || "unknown".to_owned();
+    let built_from = match (&document.git_commit, document.git_worktree_dirty) {
+        (Some(commit), Some(true)) => format!("{commit} plus uncommitted changes in the working tree"),
+        (Some(commit), _) => commit.clone(),
+        (None, _) => "an unknown commit".to_owned(),
+    };
     let mut text = format!(
-        "Machine: {} CPUs ({}), load average {} at the start and {} at the end (1, 5, 15 min). \
-         Dockyard on SQLite, release build, on the same machine and disk as the peers.\n",
+        "{}, {} built from {built_from}, on SQLite (release build), on the same machine and disk as the peers. \
+         Machine: {} CPUs ({}), load average {} at the start and {} at the end (1, 5, 15 min).\n",
+        document.date,
+        document.dockyard_version,
         document.machine["nproc"],
         document.machine["cpu_model"].as_str().unwrap_or("unknown CPU"),
         document.loadavg_start.clone().unwrap_or_else(unknown),
@@ -1926,16 +2114,19 @@ mod tests {
     }
 
     #[test]
-    fn stats_use_nearest_rank_percentiles_and_the_whole_span() {
-        let start = Instant::now();
-        let tally = Tally {
-            latencies_us: (1..=100).map(|ms| ms * 1000).collect(),
-            started: start,
-            finished: start + Duration::from_secs(2),
-        };
-        let stats = stats(vec![tally]);
+    fn stats_use_nearest_rank_percentiles() {
+        let stats = stats((1..=100).rev().map(|ms| ms * 1000).collect(), 2.0);
         assert_eq!((stats.p50_ms, stats.p99_ms, stats.max_ms), (50.0, 99.0, 100.0));
         assert_eq!(stats.writes_per_s, 50.0);
+    }
+
+    #[test]
+    fn rounds_cover_every_write_once() {
+        let spec = CaseSpec { size: 4096, kind: WriteKind::New, connections: 8, writes: 2003 };
+        for k in 0..8 {
+            let indices: Vec<usize> = (0..ROUNDS).flat_map(|round| spec.round_range(k, round)).collect();
+            assert_eq!(indices, (0..spec.writes_of(k)).collect::<Vec<_>>());
+        }
     }
 
     #[test]
