@@ -1,0 +1,222 @@
+// The IDE benchmark: drives Debian's Chromium from the login page to "IDE ready with a
+// file open" against the real binary (a release build with the web app embedded), and
+// records what a user waits for. Writes bench/results/web.json and web.md and prints them.
+//
+//   node web/bench/ide.mjs [--runs 5] [--keys 300]
+//
+// Measured per run (fresh browser profile, so nothing is cached):
+// - initial JS: the JavaScript the login screen needs, as transferred (the server
+//   sends Brotli to Chromium) and as gzip (the target is stated in gzip);
+// - total bytes transferred from login to a file open in the editor;
+// - first contentful paint of the login page and of the IDE page;
+// - editor ready: from the IDE page's navigation start until a key typed into Monaco
+//   is on screen;
+// - terminal echo: keydown in the page to the echoed character in xterm's DOM, over
+//   the WebSocket and the PTY (p50/p99 over --keys keystrokes after a warm-up).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+import { admin, apiCall, chromiumArgs, chromiumPath, repoRoot, setupThroughApi, startDockyard } from "../e2e/harness.mjs";
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? Number(args[index + 1]) : fallback;
+};
+const runs = option("runs", 5);
+const keys = option("keys", 300);
+const targets = { initialJsGzipKb: 250, fcpMs: 800, editorReadyMs: 2000, terminalEchoP99Ms: 15 };
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+};
+const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function fcp(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const found = performance.getEntriesByName("first-contentful-paint")[0];
+        if (found) return resolve(found.startTime);
+        new PerformanceObserver((list) => {
+          const entry = list.getEntriesByName("first-contentful-paint")[0];
+          if (entry) resolve(entry.startTime);
+        }).observe({ type: "paint", buffered: true });
+      }),
+  );
+}
+
+/** One run: a fresh browser context from the login page to an open file. */
+async function measure(browser, server, projectId) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, baseURL: server.base });
+  const page = await context.newPage();
+  const responses = [];
+  let phase = "login";
+  page.on("requestfinished", async (request) => {
+    const sizes = await request.sizes().catch(() => null);
+    const response = await request.response().catch(() => null);
+    responses.push({
+      url: request.url(),
+      type: request.resourceType(),
+      bytes: sizes ? sizes.responseBodySize + sizes.responseHeadersSize : 0,
+      body: sizes ? sizes.responseBodySize : 0,
+      encoding: response ? ((await response.allHeaders())["content-encoding"] ?? "identity") : "?",
+      phase,
+    });
+  });
+  await page.goto("/login");
+  await page.getByLabel(/email/i).waitFor();
+  const loginFcp = await fcp(page);
+  await page.waitForLoadState("networkidle");
+  const loginScripts = responses.filter((entry) => entry.type === "script" && entry.phase === "login");
+
+  await page.getByLabel(/email/i).fill(admin.email);
+  await page.getByLabel(/password/i).first().fill(admin.password);
+  phase = "ide";
+  await Promise.all([page.waitForURL((url) => url.pathname === "/"), page.getByRole("button", { name: /sign in|log in/i }).click()]);
+  await page.goto(`/p/${projectId}`);
+  const ideFcp = await fcp(page);
+  await page.getByRole("treeitem", { name: /main\.ts/ }).first().click();
+  await page.locator(".monaco-editor textarea").first().waitFor({ state: "attached" });
+  await page.locator(".monaco-editor").first().click();
+  await page.keyboard.type("Z");
+  await page.waitForFunction(() => document.querySelector(".monaco-editor .view-lines")?.textContent?.includes("Z"));
+  const editorReady = await page.evaluate(() => performance.now());
+  await page.keyboard.press("Control+Z");
+  await page.waitForLoadState("networkidle");
+  const totalBytes = responses.reduce((sum, entry) => sum + entry.bytes, 0);
+  const allScripts = responses.filter((entry) => entry.type === "script");
+  await context.close();
+  return { loginFcp, ideFcp, editorReady, loginScripts, totalBytes, allScripts };
+}
+
+/** Keydown-to-screen latency in xterm, measured inside the page. */
+async function terminalEcho(browser, server, projectId, cookie) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, baseURL: server.base });
+  const [name, ...rest] = cookie.split("=");
+  await context.addCookies([{ name, value: rest.join("="), url: server.base }]);
+  const page = await context.newPage();
+  await page.goto(`/p/${projectId}`);
+  await page.getByRole("button", { name: /new terminal/i }).first().click();
+  const rows = page.locator(".xterm-rows").first();
+  await rows.waitFor();
+  await page.locator(".xterm").first().click();
+  await page.keyboard.type("cat\n");
+  await page.waitForTimeout(300);
+  await page.evaluate(() => {
+    const target = document.querySelector(".xterm-rows");
+    window.__echo = { pending: null, samples: [] };
+    document.addEventListener(
+      "keydown",
+      (event) => {
+        if (event.key.length === 1) window.__echo.pending = { key: event.key, at: performance.now(), before: target.textContent.split(event.key).length };
+      },
+      true,
+    );
+    new MutationObserver(() => {
+      const pending = window.__echo.pending;
+      if (pending && target.textContent.split(pending.key).length > pending.before) {
+        window.__echo.samples.push(performance.now() - pending.at);
+        window.__echo.pending = null;
+      }
+    }).observe(target, { subtree: true, childList: true, characterData: true });
+  });
+  const alphabet = "abcdefghijklmnopqrstuvwxyz";
+  const warmup = 30;
+  for (let index = 0; index < warmup + keys; index += 1) {
+    if (index === warmup) await page.evaluate(() => (window.__echo.samples = []));
+    const before = await page.evaluate(() => window.__echo.samples.length);
+    await page.keyboard.press(alphabet[index % alphabet.length]);
+    await page.waitForFunction((count) => window.__echo.samples.length > count, before, { timeout: 5000 });
+    if (index % 60 === 59) await page.keyboard.press("Enter");
+  }
+  const samples = await page.evaluate(() => window.__echo.samples);
+  await context.close();
+  return samples;
+}
+
+async function gzipBytes(server, urls) {
+  let total = 0;
+  for (const url of urls) {
+    const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
+    total += gzipSync(Buffer.from(await response.arrayBuffer()), { level: 9 }).length;
+  }
+  return total;
+}
+
+const server = await startDockyard();
+try {
+  const { cookie, org } = await setupThroughApi(server);
+  const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "bench" }, cookie);
+  const projectId = created.body.id;
+  const source = readFileSync(join(repoRoot, "web/src/api/client.ts"));
+  await fetch(`${server.base}/api/v1/projects/${projectId}/files/src/main.ts`, { method: "PUT", headers: { cookie, origin: server.base }, body: source });
+
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
+  const results = [];
+  for (let run = 0; run < runs + 1; run += 1) {
+    const result = await measure(browser, server, projectId);
+    if (run > 0) results.push(result); // The first run warms the server and the disk cache.
+  }
+  const initialJsUrls = [...new Set(results[0].loginScripts.map((entry) => entry.url))];
+  const initialJsGzip = await gzipBytes(server, initialJsUrls);
+  const echo = await terminalEcho(browser, server, projectId, cookie);
+  await browser.close();
+
+  const document = {
+    benchmark: "web",
+    date: new Date().toISOString(),
+    git_commit: execFileSync("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30) },
+    loadavg: loadavg().map((value) => round(value, 2)),
+    chromium: execFileSync(chromiumPath(), ["--version"], { encoding: "utf8" }).trim(),
+    runs,
+    initial_js: {
+      files: initialJsUrls.map((url) => new URL(url).pathname),
+      transferred_bytes: median(results.map((result) => result.loginScripts.reduce((sum, entry) => sum + entry.body, 0))),
+      encodings: [...new Set(results[0].loginScripts.map((entry) => entry.encoding))],
+      gzip_bytes: initialJsGzip,
+    },
+    total_bytes_login_to_file_open: median(results.map((result) => result.totalBytes)),
+    js_bytes_login_to_file_open: median(results.map((result) => result.allScripts.reduce((sum, entry) => sum + entry.body, 0))),
+    fcp_login_ms: round(median(results.map((result) => result.loginFcp))),
+    fcp_ide_ms: round(median(results.map((result) => result.ideFcp))),
+    editor_ready_ms: round(median(results.map((result) => result.editorReady))),
+    terminal_echo_ms: { samples: echo.length, p50: round(percentile(echo, 50), 2), p99: round(percentile(echo, 99), 2), max: round(Math.max(...echo), 2) },
+    targets,
+  };
+  const verdict = (ok) => (ok ? "PASS" : "MISS");
+  const md = [
+    `# Web IDE benchmark (${document.date}, commit ${document.git_commit}, load ${document.loadavg.join(" ")})`,
+    "",
+    `${document.chromium}, ${runs} runs after a warm-up, fresh browser profile each; medians.`,
+    "",
+    "| measure | value | target | |",
+    "|---|---|---|---|",
+    `| initial JS (login screen), gzip | ${round(document.initial_js.gzip_bytes / 1024)} KB | ≤ ${targets.initialJsGzipKb} KB | ${verdict(document.initial_js.gzip_bytes / 1024 <= targets.initialJsGzipKb)} |`,
+    `| initial JS as transferred (${document.initial_js.encodings.join(",")}) | ${round(document.initial_js.transferred_bytes / 1024)} KB | | |`,
+    `| JS from login to a file open (incl. Monaco) | ${round(document.js_bytes_login_to_file_open / 1024)} KB | | |`,
+    `| total bytes from login to a file open | ${round(document.total_bytes_login_to_file_open / 1024)} KB | | |`,
+    `| first contentful paint, login page | ${document.fcp_login_ms} ms | ≤ ${targets.fcpMs} ms | ${verdict(document.fcp_login_ms <= targets.fcpMs)} |`,
+    `| first contentful paint, IDE page | ${document.fcp_ide_ms} ms | ≤ ${targets.fcpMs} ms | ${verdict(document.fcp_ide_ms <= targets.fcpMs)} |`,
+    `| editor takes input (from IDE navigation start) | ${document.editor_ready_ms} ms | ≤ ${targets.editorReadyMs} ms | ${verdict(document.editor_ready_ms <= targets.editorReadyMs)} |`,
+    `| terminal keystroke to screen p50 / p99 (${echo.length} keys) | ${document.terminal_echo_ms.p50} / ${document.terminal_echo_ms.p99} ms | p99 ≤ ${targets.terminalEchoP99Ms} ms | ${verdict(document.terminal_echo_ms.p99 <= targets.terminalEchoP99Ms)} |`,
+    "",
+  ].join("\n");
+  const outDir = join(repoRoot, "bench/results");
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "web.json"), `${JSON.stringify(document, null, 2)}\n`);
+  writeFileSync(join(outDir, "web.md"), md);
+  console.log(md);
+} finally {
+  await server.stop();
+}
