@@ -1,6 +1,7 @@
-// Placeholder until the source-control view lands (owned by the panels engineer).
+// The source-control sidebar view; the work is in ../git.
 import type { ViewProps } from "../contract";
+import { GitPanel } from "../git/GitPanel";
 
-export function GitView(_props: ViewProps) {
-  return <div role="region" aria-label="Source control">Source control is not built yet.</div>;
+export function GitView({ projectId }: ViewProps) {
+  return <GitPanel key={projectId} projectId={projectId} />;
 }

@@ -1,6 +1,7 @@
-// Placeholder until the search view lands (owned by the panels engineer).
+// The search sidebar view (search and replace across files); the work is in ../search.
 import type { ViewProps } from "../contract";
+import { SearchPanel } from "../search/SearchPanel";
 
-export function SearchView(_props: ViewProps) {
-  return <div role="region" aria-label="Search">Search is not built yet.</div>;
+export function SearchView({ projectId }: ViewProps) {
+  return <SearchPanel key={projectId} projectId={projectId} />;
 }

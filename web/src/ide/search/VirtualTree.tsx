@@ -1,0 +1,173 @@
+// A virtualized ARIA tree of fixed-height rows: only the rows in view (plus a few) are
+// in the DOM, so ten thousand results scroll smoothly. Focus stays on the tree; the
+// active row is announced through aria-activedescendant and moved with the arrow keys,
+// Home/End and PageUp/PageDown; Enter/Space activate it, Left/Right collapse/expand.
+import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
+
+export interface TreeRow {
+  key: string;
+  level: number;
+  /** Defined for rows that can be expanded and collapsed. */
+  expanded?: boolean;
+}
+
+interface VirtualTreeProps<Row extends TreeRow> {
+  rows: readonly Row[];
+  label: string;
+  rowHeight?: number;
+  idPrefix: string;
+  renderRow(row: Row, active: boolean): ReactNode;
+  onActivate(row: Row, index: number): void;
+  /** Expand (true) or collapse (false) a row that has `expanded`. */
+  onToggle?(row: Row, expand: boolean): void;
+  /** Extra keys, e.g. Delete to dismiss a row. */
+  onKey?(row: Row, event: KeyboardEvent<HTMLDivElement>): void;
+  className?: string;
+}
+
+const OVERSCAN = 8;
+
+export function VirtualTree<Row extends TreeRow>({
+  rows,
+  label,
+  rowHeight = 22,
+  idPrefix,
+  renderRow,
+  onActivate,
+  onToggle,
+  onKey,
+  className,
+}: VirtualTreeProps<Row>) {
+  const container = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(400);
+  const [active, setActive] = useState(0);
+
+  useLayoutEffect(() => {
+    const element = container.current;
+    if (!element) return;
+    setHeight(element.clientHeight || 400);
+    const observer = new ResizeObserver(() => setHeight(element.clientHeight || 400));
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+
+  // Keep the active row inside the list as it shrinks.
+  const activeIndex = Math.min(active, Math.max(0, rows.length - 1));
+
+  const reveal = (index: number) => {
+    const element = container.current;
+    if (!element) return;
+    const top = index * rowHeight;
+    if (top < element.scrollTop) element.scrollTop = top;
+    else if (top + rowHeight > element.scrollTop + element.clientHeight) element.scrollTop = top + rowHeight - element.clientHeight;
+  };
+
+  useEffect(() => {
+    if (rows.length === 0) setActive(0);
+  }, [rows.length]);
+
+  const move = (index: number) => {
+    const next = Math.max(0, Math.min(rows.length - 1, index));
+    setActive(next);
+    reveal(next);
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
+    const row = rows[activeIndex];
+    if (!row) return;
+    const page = Math.max(1, Math.floor(height / rowHeight) - 1);
+    switch (event.key) {
+      case "ArrowDown":
+        move(activeIndex + 1);
+        break;
+      case "ArrowUp":
+        move(activeIndex - 1);
+        break;
+      case "Home":
+        move(0);
+        break;
+      case "End":
+        move(rows.length - 1);
+        break;
+      case "PageDown":
+        move(activeIndex + page);
+        break;
+      case "PageUp":
+        move(activeIndex - page);
+        break;
+      case "ArrowRight":
+        if (row.expanded === false) onToggle?.(row, true);
+        else if (row.expanded === true) move(activeIndex + 1);
+        break;
+      case "ArrowLeft":
+        if (row.expanded === true) onToggle?.(row, false);
+        else if (row.level > 1) {
+          for (let index = activeIndex - 1; index >= 0; index -= 1) {
+            if ((rows[index]?.level ?? 0) < row.level) {
+              move(index);
+              break;
+            }
+          }
+        }
+        break;
+      case "Enter":
+      case " ":
+        onActivate(row, activeIndex);
+        break;
+      default:
+        onKey?.(row, event);
+        return;
+    }
+    event.preventDefault();
+  };
+
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / rowHeight) + OVERSCAN);
+  const indexes: number[] = [];
+  // The active row stays in the DOM so aria-activedescendant always points at it.
+  if (activeIndex < first && rows.length > 0) indexes.push(activeIndex);
+  for (let index = first; index < last; index += 1) indexes.push(index);
+  if (activeIndex >= last && activeIndex < rows.length) indexes.push(activeIndex);
+  const visible: ReactNode[] = [];
+  for (const index of indexes) {
+    const row = rows[index];
+    if (!row) continue;
+    const isActive = index === activeIndex;
+    visible.push(
+      <div
+        key={row.key}
+        id={`${idPrefix}-${index}`}
+        role="treeitem"
+        aria-level={row.level}
+        aria-expanded={row.expanded}
+        aria-selected={isActive}
+        className={`vtree-row${isActive ? " active" : ""}`}
+        style={{ top: index * rowHeight, height: rowHeight }}
+        onClick={() => {
+          setActive(index);
+          onActivate(row, index);
+        }}
+      >
+        {renderRow(row, isActive)}
+      </div>,
+    );
+  }
+
+  return (
+    <div
+      ref={container}
+      role="tree"
+      aria-label={label}
+      tabIndex={0}
+      aria-activedescendant={rows.length > 0 ? `${idPrefix}-${activeIndex}` : undefined}
+      className={`vtree${className ? ` ${className}` : ""}`}
+      onScroll={(event) => setScrollTop(event.currentTarget.scrollTop)}
+      onKeyDown={onKeyDown}
+    >
+      <div className="vtree-spacer" style={{ height: rows.length * rowHeight }}>
+        {visible}
+      </div>
+    </div>
+  );
+}
