@@ -1,6 +1,7 @@
-// Placeholder until the terminals panel lands (owned by the panels engineer).
+// The bottom panel's terminals; the work is in ../terminal (xterm.js loads on demand).
 import type { ViewProps } from "../contract";
+import { Terminals } from "../terminal/Terminals";
 
-export function TerminalPanel(_props: ViewProps) {
-  return <div role="region" aria-label="Terminals">Terminals are not built yet.</div>;
+export function TerminalPanel({ projectId }: ViewProps) {
+  return <Terminals key={projectId} projectId={projectId} />;
 }
