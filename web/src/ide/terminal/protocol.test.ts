@@ -63,7 +63,7 @@ describe("control frames", () => {
     const bytes = new Uint8Array([1, 2]);
     expect(encodeInput(bytes)).toBe(bytes);
     expect(JSON.parse(encodeResize(120.7, 30))).toEqual({ type: "resize", cols: 120, rows: 30 });
-    expect(JSON.parse(encodeResize(0, 1e9))).toEqual({ type: "resize", cols: 1, rows: 65535 });
+    expect(JSON.parse(encodeResize(0, 1e9))).toEqual({ type: "resize", cols: 1, rows: 1000 });
     expect(JSON.parse(encodeResize(Number.NaN, 2))).toEqual({ type: "resize", cols: 1, rows: 2 });
   });
 });

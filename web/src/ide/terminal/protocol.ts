@@ -108,9 +108,9 @@ export function encodeInput(data: string | Uint8Array): Uint8Array {
   return typeof data === "string" ? encoder.encode(data) : data;
 }
 
-/** A resize control frame. Sizes are clamped to what a PTY accepts (1 to 65535 cells). */
+/** A resize control frame. Sizes are clamped to what the server accepts (1 to 1000 cells). */
 export function encodeResize(cols: number, rows: number): string {
-  const clamp = (value: number) => Math.min(65_535, Math.max(1, Math.floor(value) || 1));
+  const clamp = (value: number) => Math.min(1000, Math.max(1, Math.floor(value) || 1));
   return JSON.stringify({ type: "resize", cols: clamp(cols), rows: clamp(rows) });
 }
 
