@@ -64,13 +64,20 @@ function Section({
   );
 }
 
+/** Commit message drafts per project, kept while the view is closed. */
+const drafts = new Map<string, string>();
+
 export function GitPanel({ projectId }: { projectId: string }) {
   const status = useGitStatus(projectId);
   const repository = status.data?.repository === true;
   const log = useGitLog(projectId, repository);
   const refresh = useRefreshGit(projectId);
 
-  const [message, setMessage] = useState("");
+  const [message, setMessageState] = useState(() => drafts.get(projectId) ?? "");
+  const setMessage = (text: string) => {
+    drafts.set(projectId, text);
+    setMessageState(text);
+  };
   const [busy, setBusy] = useState<Busy>(null);
   const [error, setError] = useState<{ where: Busy; error: ApiError } | null>(null);
   const [note, setNote] = useState<string | null>(null);

@@ -38,6 +38,21 @@ function plural(count: number, one: string, many = `${one}s`): string {
   return `${count.toLocaleString()} ${count === 1 ? one : many}`;
 }
 
+interface SavedForm {
+  query: string;
+  replacement: string;
+  regex: boolean;
+  caseSensitive: boolean;
+  wholeWord: boolean;
+  include: string;
+  exclude: string;
+  showReplace: boolean;
+  showDetails: boolean;
+}
+
+/** The form per project, kept while the view is closed (switching to the explorer and back). */
+const savedForms = new Map<string, SavedForm>();
+
 function Toggle({ label, glyph, pressed, onChange }: { label: string; glyph: ReactNode; pressed: boolean; onChange(next: boolean): void }) {
   return (
     <button type="button" className="icon-toggle" aria-label={label} title={label} aria-pressed={pressed} onClick={() => onChange(!pressed)}>
@@ -47,15 +62,27 @@ function Toggle({ label, glyph, pressed, onChange }: { label: string; glyph: Rea
 }
 
 export function SearchPanel({ projectId }: { projectId: string }) {
-  const [query, setQuery] = useState("");
-  const [replacement, setReplacement] = useState("");
-  const [regex, setRegex] = useState(false);
-  const [caseSensitive, setCaseSensitive] = useState(false);
-  const [wholeWord, setWholeWord] = useState(false);
-  const [include, setInclude] = useState("");
-  const [exclude, setExclude] = useState("");
-  const [showReplace, setShowReplace] = useState(false);
-  const [showDetails, setShowDetails] = useState(false);
+  const saved = savedForms.get(projectId);
+  const [query, setQuery] = useState(saved?.query ?? "");
+  const [replacement, setReplacement] = useState(saved?.replacement ?? "");
+  const [regex, setRegex] = useState(saved?.regex ?? false);
+  const [caseSensitive, setCaseSensitive] = useState(saved?.caseSensitive ?? false);
+  const [wholeWord, setWholeWord] = useState(saved?.wholeWord ?? false);
+  const [include, setInclude] = useState(saved?.include ?? "");
+  const [exclude, setExclude] = useState(saved?.exclude ?? "");
+  const [showReplace, setShowReplace] = useState(saved?.showReplace ?? false);
+  const [showDetails, setShowDetails] = useState(saved?.showDetails ?? false);
+  const searchInput = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    savedForms.set(projectId, { query, replacement, regex, caseSensitive, wholeWord, include, exclude, showReplace, showDetails });
+  }, [projectId, query, replacement, regex, caseSensitive, wholeWord, include, exclude, showReplace, showDetails]);
+
+  // Opening the view puts the cursor in the query, as VS Code does.
+  useEffect(() => {
+    searchInput.current?.focus();
+    searchInput.current?.select();
+  }, []);
 
   const [status, setStatus] = useState<Status>("idle");
   const [error, setError] = useState<ApiError | null>(null);
@@ -286,6 +313,7 @@ export function SearchPanel({ projectId }: { projectId: string }) {
           </button>
           <div className="search-input-wrap">
             <input
+              ref={searchInput}
               type="search"
               className="search-input"
               aria-label="Search"

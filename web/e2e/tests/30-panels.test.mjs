@@ -1,0 +1,173 @@
+// The IDE's search, source-control and terminal panels against the real binary: search
+// finds text and opens the hit in the editor, replace shows a preview and then writes;
+// the git view initializes a repository, shows an inline diff, stages and commits (the
+// log shows it, and so does `git log` in the workspace); a terminal runs a command and,
+// after a reload, reattaches with its earlier output. No console errors throughout.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+
+import { apiCall, launchBrowser, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
+
+/** Writes a workspace file through the raw files API. */
+async function putFile(server, cookie, projectId, path, text) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
+    method: "PUT",
+    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
+    body: text,
+  });
+  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
+}
+
+async function getFile(server, cookie, projectId, path) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.text();
+}
+
+/** The folder under the data dir that holds a `.git` next to `marker` (the project's workspace). */
+function findWorkspace(root, marker, depth = 0) {
+  if (depth > 6) return null;
+  let entries;
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch {
+    return null;
+  }
+  if (entries.some((entry) => entry.name === ".git") && existsSync(join(root, marker))) return root;
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name === ".git" || entry.name === "node_modules") continue;
+    const found = findWorkspace(join(root, entry.name), marker, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** The text xterm.js shows (its DOM renderer's rows). */
+async function terminalText(page) {
+  return page.evaluate(() => [...document.querySelectorAll(".xterm-rows")].map((rows) => rows.textContent ?? "").join("\n"));
+}
+
+test("search, source control and terminals drive the workspace", { timeout: 240_000 }, async (t) => {
+  if (!requireAll(t)) return;
+  const server = await startDockyard();
+  t.after(() => server.stop());
+  const { cookie, org } = await setupThroughApi(server);
+
+  const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "panels" }, cookie);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const projectId = created.body.id;
+  const marker = `zebra${randomBytes(4).toString("hex")}`;
+  await putFile(server, cookie, projectId, "README.md", `# Panels\n\nThe ${marker} lives here.\n`);
+  await putFile(server, cookie, projectId, "src/app.ts", `export const animal = "${marker}";\nconsole.log(animal);\n`);
+  await putFile(server, cookie, projectId, "src/other.ts", "export const nothing = 1;\n");
+
+  const { browser, page, problems } = await launchBrowser(server, { cookie });
+  t.after(() => browser.close());
+  await page.goto(`/p/${projectId}`);
+  await page.getByRole("tab", { name: "Explorer" }).waitFor();
+
+  await t.test("search finds the text and a click opens the hit in the editor", async () => {
+    await page.getByRole("tab", { name: "Search" }).click();
+    const query = page.getByRole("searchbox", { name: "Search" });
+    await query.fill(marker);
+    const results = page.getByRole("tree", { name: "Search results" });
+    await results.getByRole("treeitem", { name: /app\.ts/ }).waitFor();
+    await page.getByText("2 results in 2 files").waitFor();
+    // Match-case and regex toggles are toggle buttons.
+    assert.equal(await page.getByRole("button", { name: "Match case" }).getAttribute("aria-pressed"), "false");
+    await screenshot(page, "30-search-results");
+    await results.getByRole("treeitem", { name: new RegExp(`animal = "${marker}"`) }).click();
+    await page.getByRole("tab", { name: /app\.ts/ }).waitFor();
+    await page.locator(".monaco-editor .view-lines").filter({ hasText: "console.log(animal)" }).first().waitFor();
+  });
+
+  await t.test("replace all shows a preview, then changes the files", async () => {
+    await page.getByRole("button", { name: "Show replace" }).click();
+    await page.getByRole("textbox", { name: "Replace" }).fill("giraffe");
+    await page.getByRole("button", { name: "Replace all" }).click();
+    const preview = page.getByRole("group", { name: "Replace preview" });
+    await preview.getByText("Replace 2 occurrences in 2 files").waitFor();
+    // Nothing is written by the preview.
+    assert.match(await getFile(server, cookie, projectId, "README.md"), new RegExp(marker));
+    await preview.getByRole("button", { name: "Apply replace" }).click();
+    await page.getByText("Replaced 2 occurrences in 2 files.").waitFor();
+    assert.equal(await getFile(server, cookie, projectId, "README.md"), "# Panels\n\nThe giraffe lives here.\n");
+    assert.match(await getFile(server, cookie, projectId, "src/app.ts"), /animal = "giraffe"/);
+    await page.getByText(/^No results/).waitFor();
+  });
+
+  await t.test("the git view initializes a repository, shows a diff, stages and commits", async () => {
+    await page.getByRole("tab", { name: "Source Control" }).click();
+    const view = page.getByRole("region", { name: "Source control" });
+    await view.getByRole("button", { name: "Initialize repository" }).click();
+    await view.getByRole("textbox", { name: "Commit message" }).waitFor();
+    await view.getByRole("button", { name: "Show inline diff of README.md" }).click();
+    const diff = view.getByRole("group", { name: "Diff of README.md" });
+    await diff.getByText("The giraffe lives here.").waitFor();
+    await screenshot(page, "30-git-diff");
+
+    await view.getByRole("button", { name: "Stage README.md" }).click();
+    await view.getByRole("button", { name: "Unstage README.md" }).waitFor();
+    const message = `Add the readme ${marker}`;
+    await view.getByRole("textbox", { name: "Commit message" }).fill(message);
+    await view.getByRole("textbox", { name: "Commit message" }).press("Control+Enter");
+    await view.getByRole("list", { name: "Commit history" }).getByText(message).waitFor();
+    // Only the staged file went in; the others are still changes.
+    await view.getByRole("button", { name: "Stage src/app.ts" }).waitFor();
+    await screenshot(page, "30-git-committed");
+
+    const log = await apiCall(server, "GET", `/api/v1/projects/${projectId}/git/log`, undefined, cookie);
+    assert.equal(log.status, 200);
+    assert.equal(log.body.commits[0].summary, message);
+    const workspace = findWorkspace(server.dataDir, "README.md");
+    assert.ok(workspace, "the workspace folder with .git is under the data dir");
+    const git = spawnSync("git", ["-C", workspace, "log", "--format=%s", "-n", "1"], { encoding: "utf8" });
+    if (git.status === 0) assert.equal(git.stdout.trim(), message);
+    const files = spawnSync("git", ["-C", workspace, "show", "--name-only", "--format=", "HEAD"], { encoding: "utf8" });
+    if (files.status === 0) assert.equal(files.stdout.trim(), "README.md");
+  });
+
+  const echoed = `hello-${marker}-${Math.floor(Math.random() * 1e6)}`;
+  await t.test("a terminal runs a command and shows its output", async () => {
+    await page.keyboard.press("Control+`");
+    const terminals = page.getByRole("region", { name: "Terminals" });
+    await terminals.waitFor();
+    await page.locator(".xterm-rows").first().waitFor();
+    await terminals.getByRole("tab", { name: /Terminal 1/ }).waitFor();
+    await page.locator(".xterm").first().click();
+    // The shell's output differs from the typed line: $((…)) is expanded.
+    await page.keyboard.type(`echo ${echoed.replace(/-\d+$/, "")}-$((6*7))\n`);
+    const expected = `${echoed.replace(/-\d+$/, "")}-42`;
+    await page.waitForFunction((text) => [...document.querySelectorAll(".xterm-rows")].some((rows) => (rows.textContent ?? "").includes(text)), expected, {
+      timeout: 20_000,
+    });
+    await screenshot(page, "30-terminal");
+  });
+
+  await t.test("after a reload the terminal reattaches with its earlier output", async () => {
+    const expected = `${echoed.replace(/-\d+$/, "")}-42`;
+    const before = await apiCall(server, "GET", `/api/v1/projects/${projectId}/terminals`, undefined, cookie);
+    assert.equal(before.body.terminals.length, 1);
+    await page.reload();
+    await page.getByRole("tab", { name: "Explorer" }).waitFor();
+    if (!(await page.getByRole("region", { name: "Terminals" }).isVisible())) await page.keyboard.press("Control+`");
+    await page.waitForFunction((text) => [...document.querySelectorAll(".xterm-rows")].some((rows) => (rows.textContent ?? "").includes(text)), expected, {
+      timeout: 20_000,
+    });
+    const after = await apiCall(server, "GET", `/api/v1/projects/${projectId}/terminals`, undefined, cookie);
+    assert.equal(after.body.terminals.length, 1, "reattached instead of opening another terminal");
+    assert.equal(after.body.terminals[0].id, before.body.terminals[0].id);
+    // Typing still works on the reattached terminal.
+    await page.locator(".xterm").first().click();
+    await page.keyboard.type("echo again-$((1+1))\n");
+    await page.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("again-2"), undefined, { timeout: 20_000 });
+    assert.ok((await terminalText(page)).includes(expected));
+    await screenshot(page, "30-terminal-reattached");
+  });
+
+  assert.deepEqual(problems, []);
+});
