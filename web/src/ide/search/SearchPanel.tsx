@@ -328,6 +328,13 @@ export function SearchPanel({ projectId }: { projectId: string }) {
                 if (event.key === "Escape" && query) {
                   event.preventDefault();
                   setQuery("");
+                } else if (event.key === "ArrowDown") {
+                  // Down from the query moves into the results, as in VS Code.
+                  const tree = event.currentTarget.closest(".search-view")?.querySelector<HTMLElement>('[role="tree"]');
+                  if (tree) {
+                    event.preventDefault();
+                    tree.focus();
+                  }
                 }
               }}
             />
