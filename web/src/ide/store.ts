@@ -70,8 +70,10 @@ export interface IdeState extends IdeActions {
   filesVersion: number;
   changedPaths: string[] | null;
   commands: Record<string, Command>;
-  paletteMode: null | "commands" | "files" | "symbols" | "line";
+  paletteMode: null | "commands" | "files";
   paletteNonce: number;
+  /** The explorer expands to and focuses this path (breadcrumbs, "Reveal in Explorer"). */
+  explorerReveal: { path: string; nonce: number } | null;
 
   reset(projectId: string | null): void;
   openTab(path: string, options?: OpenFileOptions & { preview?: boolean; groupId?: string }): void;
@@ -103,6 +105,7 @@ export interface IdeState extends IdeActions {
   runCommand(id: string): boolean;
   openPalette(mode: IdeState["paletteMode"]): void;
   closePalette(): void;
+  revealInExplorer(path: string): void;
   /** The layout to persist (tabs per group, active tab, sidebar, panel). */
   layout(): SavedLayout;
   applyLayout(layout: unknown): void;
@@ -155,6 +158,7 @@ function initialState() {
     changedPaths: null as string[] | null,
     paletteMode: null as IdeState["paletteMode"],
     paletteNonce: 0,
+    explorerReveal: null as IdeState["explorerReveal"],
   };
 }
 
@@ -487,6 +491,10 @@ export const useIde = create<IdeState>()((set, get) => {
 
     closePalette() {
       set({ paletteMode: null });
+    },
+
+    revealInExplorer(path) {
+      set({ explorerReveal: { path, nonce: ++nonceCounter }, sidebarView: "explorer", sidebarCollapsed: false });
     },
 
     layout() {
