@@ -6,6 +6,7 @@ import { Fragment, useCallback, useState } from "react";
 import { ContextMenu, type MenuState } from "./ContextMenu";
 import { DiffPane } from "./DiffPane";
 import { EditorPane } from "./EditorPane";
+import { requestClose } from "./CloseGuard";
 import { saveDocument } from "./documents";
 import { type Settings } from "./settings";
 import { useIde, type EditorGroup, type Tab } from "./store";
@@ -66,7 +67,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
     else if (event.key === "End") next = group.tabs.length - 1;
     else if (event.key === "Delete") {
       event.preventDefault();
-      ide().closeTab(group.id, group.tabs[i]!.id);
+      requestClose(group.id, group.tabs[i]!.id);
       return;
     } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") return;
     else return;
@@ -89,7 +90,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
       y,
       label: `${tabLabel(t)} actions`,
       items: [
-        { label: "Close", keybinding: "Alt+W", run: () => ide().closeTab(group.id, t.id) },
+        { label: "Close", keybinding: "Alt+W", run: () => requestClose(group.id, t.id) },
         { label: "Close Others", disabled: group.tabs.length < 2, run: () => ide().closeOthers(group.id, t.id) },
         { label: "Close All", run: () => ide().closeAll(group.id) },
         "separator",
@@ -141,7 +142,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
                 }}
                 onDrop={(e) => onDrop(e, dropAt ?? i)}
                 onContextMenu={(e) => openTabMenu(e, t)}
-                onAuxClick={(e) => e.button === 1 && ide().closeTab(group.id, t.id)}
+                onAuxClick={(e) => e.button === 1 && requestClose(group.id, t.id)}
                 title={t.path}
               >
                 <button
@@ -170,7 +171,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
                   tabIndex={-1}
                   onClick={(e) => {
                     e.stopPropagation();
-                    ide().closeTab(group.id, t.id);
+                    requestClose(group.id, t.id);
                   }}
                 >
                   <span aria-hidden="true" className="ide-dirty-dot">●</span>

@@ -7,6 +7,7 @@ import { useLocation } from "wouter";
 
 import { api, unwrap } from "../api/client";
 import { dispatchKey, shellCommands } from "./commands";
+import { CloseGuardDialog } from "./CloseGuard";
 import { ConflictDialog } from "./ConflictDialog";
 import type { SidebarView } from "./contract";
 import { draftPaths, flushDrafts, refreshDocuments, retainOnly, setProject } from "./documents";
@@ -155,7 +156,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
 
   // Commands.
   useEffect(() => {
-    const update = (patch: Partial<Settings>) => saveSettings.mutate({ ...settingsRef.current, ...patch });
+    const update = (patch: Partial<Settings>) => saveSettings.mutate(patch);
     return useIde.getState().registerCommands(shellCommands({ updateSettings: update, settings: () => settingsRef.current, goHome: () => navigate("/"), projectId }));
     // saveSettings.mutate is stable enough; re-registering per render would churn the palette.
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -209,6 +210,14 @@ export function IdeScreen({ projectId }: { projectId: string }) {
   useEffect(() => {
     document.title = `${name} — Dockyard`;
   }, [name]);
+
+  // On a phone the sidebar is an overlay: opening a file closes it.
+  useEffect(() => {
+    if (!phone) return;
+    return useIde.subscribe((state, previous) => {
+      if (state.reveal && state.reveal !== previous.reveal && !state.sidebarCollapsed) state.toggleSidebar(true);
+    });
+  }, [phone]);
 
   const showSidebar = !sidebarCollapsed;
   const closeOverlay = () => phone && useIde.getState().toggleSidebar(true);
@@ -296,6 +305,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
       <StatusBar projectId={projectId} settings={settings} />
       <Palette projectId={projectId} keybindings={settings.keybindings} />
       <ConflictDialog settings={settings} />
+      <CloseGuardDialog />
     </div>
   );
 }

@@ -14,14 +14,14 @@ export function SettingsView() {
   const [filter, setFilter] = useState("");
   const error = save.error instanceof ApiError ? save.error : save.error ? new ApiError(0, null, String(save.error)) : null;
 
-  const update = (patch: Partial<Settings>) => save.mutate({ ...settings, ...patch });
+  const update = (patch: Partial<Settings>) => save.mutate(patch);
   const errorFor = (field: string) => (error && error.field === field ? error.message : null);
 
   const keys = useMemo(
     () =>
       Object.values(commands)
         .map((c) => ({ id: c.id, title: c.category ? `${c.category}: ${c.title}` : c.title, key: settings.keybindings[c.id] ?? c.keybinding }))
-        .filter((c) => c.key && c.title.toLowerCase().includes(filter.toLowerCase()))
+        .filter((c) => c.key && `${c.title} ${c.key}`.toLowerCase().includes(filter.toLowerCase()))
         .sort((a, b) => a.title.localeCompare(b.title)),
     [commands, settings.keybindings, filter],
   );
@@ -54,7 +54,7 @@ export function SettingsView() {
         </fieldset>
         <fieldset>
           <legend>Editor</legend>
-          <NumberField label="Font size" value={settings.font_size} min={6} max={72} onChange={(v) => update({ font_size: v })} error={errorFor("font_size")} />
+          <NumberField label="Font size" value={settings.font_size} min={8} max={40} onChange={(v) => update({ font_size: v })} error={errorFor("font_size")} />
           <NumberField label="Tab size" value={settings.tab_size} min={1} max={16} onChange={(v) => update({ tab_size: v })} error={errorFor("tab_size")} />
           <Check label="Insert spaces when pressing Tab" checked={settings.insert_spaces} onChange={(v) => update({ insert_spaces: v })} />
           <Check label="Word wrap" checked={settings.word_wrap} onChange={(v) => update({ word_wrap: v })} />
@@ -74,7 +74,7 @@ export function SettingsView() {
             error={errorFor("autosave")}
           />
           {settings.autosave === "after-delay" && (
-            <NumberField label="Auto save delay (ms)" value={settings.autosave_delay_ms} min={100} max={600000} step={100} onChange={(v) => update({ autosave_delay_ms: v })} error={errorFor("autosave_delay_ms")} />
+            <NumberField label="Auto save delay (ms)" value={settings.autosave_delay_ms} min={100} max={60000} step={100} onChange={(v) => update({ autosave_delay_ms: v })} error={errorFor("autosave_delay_ms")} />
           )}
         </fieldset>
       </form>

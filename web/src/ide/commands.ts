@@ -1,6 +1,7 @@
 // The shell's own commands (every one the palette lists, with its keybinding) and the
 // global keyboard dispatcher that runs them. Other parts add theirs with
 // `useIde.getState().registerCommand(…)`.
+import { requestClose } from "./CloseGuard";
 import { draftPaths, isDirty, reloadDocument, saveDocument } from "./documents";
 import { activeEditor, runEditorAction } from "./editors";
 import { matches, parseKey } from "./keys";
@@ -83,7 +84,7 @@ export function shellCommands(options: {
     },
     { id: "workbench.action.reopenClosedEditor", title: "Reopen Closed Editor", category: "View", keybinding: "Ctrl+Shift+T", run: () => ide().reopenClosed() },
     { id: "workbench.action.reopenClosedEditorAlt", title: "Reopen Closed Editor (browser-safe)", category: "View", keybinding: "Alt+Shift+T", run: () => ide().reopenClosed() },
-    { id: "workbench.action.closeActiveEditor", title: "Close Editor", category: "View", keybinding: "Alt+W", run: withActive((g, t) => ide().closeTab(g, t)) },
+    { id: "workbench.action.closeActiveEditor", title: "Close Editor", category: "View", keybinding: "Alt+W", run: withActive((g, t) => requestClose(g, t)) },
     { id: "workbench.action.closeOtherEditors", title: "Close Other Editors in Group", category: "View", run: withActive((g, t) => ide().closeOthers(g, t)) },
     { id: "workbench.action.closeAllEditors", title: "Close All Editors in Group", category: "View", run: () => ide().closeAll(ide().activeGroupId) },
     { id: "workbench.action.keepEditor", title: "Keep Editor Open", category: "View", run: withActive((g, t) => ide().pinTab(g, t)) },
@@ -159,8 +160,8 @@ export function shellCommands(options: {
     { id: "workbench.action.theme.dark", title: "Color Theme: Dark", category: "Preferences", run: () => options.updateSettings({ theme: "dark" }) },
     { id: "workbench.action.theme.light", title: "Color Theme: Light", category: "Preferences", run: () => options.updateSettings({ theme: "light" }) },
     { id: "workbench.action.theme.highContrast", title: "Color Theme: High Contrast", category: "Preferences", run: () => options.updateSettings({ theme: "high-contrast" }) },
-    { id: "workbench.action.zoomInFont", title: "Increase Editor Font Size", category: "View", run: () => options.updateSettings({ font_size: Math.min(72, options.settings().font_size + 1) }) },
-    { id: "workbench.action.zoomOutFont", title: "Decrease Editor Font Size", category: "View", run: () => options.updateSettings({ font_size: Math.max(6, options.settings().font_size - 1) }) },
+    { id: "workbench.action.zoomInFont", title: "Increase Editor Font Size", category: "View", run: () => options.updateSettings({ font_size: Math.min(40, options.settings().font_size + 1) }) },
+    { id: "workbench.action.zoomOutFont", title: "Decrease Editor Font Size", category: "View", run: () => options.updateSettings({ font_size: Math.max(8, options.settings().font_size - 1) }) },
     {
       id: "workbench.action.openDrafts",
       title: "Open Files with Unsaved Drafts",

@@ -216,7 +216,21 @@ export async function saveDocument(path: string, options: { overwrite?: boolean 
   setDoc(path, { saving: true });
   try {
     const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-    if (!options.overwrite && doc?.etag) headers["if-match"] = doc.etag;
+    let precondition = !options.overwrite && !!doc?.etag;
+    if (precondition) {
+      // Ask first whether the file is still the version we loaded (a 304 is quiet,
+      // where a refused PUT's 412 would be logged as an error by the browser); the
+      // PUT still carries If-Match for the race in between.
+      const check = await fetch(fileUrl(project, path), { credentials: "same-origin", cache: "no-store", headers: { "if-none-match": doc!.etag! } });
+      await check.body?.cancel();
+      if (check.status === 200) {
+        setDoc(path, { saving: false, conflict: true });
+        return "conflict";
+      }
+      // Deleted on the server meanwhile: saving recreates it.
+      if (check.status === 404) precondition = false;
+    }
+    if (precondition) headers["if-match"] = doc!.etag!;
     const response = await fetch(fileUrl(project, path), { method: "PUT", credentials: "same-origin", headers, body: text });
     if (response.status === 412) {
       await response.body?.cancel();

@@ -53,13 +53,13 @@ export function normalizeSettings(raw: unknown): Settings {
     typeof v === "number" && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : fallback;
   return {
     theme: THEMES.some((t) => t.id === value.theme) ? value.theme! : DEFAULT_SETTINGS.theme,
-    font_size: num(value.font_size, 6, 72, DEFAULT_SETTINGS.font_size),
+    font_size: num(value.font_size, 8, 40, DEFAULT_SETTINGS.font_size),
     tab_size: num(value.tab_size, 1, 16, DEFAULT_SETTINGS.tab_size),
     insert_spaces: typeof value.insert_spaces === "boolean" ? value.insert_spaces : DEFAULT_SETTINGS.insert_spaces,
     word_wrap: typeof value.word_wrap === "boolean" ? value.word_wrap : DEFAULT_SETTINGS.word_wrap,
     minimap: typeof value.minimap === "boolean" ? value.minimap : DEFAULT_SETTINGS.minimap,
     autosave: value.autosave === "after-delay" || value.autosave === "on-focus-change" ? value.autosave : "off",
-    autosave_delay_ms: num(value.autosave_delay_ms, 100, 600_000, DEFAULT_SETTINGS.autosave_delay_ms),
+    autosave_delay_ms: num(value.autosave_delay_ms, 100, 60_000, DEFAULT_SETTINGS.autosave_delay_ms),
     keybindings: value.keybindings && typeof value.keybindings === "object" ? value.keybindings : {},
   };
 }
@@ -87,18 +87,21 @@ export function useEffectiveSettings(): Settings {
   return useSettings().data ?? DEFAULT_SETTINGS;
 }
 
-/** Saves a change optimistically; rolls back and rethrows when the server refuses. */
+/**
+ * Saves a change (only the fields given; the server merges) optimistically; rolls back
+ * when the server refuses, and the error (with its `field`) stays on the mutation.
+ */
 export function useSaveSettings() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async (next: Settings) => normalizeSettings(await sendJson<unknown>("PUT", SETTINGS_URL, next)),
-    onMutate: async (next) => {
+    mutationFn: async (change: Partial<Settings>) => normalizeSettings(await sendJson<unknown>("PUT", SETTINGS_URL, change)),
+    onMutate: async (change) => {
       await client.cancelQueries({ queryKey: settingsKey });
       const previous = client.getQueryData<Settings>(settingsKey);
-      client.setQueryData(settingsKey, next);
+      client.setQueryData(settingsKey, { ...(previous ?? DEFAULT_SETTINGS), ...change });
       return { previous };
     },
-    onError: (_error, _next, context) => {
+    onError: (_error, _change, context) => {
       if (context?.previous) client.setQueryData(settingsKey, context.previous);
     },
     onSuccess: (saved) => {
