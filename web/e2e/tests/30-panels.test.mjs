@@ -193,6 +193,52 @@ test("search, source control and terminals drive the workspace", { timeout: 240_
     await screenshot(page, "30-terminal-reattached");
   });
 
+  await t.test("a dropped terminal connection resumes after the last byte, nothing lost or repeated", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, baseURL: server.base });
+    t.after(() => context.close());
+    const [name, ...rest] = cookie.split("=");
+    await context.addCookies([{ name, value: rest.join("="), url: server.base }]);
+    const routes = [];
+    await context.routeWebSocket(/\/terminals\/[^/]+\/ws/, (route) => {
+      routes.push({ route, url: route.url() });
+      route.connectToServer();
+    });
+    const second = await context.newPage();
+    second.on("console", (message) => {
+      if (message.type() === "error") problems.push(`second page console error: ${message.text()}`);
+    });
+    second.on("pageerror", (error) => problems.push(`second page error: ${error.message}`));
+    await second.goto(`/p/${projectId}`);
+    try {
+      await second.getByRole("region", { name: "Terminals" }).waitFor({ timeout: 5_000 });
+    } catch {
+      await second.keyboard.press("Control+`");
+    }
+    await second.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("again-2"), undefined, { timeout: 20_000 });
+    assert.equal(new URL(routes[0].url).searchParams.get("after"), "0", "a fresh page replays from the start");
+    await second.locator(".xterm").first().click();
+    await second.keyboard.type("echo once-$((2+3))\n");
+    await second.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("once-5"), undefined, { timeout: 10_000 });
+
+    // Drop the connection under the page's feet; it reconnects by itself.
+    await routes[0].route.close({ code: 4000, reason: "dropped by the test" });
+    await second.waitForFunction(() => true);
+    const deadline = Date.now() + 15_000;
+    while (routes.length < 2 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+    assert.equal(routes.length, 2, "the terminal reconnected");
+    const after = Number(new URL(routes[1].url).searchParams.get("after"));
+    assert.ok(after > 0, `reconnected after the bytes it had (after=${after})`);
+    await second.getByRole("region", { name: "Terminals" }).getByRole("tab", { name: /^Terminal 1$/ }).waitFor({ timeout: 10_000 });
+    await second.locator(".xterm").first().click();
+    await second.keyboard.type("echo twice-$((3+3))\n");
+    await second.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("twice-6"), undefined, { timeout: 10_000 });
+    const text = await terminalText(second);
+    assert.equal(text.split("once-5").length - 1, 1, "the output before the drop is shown exactly once");
+    assert.equal(text.split("again-2").length - 1, 1);
+    await screenshot(second, "30-terminal-resumed");
+    await second.close();
+  });
+
   await t.test("the views stay usable on a phone-sized screen", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole("tab", { name: "Search" }).click();
