@@ -124,6 +124,25 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     assert.match(await tree.text(), /util\.js/);
   });
 
+  await t.test("a broken archive fails inline with the job's error", async () => {
+    const broken = join(tmpdir(), `broken-${process.pid}.tar.gz`);
+    writeFileSync(broken, "this is not an archive\n");
+    t.after(() => rmSync(broken, { force: true }));
+    await page.getByRole("button", { name: "Import project" }).click();
+    const dialog = page.getByRole("dialog", { name: "Import a project into Default" });
+    await dialog.getByLabel("Archive", { exact: true }).setInputFiles(broken);
+    await dialog.getByLabel("Project name").fill("broken-import");
+    await dialog.getByRole("button", { name: "Import", exact: true }).click();
+    const alert = dialog.getByRole("alert");
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /The import failed\./);
+    await screenshot(page, "10-import-failed");
+    await dialog.getByRole("button", { name: "Close" }).first().click();
+    await dialog.waitFor({ state: "detached" });
+    // The failed import's project is deleted again.
+    await page.getByRole("link", { name: "broken-import" }).waitFor({ state: "detached" });
+  });
+
   await t.test("export links download the project", async () => {
     await page.getByRole("button", { name: "Export sample-app" }).click();
     const menu = page.getByRole("menu");
@@ -181,6 +200,7 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     await created.waitFor({ state: "detached" });
     await page.getByRole("cell", { name: /^ci/ }).waitFor();
     await page.getByText("this session").waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, "10-account");
   });
 
@@ -196,6 +216,7 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     }
     const members = page.getByRole("table", { name: "Members of Default" });
     await members.getByRole("cell", { name: new RegExp(admin.email) }).waitFor();
+    await page.getByRole("heading", { name: "Members" }).evaluate((element) => element.scrollIntoView({ block: "start" }));
     await screenshot(page, "10-org-admin");
     await page.getByLabel("Action").selectOption("project.created");
     await audit.getByRole("cell", { name: "org.created", exact: true }).waitFor({ state: "detached" });

@@ -1,6 +1,6 @@
 // Short notices ("Project deleted") in a polite live region at the bottom right.
 // Call `toast("…")` from anywhere; render `<Toaster />` once per screen (the
-// `TopBar`'s `AppShell` does). Errors stay until dismissed; the rest go after 5 s.
+// `TopBar`'s `AppShell` does). Errors stay until dismissed; the rest go after 4 s.
 import { create } from "zustand";
 
 export type ToastKind = "info" | "success" | "error";
@@ -23,7 +23,7 @@ export const useToasts = create<ToastState>((set) => ({
   items: [],
   push(message, kind) {
     const id = nextId++;
-    set((state) => ({ items: [...state.items.slice(-4), { id, message, kind }] }));
+    set((state) => ({ items: [...state.items.slice(-2), { id, message, kind }] }));
     return id;
   },
   dismiss(id) {
@@ -34,7 +34,7 @@ export const useToasts = create<ToastState>((set) => ({
 /** Shows a notice; answers its id (for `useToasts.getState().dismiss`). */
 export function toast(message: string, kind: ToastKind = "success"): number {
   const id = useToasts.getState().push(message, kind);
-  if (kind !== "error") setTimeout(() => useToasts.getState().dismiss(id), 5000);
+  if (kind !== "error") setTimeout(() => useToasts.getState().dismiss(id), 4000);
   return id;
 }
 

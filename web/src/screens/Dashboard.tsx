@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useSearch } from "wouter";
 
 import { api, unwrap } from "../api/client";
-import { Button, ConfirmDialog, MenuButton, ProgressBar, errorMessage, relativeTime, formatDateTime, toast } from "../components";
+import { Button, ConfirmDialog, MenuButton, ProgressBar, errorMessage, formatDateTime, relativeTime, sentence, toast } from "../components";
 import { AppShell } from "./AppShell";
 import { CreateOrgDialog, CreateProjectDialog } from "./CreateDialogs";
 import {
@@ -186,7 +186,7 @@ function OrgProjects({ org }: { org: Org }) {
       {failedImports.map((entry) => (
         <div key={entry.jobId} className="notice notice-danger" role="alert">
           <div>
-            <strong>Import of {entry.name} failed.</strong> {entry.progress.error?.message ?? ""}
+            <strong>Import of {entry.name} failed.</strong> {sentence(entry.progress.error?.message ?? "")}
           </div>
           <Button variant="ghost" className="btn-small" onClick={() => dismissImport(entry.jobId)}>
             Dismiss
@@ -304,7 +304,7 @@ function ProjectRow({
         <Link href={`/p/${encodeURIComponent(project.id)}`} className="project-name">
           {project.name}
         </Link>
-        <span className="project-slug mono">{project.slug}</span>
+        {project.slug !== project.name ? <span className="project-slug mono">{project.slug}</span> : null}
         {importing && (running || done) ? (
           <div className="project-import">
             <ProgressBar

@@ -8,7 +8,20 @@ import { useId, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { useLocation } from "wouter";
 
 import { api, unwrap } from "../api/client";
-import { Button, Dialog, Field, FormError, ProgressBar, TextField, formErrors, formatBytes, noErrors, toast, type FormErrors } from "../components";
+import {
+  Button,
+  Dialog,
+  Field,
+  FormError,
+  ProgressBar,
+  TextField,
+  formErrors,
+  formatBytes,
+  noErrors,
+  sentence,
+  toast,
+  type FormErrors,
+} from "../components";
 import { keys, type Org } from "./data";
 import {
   describeProgress,
@@ -70,7 +83,8 @@ export function ImportDialog({ org, open, onClose }: { org: Org; open: boolean; 
     } else if (running && entry) {
       toast(`The import of ${entry.name} continues in the background.`, "info");
     }
-    if (entry && isFinished(entry.progress) && entry.progress.phase === "done") useImports.getState().dismiss(entry.jobId);
+    // The dialog showed how it ended; the dashboard need not repeat it.
+    if (entry && isFinished(entry.progress)) useImports.getState().dismiss(entry.jobId);
     reset();
     onClose();
   };
@@ -141,6 +155,8 @@ export function ImportDialog({ org, open, onClose }: { org: Org; open: boolean; 
       }
     } catch (error) {
       setUpload(null);
+      // Closing the dialog canceled the upload: nothing to report.
+      if (abort.current?.signal.aborted) return;
       setErrors(
         formErrors(error, {
           fields,
@@ -327,7 +343,7 @@ export function ImportDialog({ org, open, onClose }: { org: Org; open: boolean; 
           </p>
           {progress.phase === "failed" ? (
             <div className="form-error" role="alert">
-              <strong>The import failed.</strong> {progress.error?.message ?? ""}
+              <strong>The import failed.</strong> {sentence(progress.error?.message ?? "")}
               {progress.error?.code ? <span className="muted mono"> ({progress.error.code})</span> : null}
             </div>
           ) : null}

@@ -397,7 +397,11 @@ function AuditPanel({ org }: { org: Org }) {
   const allowed = roleAtLeast(org.role, "admin");
   const [action, setAction] = useState("");
   const audit = useAudit(org.id, action, allowed);
+  const members = useMembers(org.id);
   const items: AuditEvent[] = audit.data?.pages.flatMap((page) => page.items) ?? [];
+  const names = new Map((members.data ?? []).map((member) => [member.user_id, member.name]));
+  const actorName = (entry: AuditEvent) =>
+    entry.actor_label ?? (entry.actor_user_id ? (names.get(entry.actor_user_id) ?? entry.actor_user_id) : "system");
   return (
     <section className="panel" aria-labelledby="audit-title">
       <div className="panel-head">
@@ -457,7 +461,7 @@ function AuditPanel({ org }: { org: Org }) {
                       <span className="mono">{entry.action}</span>
                     </td>
                     <td>
-                      {entry.actor_label ?? "system"}
+                      {actorName(entry)}
                       {entry.ip ? <span className="cell-sub mono">{entry.ip}</span> : null}
                     </td>
                     <td className="hide-narrow">

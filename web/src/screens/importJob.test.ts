@@ -76,7 +76,7 @@ describe("upload and polling", () => {
       created_at: "2026-11-22T00:00:00Z",
       error: { code: "quota_file_count", message: "too many files" },
       progress: { phase: "extracting", entries: 3, bytes: 10 },
-    } as JobDto;
+    } as unknown as JobDto;
     expect(progressFromJob(initialProgress, job)).toMatchObject({ phase: "failed", entries: 3, error: { code: "quota_file_count" } });
   });
 });
@@ -142,7 +142,7 @@ describe("followJob", () => {
             attempt: 1,
             created_at: "2026-11-22T00:00:00Z",
             progress: { phase: "extracting", entries: 2, bytes: 20 },
-          }) as JobDto,
+          }) as unknown as JobDto,
         pollMs: 500,
       });
       source!.fail(2);
