@@ -168,6 +168,38 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     await page.getByRole("link", { name: "sample-app" }).waitFor();
   });
 
+  await t.test("dialogs and menus work from the keyboard", async () => {
+    const newProject = page.getByRole("button", { name: "New project" }).first();
+    await newProject.focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "New project in Default" });
+    await dialog.waitFor();
+    // Focus starts in the first field and stays inside the dialog.
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "name");
+    for (let step = 0; step < 8; step += 1) {
+      await page.keyboard.press("Tab");
+      assert.ok(await dialog.evaluate((element) => element.contains(document.activeElement)), "focus left the dialog");
+    }
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "New project");
+    // The user menu: ArrowDown opens it on the first item, Escape closes it.
+    const userMenu = page.getByRole("button", { name: `User menu for ${admin.name}` });
+    await userMenu.focus();
+    await page.keyboard.press("ArrowDown");
+    await page.getByRole("menu").waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("role")), "menuitem");
+    await page.keyboard.press("Escape");
+    await page.getByRole("menu").waitFor({ state: "detached" });
+    assert.equal(await userMenu.getAttribute("aria-expanded"), "false");
+  });
+
+  await t.test("the screens follow the light theme", async () => {
+    await page.evaluate(() => (document.documentElement.dataset.theme = "light"));
+    await screenshot(page, "10-dashboard-light");
+    await page.evaluate(() => (document.documentElement.dataset.theme = "dark"));
+  });
+
   await t.test("the dashboard stays usable on a phone", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole("link", { name: "sample-app" }).waitFor();
