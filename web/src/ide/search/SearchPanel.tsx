@@ -46,6 +46,8 @@ interface SavedForm {
   wholeWord: boolean;
   include: string;
   exclude: string;
+  hidden: boolean;
+  ignored: boolean;
   showReplace: boolean;
   showDetails: boolean;
 }
@@ -70,13 +72,15 @@ export function SearchPanel({ projectId }: { projectId: string }) {
   const [wholeWord, setWholeWord] = useState(saved?.wholeWord ?? false);
   const [include, setInclude] = useState(saved?.include ?? "");
   const [exclude, setExclude] = useState(saved?.exclude ?? "");
+  const [hidden, setHidden] = useState(saved?.hidden ?? false);
+  const [ignored, setIgnored] = useState(saved?.ignored ?? false);
   const [showReplace, setShowReplace] = useState(saved?.showReplace ?? false);
   const [showDetails, setShowDetails] = useState(saved?.showDetails ?? false);
   const searchInput = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
-    savedForms.set(projectId, { query, replacement, regex, caseSensitive, wholeWord, include, exclude, showReplace, showDetails });
-  }, [projectId, query, replacement, regex, caseSensitive, wholeWord, include, exclude, showReplace, showDetails]);
+    savedForms.set(projectId, { query, replacement, regex, caseSensitive, wholeWord, include, exclude, hidden, ignored, showReplace, showDetails });
+  }, [projectId, query, replacement, regex, caseSensitive, wholeWord, include, exclude, hidden, ignored, showReplace, showDetails]);
 
   // Opening the view puts the cursor in the query, as VS Code does.
   useEffect(() => {
@@ -99,8 +103,8 @@ export function SearchPanel({ projectId }: { projectId: string }) {
   const [replaceNote, setReplaceNote] = useState<string | null>(null);
 
   const options = useMemo<SearchOptions>(
-    () => ({ query, regex, caseSensitive, wholeWord, include, exclude }),
-    [query, regex, caseSensitive, wholeWord, include, exclude],
+    () => ({ query, regex, caseSensitive, wholeWord, include, exclude, hidden, ignored }),
+    [query, regex, caseSensitive, wholeWord, include, exclude, hidden, ignored],
   );
 
   const run = useCallback(
@@ -410,6 +414,15 @@ export function SearchPanel({ projectId }: { projectId: string }) {
                 onChange={(event) => setExclude(event.target.value)}
               />
             </label>
+            <label className="search-check">
+              <input type="checkbox" checked={hidden} onChange={(event) => setHidden(event.target.checked)} />
+              <span>Search hidden files (.name)</span>
+            </label>
+            <label className="search-check">
+              <input type="checkbox" checked={ignored} onChange={(event) => setIgnored(event.target.checked)} />
+              <span>Search files ignored by .gitignore</span>
+            </label>
+            {(hidden || ignored) && showReplace ? <p className="search-hint">Replace never changes hidden or ignored files.</p> : null}
           </div>
         ) : null}
       </form>

@@ -31,6 +31,8 @@ describe("NDJSON lines", () => {
   it("builds the query string from the options", () => {
     const params = searchParams({ query: "a b", regex: true, caseSensitive: false, wholeWord: true, include: " *.ts ", exclude: "" }, 500);
     expect(params.toString()).toBe("q=a+b&max=500&regex=true&whole_word=true&include=*.ts");
+    const all = searchParams({ query: "x", regex: false, caseSensitive: true, wholeWord: false, include: "", exclude: " dist ", hidden: true, ignored: true }, 1);
+    expect(all.toString()).toBe("q=x&max=1&case_sensitive=true&exclude=dist&hidden=true&ignored=true");
   });
 });
 

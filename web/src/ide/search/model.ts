@@ -18,6 +18,10 @@ export interface SearchOptions {
   wholeWord: boolean;
   include: string;
   exclude: string;
+  /** Also search hidden files and folders (names starting with `.`). */
+  hidden?: boolean;
+  /** Also search files that `.gitignore` ignores. */
+  ignored?: boolean;
 }
 
 /** Splits a byte stream's text into complete lines; keeps the partial last line. */
@@ -72,6 +76,8 @@ export function searchParams(options: SearchOptions, max: number): URLSearchPara
   if (options.wholeWord) params.set("whole_word", "true");
   if (options.include.trim()) params.set("include", options.include.trim());
   if (options.exclude.trim()) params.set("exclude", options.exclude.trim());
+  if (options.hidden) params.set("hidden", "true");
+  if (options.ignored) params.set("ignored", "true");
   return params;
 }
 
