@@ -100,6 +100,7 @@ id_type!(TokenId);
 id_type!(AuditId);
 id_type!(JobId);
 id_type!(SecretId);
+id_type!(TerminalId);
 
 #[cfg(test)]
 mod tests {

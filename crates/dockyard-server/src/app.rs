@@ -166,6 +166,9 @@ impl Server {
         let (migrated_tx, migrated_rx) = watch::channel(false);
         tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), migrated_tx, on_ready));
         tokio::spawn(prune_sessions(state.clone(), stop_rx.clone()));
+        // Closes idle terminals, and every terminal at shutdown.
+        let sweeper = state.clone();
+        tokio::spawn(async move { sweeper.services.run_terminal_sweeper(sweeper.stopped()).await });
         let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx));
         if let Some(metrics_listener) = metrics_listener {
             let metrics_app = Router::new().route("/metrics", get(routes::health::metrics)).with_state(state.clone());

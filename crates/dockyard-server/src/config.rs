@@ -39,6 +39,76 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub secrets: SecretsConfig,
     pub outbound: OutboundConfig,
+    pub terminal: TerminalConfig,
+}
+
+/// Terminals in the browser IDE: shells on the host, as the user running Dockyard.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerminalConfig {
+    /// The shell terminals start (an absolute path). Unset: `$SHELL` of the
+    /// process running Dockyard, else `/bin/bash` when it exists, else `/bin/sh`.
+    pub shell: Option<PathBuf>,
+    /// A terminal with no attached client and no input for this long is closed.
+    pub idle_timeout_seconds: u64,
+    /// How much recent output each terminal keeps for clients that reconnect.
+    pub scrollback_bytes: u64,
+    /// Open terminals per project.
+    pub max_per_project: u64,
+    /// Simultaneous terminal WebSocket connections per user.
+    pub max_connections_per_user: u64,
+    /// What `main` read from the environment at start for the shell's own
+    /// environment (`PATH`, `HOME`, `USER`); never configured, never printed.
+    #[serde(skip)]
+    pub host: HostUser,
+}
+
+/// The parts of the server's environment that a terminal's shell gets; the
+/// rest of it (which may hold `DOCKYARD_*` secrets) never reaches a shell.
+#[derive(Debug, Clone, Default)]
+pub struct HostUser {
+    pub shell: Option<PathBuf>,
+    pub path: Option<String>,
+    pub home: Option<PathBuf>,
+    pub user: Option<String>,
+}
+
+impl HostUser {
+    fn from_env(env: &[(String, String)]) -> Self {
+        let var = |name: &str| {
+            env.iter().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.clone())
+        };
+        Self {
+            shell: var("SHELL").map(PathBuf::from).filter(|shell| shell.is_absolute()),
+            path: var("PATH"),
+            home: var("HOME").map(PathBuf::from).filter(|home| home.is_absolute()),
+            user: var("USER").or_else(|| var("LOGNAME")),
+        }
+    }
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        Self {
+            shell: None,
+            idle_timeout_seconds: 1800,
+            scrollback_bytes: 256 * 1024,
+            max_per_project: 10,
+            max_connections_per_user: 20,
+            host: HostUser::default(),
+        }
+    }
+}
+
+impl TerminalConfig {
+    /// The shell in effect: the configured one, `$SHELL`, `/bin/bash` or `/bin/sh`.
+    pub fn effective_shell(&self) -> PathBuf {
+        if let Some(shell) = self.shell.clone().or_else(|| self.host.shell.clone()) {
+            return shell;
+        }
+        let bash = PathBuf::from("/bin/bash");
+        if bash.is_file() { bash } else { PathBuf::from("/bin/sh") }
+    }
 }
 
 /// The job workers of this process.
@@ -225,6 +295,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             secrets: SecretsConfig::default(),
             outbound: OutboundConfig::default(),
+            terminal: TerminalConfig::default(),
         }
     }
 }
@@ -353,6 +424,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "jobs",
     "secrets",
     "outbound",
+    "terminal",
 ];
 
 impl Config {
@@ -405,7 +477,7 @@ impl Config {
             insert_path(&mut merged, &path, value);
             from_env.push((dotted, name.clone()));
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
             let key = error.path().to_string();
             let source = from_env
                 .iter()
@@ -414,6 +486,7 @@ impl Config {
                 .unwrap_or_default();
             ConfigError::new(format!("{key}{source}"), error.into_inner().to_string())
         })?;
+        config.terminal.host = HostUser::from_env(env);
         config.validate()?;
         Ok((config, report))
     }
@@ -458,6 +531,9 @@ impl Config {
             ("workspace.max_files", self.workspace.max_files),
             ("workspace.max_total_bytes", self.workspace.max_total_bytes),
             ("jobs.poll_seconds", self.jobs.poll_seconds),
+            ("terminal.idle_timeout_seconds", self.terminal.idle_timeout_seconds),
+            ("terminal.max_per_project", self.terminal.max_per_project),
+            ("terminal.max_connections_per_user", self.terminal.max_connections_per_user),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::new(*key, "must be greater than 0"));
@@ -475,6 +551,14 @@ impl Config {
         for (index, key) in self.secrets.previous_keys.iter().enumerate() {
             dockyard_services::SecretKey::from_base64(key.expose())
                 .map_err(|message| ConfigError::new(format!("secrets.previous_keys[{index}]"), message))?;
+        }
+        if let Some(shell) = &self.terminal.shell
+            && !shell.is_absolute()
+        {
+            return Err(ConfigError::new("terminal.shell", "must be an absolute path, e.g. /bin/bash"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.terminal.scrollback_bytes) {
+            return Err(ConfigError::new("terminal.scrollback_bytes", "must be between 1024 and 67108864"));
         }
         if self.secrets.key_file.as_ref().is_some_and(|path| path.as_os_str().is_empty()) {
             return Err(ConfigError::new("secrets.key_file", "must not be empty"));
@@ -538,6 +622,17 @@ impl Config {
                 extra_ca_file: self.outbound.extra_ca_file.clone(),
                 git_timeout: Duration::from_secs(self.outbound.git_timeout_seconds.max(1)),
                 git_binary: self.outbound.git_binary.clone(),
+            },
+            terminal: dockyard_services::TerminalConfig {
+                shell: self.terminal.effective_shell(),
+                idle_timeout: Duration::from_secs(self.terminal.idle_timeout_seconds),
+                scrollback_bytes: usize::try_from(self.terminal.scrollback_bytes).unwrap_or(usize::MAX),
+                max_per_project: usize::try_from(self.terminal.max_per_project).unwrap_or(usize::MAX),
+                max_connections_per_user: usize::try_from(self.terminal.max_connections_per_user).unwrap_or(usize::MAX),
+                path: self.terminal.host.path.clone().unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned()),
+                home: self.terminal.host.home.clone(),
+                user: self.terminal.host.user.clone().unwrap_or_else(|| "dockyard".to_owned()),
+                ..dockyard_services::TerminalConfig::default()
             },
         }
     }
@@ -694,6 +789,42 @@ mod tests {
         assert_eq!(error.key, "jobs.lease_seconds");
         let error = Config::load(None, &env(&[("DOCKYARD_JOBS__POLL_SECONDS", "0")])).unwrap_err();
         assert_eq!(error.key, "jobs.poll_seconds");
+    }
+
+    #[test]
+    fn terminal_settings_have_defaults_limits_and_a_shell_from_the_environment() {
+        let (config, _) = Config::load(
+            None,
+            &env(&[("SHELL", "/usr/bin/zsh"), ("PATH", "/opt/bin:/usr/bin"), ("DOCKYARD_SECRETS__KEY_FILE", "/k")]),
+        )
+        .expect("defaults");
+        assert_eq!(config.terminal.idle_timeout_seconds, 1800);
+        assert_eq!(config.terminal.scrollback_bytes, 256 * 1024);
+        assert_eq!((config.terminal.max_per_project, config.terminal.max_connections_per_user), (10, 20));
+        let services = config.services().terminal;
+        assert_eq!(services.shell, PathBuf::from("/usr/bin/zsh"));
+        assert_eq!(services.path, "/opt/bin:/usr/bin");
+        // Nothing read from the environment shows in the printed config.
+        assert!(!config.to_redacted_toml().contains("/opt/bin"));
+
+        let (config, _) =
+            Config::load(None, &env(&[("SHELL", "/usr/bin/zsh"), ("DOCKYARD_TERMINAL__SHELL", "/bin/sh")]))
+                .expect("configured shell");
+        assert_eq!(config.services().terminal.shell, PathBuf::from("/bin/sh"));
+        let (config, _) = Config::load(None, &[]).expect("no $SHELL");
+        let fallback = config.terminal.effective_shell();
+        assert!(fallback == Path::new("/bin/bash") || fallback == Path::new("/bin/sh"), "{fallback:?}");
+
+        for (variable, value, key) in [
+            ("DOCKYARD_TERMINAL__SHELL", "bash", "terminal.shell"),
+            ("DOCKYARD_TERMINAL__IDLE_TIMEOUT_SECONDS", "0", "terminal.idle_timeout_seconds"),
+            ("DOCKYARD_TERMINAL__SCROLLBACK_BYTES", "10", "terminal.scrollback_bytes"),
+            ("DOCKYARD_TERMINAL__MAX_PER_PROJECT", "0", "terminal.max_per_project"),
+            ("DOCKYARD_TERMINAL__MAX_CONNECTIONS_PER_USER", "0", "terminal.max_connections_per_user"),
+        ] {
+            let error = Config::load(None, &env(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.key, key, "{variable}={value}");
+        }
     }
 
     #[test]

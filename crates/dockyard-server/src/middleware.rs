@@ -94,15 +94,7 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
     if safe || bearer_token(request.headers()).is_some() {
         return next.run(request).await;
     }
-    let cookie_authenticated = session_cookie(request.headers()).is_some();
-    let origin = request_origin(request.headers());
-    let allowed = match origin.as_deref() {
-        Some(origin) => origin_allowed(origin, request.headers(), &state),
-        // No Origin or Referer: not a browser, or a browser that strips both. Only a
-        // cookie makes that dangerous.
-        None => !cookie_authenticated,
-    };
-    if allowed {
+    if origin_checked(request.headers(), &state) {
         next.run(request).await
     } else {
         ApiError::new(
@@ -111,6 +103,18 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
             "cross-site request refused: the Origin header is missing or names another site",
         )
         .into_response()
+    }
+}
+
+/// The CSRF rule, shared with the terminal WebSocket upgrade: the request names
+/// this site in `Origin` (or `Referer`), or names no site and carries no session
+/// cookie.
+pub(crate) fn origin_checked(headers: &HeaderMap, state: &AppState) -> bool {
+    match request_origin(headers).as_deref() {
+        Some(origin) => origin_allowed(origin, headers, state),
+        // No Origin or Referer: not a browser, or a browser that strips both. Only a
+        // cookie makes that dangerous.
+        None => session_cookie(headers).is_none(),
     }
 }
 

@@ -22,6 +22,7 @@ mod orgs;
 mod projects;
 mod search;
 mod secrets;
+mod terminals;
 #[cfg(test)]
 mod testing;
 mod throttle;
@@ -48,6 +49,10 @@ pub use orgs::{MemberChange, OrgUpdate};
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
 pub use secrets::{RotationReport, SecretScope};
+pub use terminals::{
+    MAX_TERMINAL_DIMENSION, Replay, TerminalAttachment, TerminalConfig, TerminalConnection, TerminalEvent,
+    TerminalInfo, TerminalInput, TerminalOutput,
+};
 pub use throttle::FailureThrottle;
 
 use crate::files::Workspaces;
@@ -71,6 +76,7 @@ pub struct ServiceConfig {
     pub workspace_quotas: dockyard_workspace::Quotas,
     pub jobs: JobsConfig,
     pub outbound: OutboundConfig,
+    pub terminal: TerminalConfig,
 }
 
 /// What requests made for users (git clones, fetches and pushes) may reach.
@@ -112,6 +118,7 @@ impl Default for ServiceConfig {
             workspace_quotas: dockyard_workspace::Quotas::default(),
             jobs: JobsConfig::default(),
             outbound: OutboundConfig::default(),
+            terminal: TerminalConfig::default(),
         }
     }
 }
@@ -131,6 +138,7 @@ struct Inner {
     workspaces: Workspaces,
     bus: Arc<dyn Bus>,
     keyring: Keyring,
+    terminals: terminals::Terminals,
 }
 
 impl Services {
@@ -157,6 +165,7 @@ impl Services {
                 workspaces,
                 bus,
                 keyring,
+                terminals: terminals::Terminals::new(),
             }),
         }
     }

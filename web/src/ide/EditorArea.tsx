@@ -1,13 +1,15 @@
 // The editor area: editor groups side by side, each with a tab strip (role="tablist";
 // dirty marker, close, drag to reorder or to another group, context menu), breadcrumbs,
 // and the editor or diff editor of its active tab.
-import { Fragment, useCallback, useState } from "react";
+import { Fragment, useCallback, useEffect, useState } from "react";
 
 import { ContextMenu, type MenuState } from "./ContextMenu";
 import { DiffPane } from "./DiffPane";
 import { EditorPane } from "./EditorPane";
 import { requestClose } from "./CloseGuard";
-import { saveDocument } from "./documents";
+import { getModel, saveDocument } from "./documents";
+import { activeEditor } from "./editors";
+import type { SymbolCrumb } from "./monaco";
 import { type Settings } from "./settings";
 import { useIde, type EditorGroup, type Tab } from "./store";
 
@@ -194,7 +196,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
         </div>
       </div>
       <div id={`panel-${group.id}`} role="tabpanel" aria-labelledby={tab ? `tab-${group.id}-${tab.id}` : undefined} aria-label={tab ? undefined : groupLabel} className="ide-group-body">
-        {tab && <Breadcrumbs path={tab.path} />}
+        {tab && <Breadcrumbs path={tab.path} symbols={active && tab.kind === "file"} />}
         {tab?.kind === "file" && <EditorPane projectId={projectId} groupId={group.id} path={tab.path} settings={settings} focused={active} />}
         {tab?.kind === "diff" && <DiffPane projectId={projectId} path={tab.path} staged={!!tab.staged} settings={settings} />}
         {!tab && <Welcome />}
@@ -204,13 +206,31 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
   );
 }
 
-function Breadcrumbs({ path }: { path: string }) {
+function Breadcrumbs({ path, symbols }: { path: string; symbols: boolean }) {
   const segments = path.split("/");
+  const cursor = useIde((s) => s.cursor);
+  const [crumbs, setCrumbs] = useState<SymbolCrumb[]>([]);
+  useEffect(() => {
+    if (!symbols || !cursor) {
+      setCrumbs([]);
+      return;
+    }
+    let live = true;
+    const timer = setTimeout(() => {
+      const model = getModel(path);
+      if (!model) return;
+      void import("./monaco").then((m) => m.symbolPath(model, cursor.line, cursor.column)).then((chain) => live && setCrumbs(chain));
+    }, 250);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [symbols, cursor, path]);
   return (
     <nav className="ide-breadcrumbs" aria-label="Breadcrumbs">
       <ol>
         {segments.map((segment, i) => (
-          <li key={i} aria-current={i === segments.length - 1 ? "location" : undefined}>
+          <li key={i} aria-current={i === segments.length - 1 && crumbs.length === 0 ? "location" : undefined}>
             {i === segments.length - 1 ? (
               segment
             ) : (
@@ -218,6 +238,23 @@ function Breadcrumbs({ path }: { path: string }) {
                 {segment}
               </button>
             )}
+          </li>
+        ))}
+        {crumbs.map((crumb, i) => (
+          <li key={`s${i}`} className="ide-crumb-symbol" aria-current={i === crumbs.length - 1 ? "location" : undefined}>
+            <button
+              type="button"
+              className="ide-link-button"
+              title={`${crumb.kind} ${crumb.name}`}
+              onClick={() => {
+                const editor = activeEditor();
+                editor?.setPosition({ lineNumber: crumb.line, column: crumb.column });
+                editor?.revealLineInCenterIfOutsideViewport(crumb.line);
+                editor?.focus();
+              }}
+            >
+              {crumb.name}
+            </button>
           </li>
         ))}
       </ol>

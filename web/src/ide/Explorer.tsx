@@ -69,7 +69,8 @@ export function Explorer({ projectId, projectName }: { projectId: string; projec
       setFolders((f) => (f[dir] && f[dir] !== "loading" ? f : { ...f, [dir]: "loading" }));
       try {
         const tree = await getJson<{ entries: Entry[] }>(projectUrl(projectId, `tree?path=${encodeURIComponent(dir)}`));
-        setFolders((f) => ({ ...f, [dir]: { entries: tree.entries } }));
+        // Like VS Code's default files.exclude: the repository's .git stays out of sight.
+        setFolders((f) => ({ ...f, [dir]: { entries: tree.entries.filter((e) => e.name !== ".git") } }));
       } catch (error) {
         if (error instanceof ApiError && error.status === 404 && dir !== "") {
           // The folder is gone: forget it.

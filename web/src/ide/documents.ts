@@ -134,15 +134,18 @@ export function openDocument(path: string): Promise<void> {
     setDoc(path, { status: "loading" });
     try {
       const [monaco, response] = await Promise.all([loadMonaco(), fetch(fileUrl(project, path), { credentials: "same-origin", cache: "no-store" })]);
-      await ensureOk(response);
+      const missingWithDraft = response.status === 404 && !!readDraft(project, path);
+      if (missingWithDraft) await response.body?.cancel();
+      else await ensureOk(response);
       if (project !== currentProject) return;
-      const etag = response.headers.get("etag");
+      // A draft of a file deleted meanwhile comes back as an unsaved new file.
+      const etag = missingWithDraft ? null : response.headers.get("etag");
       const size = Number(response.headers.get("content-length") ?? 0);
-      if (isBinary(response)) {
+      if (!missingWithDraft && isBinary(response)) {
         setDoc(path, { status: "binary", etag, size });
         return;
       }
-      const text = await response.text();
+      const text = missingWithDraft ? "" : await response.text();
       const newline = text.indexOf("\n");
       const language = await languageFor(path, text.slice(0, Math.min(200, newline < 0 ? text.length : newline)));
       const uri = monaco.Uri.from({ scheme: "file", path: `/${path}` });

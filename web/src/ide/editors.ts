@@ -21,9 +21,22 @@ export function activeEditor(): MonacoApi.editor.IStandaloneCodeEditor | null {
 export function runEditorAction(actionId: string): boolean {
   const editor = activeEditor();
   if (!editor || !editor.getModel()) return false;
-  editor.focus();
   const action = editor.getAction(actionId);
   if (!action) return false;
-  void action.run();
+  editor.focus();
+  // Monaco's quick input wants the editor focused; focus lands after this event.
+  const run = (attempt: number) => {
+    if (!editor.hasTextFocus() && attempt < 10) {
+      editor.focus();
+      setTimeout(() => run(attempt + 1), 20);
+      return;
+    }
+    try {
+      void Promise.resolve(action.run()).catch(() => undefined);
+    } catch {
+      // The editor went away meanwhile.
+    }
+  };
+  setTimeout(() => run(0), 0);
   return true;
 }

@@ -94,3 +94,63 @@ export function languageTable(): LanguageTable {
 
 export { monaco };
 export type Monaco = typeof monaco;
+
+export interface SymbolCrumb {
+  name: string;
+  kind: string;
+  line: number;
+  column: number;
+}
+
+interface NavItem {
+  text: string;
+  kind: string;
+  spans: { start: number; length: number }[];
+  childItems?: NavItem[];
+}
+
+/**
+ * The chain of symbols around a position (outermost first) for the symbol breadcrumbs:
+ * TypeScript's navigation tree for TS/JS, the regex outline for the languages it covers.
+ */
+export async function symbolPath(model: monaco.editor.ITextModel, line: number, column: number): Promise<SymbolCrumb[]> {
+  const language = model.getLanguageId();
+  if (language === "typescript" || language === "javascript") {
+    try {
+      const getWorker = language === "typescript" ? monaco.typescript.getTypeScriptWorker : monaco.typescript.getJavaScriptWorker;
+      const worker = await (await getWorker())(model.uri);
+      const tree = (await worker.getNavigationTree(model.uri.toString())) as NavItem | undefined;
+      if (!tree || model.isDisposed()) return [];
+      const offset = model.getOffsetAt({ lineNumber: line, column });
+      const chain: SymbolCrumb[] = [];
+      let items = tree.childItems ?? [];
+      for (;;) {
+        const hit = items.find((item) => item.spans.some((span) => offset >= span.start && offset <= span.start + span.length));
+        if (!hit) break;
+        const at = model.getPositionAt(hit.spans[0]!.start);
+        chain.push({ name: hit.text, kind: hit.kind, line: at.lineNumber, column: at.column });
+        items = hit.childItems ?? [];
+      }
+      return chain;
+    } catch {
+      return [];
+    }
+  }
+  if (!OUTLINE_LANGUAGES.includes(language)) return [];
+  const symbols = outline(language, model.getValue());
+  const chain: (SymbolCrumb & { depth: number })[] = [];
+  for (const symbol of symbols) {
+    if (symbol.line > line) break;
+    while (chain.length && chain[chain.length - 1]!.depth >= symbol.depth) chain.pop();
+    chain.push({ name: symbol.name, kind: symbol.kind, line: symbol.line, column: symbol.column, depth: symbol.depth });
+  }
+  // Drop a trailing symbol that ended before the line (its body is over): a sibling at
+  // the same depth would have replaced it, so only markdown headings and indentation
+  // languages need this, and there the depth already tells.
+  if (language === "python" || language === "ruby") {
+    const text = model.getLineContent(line);
+    const indent = text.length - text.trimStart().length;
+    while (chain.length > 0 && text.trim() && chain[chain.length - 1]!.depth >= indent && chain[chain.length - 1]!.line !== line) chain.pop();
+  }
+  return chain.map(({ depth: _depth, ...crumb }) => crumb);
+}

@@ -13,6 +13,7 @@ mod me;
 mod orgs;
 mod projects;
 mod search;
+mod terminals;
 mod tokens;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -35,5 +36,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(imports::router())
         .merge(git::router())
+        .merge(terminals::router())
         .merge(admin::router())
 }

@@ -104,6 +104,8 @@ const SET_UP: Expect = Expect { status: 409, code: Some("already_set_up") };
 const ACCEPTED: Expect = Expect { status: 202, code: None };
 /// Past the policy, fetch/pull/push find no `origin` in the shared repository.
 const NO_REMOTE: Expect = Expect { status: 404, code: Some("git_remote_not_found") };
+/// Past the policy, the terminal socket answers a plain GET that it only speaks WebSocket.
+const NOT_WS: Expect = Expect { status: 426, code: Some("websocket_required") };
 
 /// What a row's request does; decides the fresh resources and the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +228,15 @@ enum Case {
     GitSetCredential,
     /// A fresh project with a credential set by the owner.
     GitDeleteCredential,
+    /// The shared project's terminals.
+    ListTerminals,
+    /// A terminal in the shared project (at most five cells succeed, under the per-project cap).
+    CreateTerminal,
+    /// A fresh project with a terminal the owner opened.
+    GetTerminal,
+    DeleteTerminal,
+    /// A plain GET of the socket route of a fresh project's terminal.
+    TerminalSocket,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -333,6 +344,12 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/projects/{project}/git/credential", GitCredential, [UNAUTH, OK,     OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("PUT",    "/api/v1/projects/{project}/git/credential", GitSetCredential, [UNAUTH, FORBID, FORBID, OK,   OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("DELETE", "/api/v1/projects/{project}/git/credential", GitDeleteCredential, [UNAUTH, FORBID, FORBID, DONE, DONE, HIDDEN,  DONE,    SCOPE,  DONE]),
+        // Terminals run code: developers and up, listing included.
+        row("GET",    "/api/v1/projects/{project}/terminals", ListTerminals,     [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("POST",   "/api/v1/projects/{project}/terminals", CreateTerminal,    [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/projects/{project}/terminals/{terminal}", GetTerminal, [UNAUTH, FORBID, OK,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/projects/{project}/terminals/{terminal}", DeleteTerminal, [UNAUTH, FORBID, DONE, DONE, DONE,   HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("GET",    "/api/v1/projects/{project}/terminals/{terminal}/ws", TerminalSocket, [UNAUTH, FORBID, NOT_WS, NOT_WS, NOT_WS, HIDDEN, NOT_WS, SCOPE, NOT_WS]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -780,6 +797,15 @@ impl World {
                     )
                     .await;
                 expect_status(&set, 200, "the owner stores a git credential");
+                call.params.push(("project", project));
+            }
+            ListTerminals => {}
+            CreateTerminal => call.body = Some(json!({ "cols": 80, "rows": 24 })),
+            GetTerminal | DeleteTerminal | TerminalSocket => {
+                let project = self.new_project().await;
+                let opened = self.owner.client.post(&format!("/api/v1/projects/{project}/terminals"), &json!({})).await;
+                expect_status(&opened, 201, "the owner opens a terminal");
+                call.params.push(("terminal", text(&opened.json["id"], "terminal id")));
                 call.params.push(("project", project));
             }
             CreateUser => {

@@ -12,3 +12,4 @@ mod git_api;
 mod imports;
 mod logging;
 mod search;
+mod terminals;
