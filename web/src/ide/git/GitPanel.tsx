@@ -9,6 +9,7 @@ import "../../styles/panels.css";
 import { ide } from "../search/actions";
 import { BranchPicker } from "./BranchPicker";
 import { DiffPreview } from "./DiffPreview";
+import { RemotesSection } from "./RemotesSection";
 import { changeLabel, changeLetter, relativeTime, sections, type ChangeItem } from "./model";
 import { useGitLog, useGitStatus, useRefreshGit } from "./queries";
 
@@ -84,6 +85,7 @@ export function GitPanel({ projectId }: { projectId: string }) {
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
   const [branchesOpen, setBranchesOpen] = useState(false);
   const [showLog, setShowLog] = useState(true);
+  const [showRemotes, setShowRemotes] = useState(false);
 
   const act = useCallback(
     async (kind: Exclude<Busy, null>, work: () => Promise<string | null>) => {
@@ -389,6 +391,29 @@ export function GitPanel({ projectId }: { projectId: string }) {
         >
           {all.unstaged.length === 0 ? <li className="git-diff-note">No changes in the working tree.</li> : all.unstaged.map(fileRow)}
         </Section>
+
+        <section className="git-section" aria-labelledby="git-remotes-title">
+          <div className="git-section-header">
+            <button
+              type="button"
+              className="git-section-toggle"
+              id="git-remotes-title"
+              aria-expanded={showRemotes}
+              aria-controls="git-remotes"
+              onClick={() => setShowRemotes(!showRemotes)}
+            >
+              <span className="twistie" aria-hidden="true">
+                {showRemotes ? "▾" : "▸"}
+              </span>
+              Remotes
+            </button>
+          </div>
+          {showRemotes ? (
+            <div id="git-remotes">
+              <RemotesSection projectId={projectId} />
+            </div>
+          ) : null}
+        </section>
 
         <section className="git-section" aria-labelledby="git-log-title">
           <div className="git-section-header">
