@@ -257,5 +257,62 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     assert.deepEqual([...new Set(actions)], ["project.created"]);
   });
 
+  await t.test("a viewer is offered only what a viewer may do", async () => {
+    const viewer = { email: "vera@example.com", name: "Vera Viewer", password: "viewer password 123" };
+    const created = await fetch(`${server.base}/api/v1/admin/users`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: server.base, cookie: await cookieHeader(context) },
+      body: JSON.stringify(viewer),
+    });
+    assert.equal(created.status, 201);
+    // The admin adds her through the members form.
+    await page.getByLabel("Add a member by e-mail").fill(viewer.email);
+    await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+    await page.getByRole("button", { name: "Add member" }).click();
+    const members = page.getByRole("table", { name: "Members of Default" });
+    await members.getByRole("cell", { name: new RegExp(viewer.email) }).waitFor();
+    assert.equal(await page.getByRole("combobox", { name: `Role of ${viewer.name}` }).inputValue(), "viewer");
+
+    // She logs in on a phone.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, baseURL: server.base });
+    t.after(() => phone.close());
+    const vpage = await phone.newPage();
+    vpage.setDefaultTimeout(15_000);
+    const viewerProblems = [];
+    vpage.on("console", (message) => {
+      if (message.type() === "error") viewerProblems.push(`viewer console error: ${message.text()}`);
+    });
+    vpage.on("pageerror", (error) => viewerProblems.push(`viewer page error: ${error.message}`));
+    await vpage.goto("/");
+    await vpage.waitForURL("**/login");
+    await vpage.getByRole("heading", { name: "Log in to Dockyard" }).waitFor();
+    // A signed-out page load asks GET /api/v1/me, which answers 401 (the session
+    // cookie is HttpOnly, so nothing else can tell); Chromium logs that response.
+    // Exactly that one entry is expected here.
+    const anonymous = viewerProblems.splice(0);
+    assert.ok(
+      anonymous.length <= 1 && anonymous.every((line) => /status of 401/.test(line)),
+      `unexpected console output: ${anonymous.join("\n")}`,
+    );
+    await vpage.getByLabel("E-mail").fill(viewer.email);
+    await vpage.getByLabel("Password").fill(viewer.password);
+    await vpage.getByRole("button", { name: "Log in" }).click();
+    await vpage.getByRole("heading", { name: "Default", level: 1 }).waitFor();
+    await vpage.getByRole("link", { name: "sample-app" }).waitFor();
+    assert.equal(await vpage.getByRole("button", { name: "New project" }).count(), 0);
+    assert.equal(await vpage.getByRole("button", { name: "Import project" }).count(), 0);
+    assert.equal(await vpage.getByRole("button", { name: "Delete sample-app" }).count(), 0);
+    await vpage.getByRole("button", { name: "Export sample-app" }).waitFor();
+    await vpage.getByRole("link", { name: "Members and audit log" }).click();
+    await vpage.getByText("Only admins and owners can read the audit log.").waitFor();
+    assert.equal(await vpage.getByRole("button", { name: "Add member" }).count(), 0);
+    assert.equal(await vpage.getByRole("combobox", { name: /^Role of/ }).count(), 0);
+    await vpage.getByRole("button", { name: `Leave Default` }).waitFor();
+    const width = await vpage.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `the org page scrolls sideways (${width}px wide)`);
+    await screenshot(vpage, "10-org-admin-viewer-phone");
+    assert.deepEqual(viewerProblems, []);
+  });
+
   assert.deepEqual(problems, []);
 });
