@@ -1,7 +1,7 @@
 // The editor area: editor groups side by side, each with a tab strip (role="tablist";
 // dirty marker, close, drag to reorder or to another group, context menu), breadcrumbs,
 // and the editor or diff editor of its active tab.
-import { Fragment, useCallback, useEffect, useState } from "react";
+import { Fragment, useCallback, useEffect, useRef, useState } from "react";
 
 import { ContextMenu, type MenuState } from "./ContextMenu";
 import { DiffPane } from "./DiffPane";
@@ -44,6 +44,12 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
   const closeMenu = useCallback(() => setMenu(null), []);
   const tab = group.tabs.find((t) => t.id === group.activeTabId) ?? null;
   const groupLabel = `Editor group ${index + 1}`;
+  const tabsRef = useRef<HTMLDivElement>(null);
+
+  // Keep the active tab in view when the strip overflows.
+  useEffect(() => {
+    tabsRef.current?.querySelector(".ide-tab.selected")?.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }, [group.activeTabId, group.tabs.length]);
 
   function onDrop(event: React.DragEvent, toIndex: number) {
     const raw = event.dataTransfer.getData(TAB_MIME);
@@ -122,7 +128,7 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
       onDrop={(e) => onDrop(e, group.tabs.length)}
     >
       <div className="ide-tabbar">
-        <div role="tablist" aria-label={`${groupLabel} tabs`} className="ide-tabs" onDragLeave={() => setDropAt(null)}>
+        <div ref={tabsRef} role="tablist" aria-label={`${groupLabel} tabs`} className="ide-tabs" onDragLeave={() => setDropAt(null)}>
           {group.tabs.map((t, i) => {
             const selected = t.id === group.activeTabId;
             const isDirty = t.kind === "file" && !!dirty[t.path];
