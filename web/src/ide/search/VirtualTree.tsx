@@ -4,6 +4,8 @@
 // Home/End and PageUp/PageDown; Enter/Space activate it, Left/Right collapse/expand.
 import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 
+import { treeKey } from "./treeKeys";
+
 export interface TreeRow {
   key: string;
   level: number;
@@ -76,50 +78,15 @@ export function VirtualTree<Row extends TreeRow>({
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
     const row = rows[activeIndex];
     if (!row) return;
-    const page = Math.max(1, Math.floor(height / rowHeight) - 1);
-    switch (event.key) {
-      case "ArrowDown":
-        move(activeIndex + 1);
-        break;
-      case "ArrowUp":
-        move(activeIndex - 1);
-        break;
-      case "Home":
-        move(0);
-        break;
-      case "End":
-        move(rows.length - 1);
-        break;
-      case "PageDown":
-        move(activeIndex + page);
-        break;
-      case "PageUp":
-        move(activeIndex - page);
-        break;
-      case "ArrowRight":
-        if (row.expanded === false) onToggle?.(row, true);
-        else if (row.expanded === true) move(activeIndex + 1);
-        break;
-      case "ArrowLeft":
-        if (row.expanded === true) onToggle?.(row, false);
-        else if (row.level > 1) {
-          for (let index = activeIndex - 1; index >= 0; index -= 1) {
-            if ((rows[index]?.level ?? 0) < row.level) {
-              move(index);
-              break;
-            }
-          }
-        }
-        break;
-      case "Enter":
-      case " ":
-        onActivate(row, activeIndex);
-        break;
-      default:
-        onKey?.(row, event);
-        return;
+    const result = treeKey(event.key, rows, activeIndex, Math.floor(height / rowHeight) - 1);
+    if (result.kind === "none") {
+      onKey?.(row, event);
+      return;
     }
     event.preventDefault();
+    if (result.kind === "move") move(result.index);
+    else if (result.kind === "toggle") onToggle?.(row, result.expand);
+    else onActivate(row, activeIndex);
   };
 
   const first = Math.max(0, Math.floor(scrollTop / rowHeight) - OVERSCAN);

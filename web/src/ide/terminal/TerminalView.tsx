@@ -59,7 +59,20 @@ export function TerminalView({ projectId, terminalId, active, focusNonce, onStat
         const fit = new FitAddon();
         terminal.loadAddon(fit);
         terminal.open(element);
-        terminal.attachCustomKeyEventHandler((event) => !passToApp(event));
+        terminal.attachCustomKeyEventHandler((event) => {
+          if (passToApp(event)) return false;
+          // Ctrl+Shift+C copies the selection; Ctrl+Shift+V is left to the browser's paste.
+          if (event.type === "keydown" && (event.ctrlKey || event.metaKey) && event.shiftKey) {
+            const key = event.key.toLowerCase();
+            if (key === "c") {
+              if (terminal.hasSelection()) void navigator.clipboard?.writeText(terminal.getSelection()).catch(() => undefined);
+              event.preventDefault();
+              return false;
+            }
+            if (key === "v") return false;
+          }
+          return true;
+        });
 
         const connection = new TerminalConnection({
           url: (after) => terminalSocketUrl(window.location, projectId, terminalId, after),
