@@ -120,6 +120,19 @@ test("search, source control and terminals drive the workspace", { timeout: 240_
     await view.getByRole("button", { name: "Stage src/app.ts" }).waitFor();
     await screenshot(page, "30-git-committed");
 
+    // Discard: a modified file gets its committed text back; an untracked one is deleted.
+    await putFile(server, cookie, projectId, "README.md", "# Panels\n\nThe giraffe lives here.\nAn edit to throw away.\n");
+    await view.getByRole("button", { name: "Refresh" }).click();
+    await view.getByRole("button", { name: "Discard changes to README.md" }).click();
+    await view.getByRole("group", { name: "Confirm discarding README.md" }).getByRole("button", { name: "Discard changes" }).click();
+    await view.getByText("Discarded the changes to README.md.").waitFor();
+    assert.equal(await getFile(server, cookie, projectId, "README.md"), "# Panels\n\nThe giraffe lives here.\n");
+    await view.getByRole("button", { name: "Discard changes to src/other.ts" }).click();
+    await view.getByRole("group", { name: "Confirm discarding src/other.ts" }).getByRole("button", { name: "Delete file" }).click();
+    await view.getByText("Deleted src/other.ts.").waitFor();
+    const gone = await fetch(`${server.base}/api/v1/projects/${projectId}/files/src/other.ts`, { method: "HEAD", headers: { cookie } });
+    assert.equal(gone.status, 404);
+
     const log = await apiCall(server, "GET", `/api/v1/projects/${projectId}/git/log`, undefined, cookie);
     assert.equal(log.status, 200);
     assert.equal(log.body.commits[0].summary, message);

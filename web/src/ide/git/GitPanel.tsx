@@ -9,6 +9,7 @@ import "../../styles/panels.css";
 import { ide } from "../search/actions";
 import { BranchPicker } from "./BranchPicker";
 import { DiffPreview } from "./DiffPreview";
+import { canDiscard, discardChange } from "./discard";
 import { RemotesSection } from "./RemotesSection";
 import { changeLabel, changeLetter, relativeTime, sections, type ChangeItem } from "./model";
 import { useGitLog, useGitStatus, useRefreshGit } from "./queries";
@@ -86,6 +87,7 @@ export function GitPanel({ projectId }: { projectId: string }) {
   const [branchesOpen, setBranchesOpen] = useState(false);
   const [showLog, setShowLog] = useState(true);
   const [showRemotes, setShowRemotes] = useState(false);
+  const [confirmDiscard, setConfirmDiscard] = useState<string | null>(null);
 
   const act = useCallback(
     async (kind: Exclude<Busy, null>, work: () => Promise<string | null>) => {
@@ -117,6 +119,14 @@ export function GitPanel({ projectId }: { projectId: string }) {
     act("stage", async () => {
       await unwrap(api.POST("/api/v1/projects/{project}/git/unstage", { ...params, body: { paths } }));
       return null;
+    });
+
+  const discard = (item: ChangeItem) =>
+    act("stage", async () => {
+      setConfirmDiscard(null);
+      await discardChange(projectId, item);
+      ide.filesChanged([item.path]);
+      return item.change === "untracked" ? `Deleted ${item.path}.` : `Discarded the changes to ${item.path}.`;
     });
 
   const all = status.data ? sections(status.data.entries) : { conflicted: [], staged: [], unstaged: [] };
@@ -213,6 +223,18 @@ export function GitPanel({ projectId }: { projectId: string }) {
             >
               ↗
             </button>
+            {canDiscard(item) ? (
+              <button
+                type="button"
+                className="icon-button"
+                aria-label={`Discard changes to ${item.path}`}
+                title={item.change === "untracked" ? "Delete the file" : "Discard changes"}
+                disabled={busy !== null}
+                onClick={() => setConfirmDiscard(key)}
+              >
+                ↺
+              </button>
+            ) : null}
             {item.staged ? (
               <button type="button" className="icon-button" aria-label={`Unstage ${item.path}`} title="Unstage changes" disabled={busy !== null} onClick={() => void unstage([item.path])}>
                 −
@@ -227,6 +249,21 @@ export function GitPanel({ projectId }: { projectId: string }) {
             {changeLetter(item.change)}
           </span>
         </div>
+        {confirmDiscard === key ? (
+          <div className="git-confirm" role="group" aria-label={`Confirm discarding ${item.path}`}>
+            <span>
+              {item.change === "untracked" ? `Delete the untracked file ${item.path}?` : `Discard the unstaged changes to ${item.path}?`} This cannot be undone.
+            </span>
+            <span className="button-row">
+              <button type="button" className="danger" disabled={busy !== null} onClick={() => void discard(item)}>
+                {item.change === "untracked" ? "Delete file" : "Discard changes"}
+              </button>
+              <button type="button" className="secondary" onClick={() => setConfirmDiscard(null)}>
+                Cancel
+              </button>
+            </span>
+          </div>
+        ) : null}
         {open ? <DiffPreview projectId={projectId} path={item.path} staged={item.staged} /> : null}
       </li>
     );
