@@ -6,6 +6,7 @@ import { create } from "zustand";
 import { ApiError, ensureOk, fileUrl } from "../api/client";
 import type { Monaco } from "./monaco";
 import type * as MonacoApi from "monaco-editor";
+import { log } from "./output";
 import { useIde } from "./store";
 
 export type DocStatus = "loading" | "ready" | "binary" | "error";
@@ -166,6 +167,13 @@ export function openDocument(path: string): Promise<void> {
       setDoc(path, { status: "ready", etag, size, staleDraft, error: undefined });
       useIde.getState().setDirty(path, isDirty(path));
     } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        // Gone (deleted or moved elsewhere since the layout was saved): close its tabs.
+        setDoc(path, null);
+        useIde.getState().removePath(path);
+        log(`${path} no longer exists; its tab was closed`);
+        return;
+      }
       setDoc(path, { status: "error", error: error instanceof Error ? error.message : String(error) });
     } finally {
       loading.delete(path);

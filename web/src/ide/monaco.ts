@@ -34,6 +34,23 @@ self.MonacoEnvironment = {
   },
 };
 
+// The workspace's dependencies are not in the browser, so TypeScript's semantic checks
+// would flag every import: keep the syntax checks, drop the semantic ones. JSON allows
+// comments and trailing commas (tsconfig.json, .vscode/*.json).
+for (const defaults of [monaco.typescript.typescriptDefaults, monaco.typescript.javascriptDefaults]) {
+  defaults.setDiagnosticsOptions({ noSemanticValidation: true, noSyntaxValidation: false });
+  defaults.setCompilerOptions({
+    target: monaco.typescript.ScriptTarget.ESNext,
+    module: monaco.typescript.ModuleKind.ESNext,
+    moduleResolution: monaco.typescript.ModuleResolutionKind.NodeJs,
+    jsx: monaco.typescript.JsxEmit.Preserve,
+    allowJs: true,
+    allowNonTsExtensions: true,
+    esModuleInterop: true,
+  });
+}
+monaco.json.jsonDefaults.setDiagnosticsOptions({ validate: true, allowComments: true, trailingCommas: "ignore", enableSchemaRequest: false });
+
 const KINDS: Record<OutlineKind, monaco.languages.SymbolKind> = {
   class: monaco.languages.SymbolKind.Class,
   function: monaco.languages.SymbolKind.Function,
