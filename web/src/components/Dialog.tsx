@@ -1,7 +1,8 @@
 // A modal dialog: rendered over the page in a portal, `role="dialog"` (or
 // "alertdialog") with `aria-modal`, named by its title, focus moved inside on open,
-// trapped there (Tab and Shift+Tab wrap), Escape and a click on the backdrop close
-// it, and focus goes back to where it was when it closes.
+// trapped there (Tab and Shift+Tab wrap), Escape (unless something inside handled
+// it first) and a click on the backdrop close it, and focus goes back to where it
+// was when it closes. Dialogs may stack: only the top-most one answers keys.
 //
 //   <Dialog open={open} title="Delete project" onClose={() => setOpen(false)}
 //     footer={<Button onClick={…}>Delete</Button>}>…</Dialog>
@@ -80,10 +81,12 @@ export function Dialog({
     const onKeyDown = (event: KeyboardEvent) => {
       const current = panel.current;
       if (!current) return;
+      // Only the top-most dialog answers.
+      const dialogs = document.querySelectorAll("[data-dialog-panel]");
+      if (dialogs[dialogs.length - 1] !== current) return;
       if (event.key === "Escape") {
-        // Only the top-most dialog answers.
-        const dialogs = document.querySelectorAll("[data-dialog-panel]");
-        if (dialogs[dialogs.length - 1] !== current) return;
+        // Something inside handled it (an open menu, an editor widget).
+        if (event.defaultPrevented) return;
         event.preventDefault();
         event.stopPropagation();
         if (dismissibleRef.current) closeRef.current();
@@ -114,15 +117,14 @@ export function Dialog({
       if (!current || dialogs[dialogs.length - 1] !== current) return;
       if (event.target instanceof Node && !current.contains(event.target)) current.focus();
     };
-    document.addEventListener("keydown", onKeyDown, true);
+    document.addEventListener("keydown", onKeyDown);
     document.addEventListener("focusin", onFocusIn);
     return () => {
-      document.removeEventListener("keydown", onKeyDown, true);
+      document.removeEventListener("keydown", onKeyDown);
       document.removeEventListener("focusin", onFocusIn);
       if (previous && previous.isConnected) previous.focus();
     };
     // initialFocus is read once, when the dialog opens.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [open]);
 
   if (!open) return null;

@@ -6,7 +6,7 @@ import { useLocation } from "wouter";
 
 import { api, unwrap } from "../api/client";
 import { sessionKeys, useMe } from "../app/session";
-import { TopBar, Toaster, errorMessage, toast, type TopBarOrg } from "../components";
+import { TopBar, Toaster, errorMessage, isStatus, toast, type TopBarOrg } from "../components";
 import "../styles/screens.css";
 import { useOrgs } from "./data";
 
@@ -28,7 +28,7 @@ export function useLogout() {
       await unwrap(api.POST("/api/v1/auth/logout"));
     } catch (error) {
       // A session that already ended is as good as logged out.
-      if (!(error instanceof Error && "status" in error && (error as { status: number }).status === 401)) {
+      if (!isStatus(error, 401)) {
         toast(`Could not log out: ${errorMessage(error)}`, "error");
         return;
       }
