@@ -236,6 +236,47 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     await screenshot(page, "10-account");
   });
 
+  await t.test("revoke a token and sign out other sessions", async () => {
+    await page.getByRole("button", { name: "Revoke ci" }).click();
+    const confirm = page.getByRole("alertdialog", { name: "Revoke ci?" });
+    await confirm.getByRole("button", { name: "Revoke token" }).click();
+    await confirm.waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Revoke ci" }).waitFor({ state: "detached" });
+    // A second session (another device), then sign it out from here.
+    const login = await fetch(`${server.base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: server.base, "user-agent": "curl/8.5.0" },
+      body: JSON.stringify({ email: admin.email, password: admin.password }),
+    });
+    assert.equal(login.status, 200);
+    const other = login.headers.getSetCookie().map((header) => header.split(";")[0]).join("; ");
+    await page.reload();
+    const sessions = page.getByRole("table", { name: "Your sessions" });
+    await sessions.getByRole("cell", { name: /^curl/ }).waitFor();
+    await page.getByRole("button", { name: "Sign out other sessions" }).click();
+    const ask = page.getByRole("alertdialog", { name: "Sign out every other session?" });
+    await ask.getByRole("button", { name: "Sign out" }).click();
+    await ask.waitFor({ state: "detached" });
+    await sessions.getByRole("cell", { name: /^curl/ }).waitFor({ state: "detached" });
+    const gone = await fetch(`${server.base}/api/v1/me`, { headers: { cookie: other } });
+    assert.equal(gone.status, 401);
+  });
+
+  await t.test("create an organization from the org switcher", async () => {
+    await page.getByRole("button", { name: "Switch organization" }).click();
+    await page.getByRole("menuitem", { name: "New organization…" }).click();
+    const dialog = page.getByRole("dialog", { name: "New organization" });
+    await dialog.getByLabel("Name").fill("Acme Labs");
+    await dialog.getByRole("button", { name: "Create organization" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.waitForURL("**/?org=acme-labs");
+    await page.getByRole("heading", { name: "Acme Labs", level: 1 }).waitFor();
+    await page.getByRole("heading", { name: "No projects yet" }).waitFor();
+    await screenshot(page, "10-dashboard-new-org");
+    await page.getByRole("link", { name: /^Default/ }).click();
+    await page.getByRole("heading", { name: "Default", level: 1 }).waitFor();
+  });
+
   await t.test("org admin shows members and the audit log", async () => {
     await page.getByRole("link", { name: "Projects" }).first().click();
     await page.getByRole("link", { name: "Members and audit log" }).click();
