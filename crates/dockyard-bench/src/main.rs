@@ -8,6 +8,8 @@
 //!   50,000 files, and the listing of a folder of 100,000 entries.
 //! - `workspace`: importing a 100 MB tar.gz through the API against `tar -xzf`, and
 //!   file write latency through the API against durable writes made directly.
+//! - `terminal`: keystroke-to-echo latency through the terminal WebSocket against
+//!   the same round trip straight through a PTY.
 //!
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
@@ -16,6 +18,7 @@ mod foundation;
 mod hello;
 mod load;
 mod search;
+mod terminal;
 mod workspace;
 
 use std::net::SocketAddr;
@@ -47,6 +50,8 @@ enum Command {
     Search(search::SearchArgs),
     /// The workspace benchmark: a tar.gz import against `tar -xzf`, and file writes against direct durable writes.
     Workspace(workspace::WorkspaceArgs),
+    /// The terminal benchmark: keystroke-to-echo latency over the WebSocket against a direct PTY.
+    Terminal(terminal::TerminalArgs),
 }
 
 #[derive(Args)]
@@ -106,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Foundation(args) => foundation::run(args).await,
         Command::Search(args) => search::run(args).await,
         Command::Workspace(args) => workspace::run(args).await,
+        Command::Terminal(args) => terminal::run(args).await,
     }
 }
 

@@ -3,15 +3,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use dockyard_web::{Outcome, WebAssets};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
@@ -42,8 +44,25 @@ pub fn router(state: AppState) -> Router {
     if state.config.metrics.enabled && state.config.metrics.listen.is_none() {
         app = app.route("/metrics", get(routes::health::metrics));
     }
-    let app = app.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") });
+    let web = Arc::new(WebAssets::embedded());
+    let app = app.fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+        let web = web.clone();
+        async move { web_or_not_found(&web, &method, &uri, &headers) }
+    });
     with_edge_layers(app, state)
+}
+
+/// Requests no route took: the web app's files and pages (see `dockyard_web`), or
+/// the API's "no such route" problem.
+fn web_or_not_found(web: &WebAssets, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+    match web.serve(method, uri.path(), headers) {
+        Outcome::Serve(response) => response,
+        Outcome::AssetNotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "asset_not_found", "no such file in the web app's build")
+                .into_response()
+        }
+        Outcome::Pass => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response(),
+    }
 }
 
 /// The middleware stack, outermost first. Public so tests can wrap their own

@@ -52,3 +52,26 @@ pub fn openapi_json() -> String {
     let (_, routes) = crate::routes::api().split_for_parts();
     document(routes).to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The web app generates its typed client from a committed copy of the
+    /// document; this fails when that copy is stale. Compared as parsed JSON, so
+    /// formatting does not matter.
+    #[test]
+    fn the_web_apps_copy_of_the_document_is_current() {
+        let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/api/openapi.json");
+        let committed = std::fs::read_to_string(committed_path).unwrap_or_else(|error| {
+            panic!("cannot read {committed_path} ({error}); run scripts/gen-api.sh to write it")
+        });
+        let committed: serde_json::Value = serde_json::from_str(&committed)
+            .unwrap_or_else(|error| panic!("{committed_path} is not JSON ({error}); run scripts/gen-api.sh"));
+        let current: serde_json::Value =
+            serde_json::from_str(&super::openapi_json()).expect("the generated document is JSON");
+        assert!(
+            committed == current,
+            "web/src/api/openapi.json differs from the API's current OpenAPI document; run scripts/gen-api.sh \
+             (and commit the result) so the web app's typed client matches the server"
+        );
+    }
+}

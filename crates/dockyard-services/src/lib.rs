@@ -13,12 +13,14 @@ pub mod bus;
 mod crypto;
 mod error;
 mod export;
+mod file_index;
 mod files;
 mod git;
 mod import;
 mod job_kinds;
 mod jobs;
 mod orgs;
+mod preferences;
 mod projects;
 mod search;
 mod secrets;
@@ -46,6 +48,9 @@ pub use jobs::{
     job_topic,
 };
 pub use orgs::{MemberChange, OrgUpdate};
+pub use preferences::{
+    Autosave, EditorSettings, MAX_COMMAND_ID_CHARS, MAX_KEY_CHARS, MAX_KEYBINDINGS, MAX_LAYOUT_BYTES, SETTING_NAMES, Theme,
+};
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
 pub use secrets::{RotationReport, SecretScope};

@@ -40,6 +40,8 @@ pub const BACKUP_TABLES: &[&str] = &[
     "jobs",
     "job_events",
     "secrets",
+    "user_settings",
+    "project_layouts",
 ];
 
 /// Describes a dump; stored as `manifest.json` beside the table files.

@@ -22,6 +22,7 @@ mod error;
 mod jobs;
 mod migrate;
 mod orgs;
+mod preferences;
 mod projects;
 mod secrets;
 mod sessions;

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0003_jobs_and_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0003_jobs_and_secrets.sql"),
     },
+    Embedded {
+        version: 4,
+        description: "user preferences",
+        sqlite: include_str!("../migrations/sqlite/0004_user_preferences.sql"),
+        postgres: include_str!("../migrations/postgres/0004_user_preferences.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

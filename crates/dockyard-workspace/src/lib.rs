@@ -10,6 +10,7 @@
 pub mod archive;
 mod error;
 pub mod export;
+pub mod file_index;
 mod host;
 pub mod path;
 pub mod search;

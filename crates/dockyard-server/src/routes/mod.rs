@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 pub mod dto;
+mod file_index;
 mod files;
 mod git;
 pub mod health;
@@ -11,6 +12,7 @@ mod imports;
 mod jobs;
 mod me;
 mod orgs;
+mod preferences;
 mod projects;
 mod search;
 mod terminals;
@@ -28,10 +30,12 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(me::router())
+        .merge(preferences::router())
         .merge(tokens::router())
         .merge(orgs::router())
         .merge(projects::router())
         .merge(files::router())
+        .merge(file_index::router())
         .merge(search::router())
         .merge(jobs::router())
         .merge(imports::router())

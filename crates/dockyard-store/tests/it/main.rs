@@ -3,6 +3,7 @@
 //! `DOCKYARD_TEST_DATABASE_URL`, each test in a fresh database).
 
 mod jobs;
+mod preferences;
 mod secrets;
 
 use std::path::PathBuf;

@@ -128,6 +128,14 @@ enum Case {
     RevokeOwnSession,
     /// A fresh session of someone else: 404, and it must survive.
     RevokeForeignSession,
+    /// The caller's editor settings.
+    GetSettings,
+    /// A valid partial change of the caller's settings.
+    UpdateSettings,
+    /// The caller's layout of the shared project.
+    GetLayout,
+    /// A small layout of the shared project for the caller.
+    SaveLayout,
     ListTokens,
     CreateToken,
     /// A fresh token of the acting user.
@@ -179,6 +187,8 @@ enum Case {
     CopyFile,
     /// A fresh folder name.
     CreateFolder,
+    /// The quick-open index of the shared project.
+    FileIndex,
     /// A search of the shared project.
     SearchFiles,
     /// A replace whose query matches nothing: 200 with no changes.
@@ -276,6 +286,11 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/me/sessions",               ListSessions,         [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
         row("DELETE", "/api/v1/me/sessions/{id}",          RevokeOwnSession,     [UNAUTH, DONE,    DONE,    DONE,    DONE,    DONE,    DONE,    SCOPE,  DONE]),
         row("DELETE", "/api/v1/me/sessions/{id}",          RevokeForeignSession, [UNAUTH, HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  SCOPE,  HIDDEN]),
+        // The caller's own preferences; a layout also needs the project to be readable.
+        row("GET",    "/api/v1/me/settings",               GetSettings,          [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      OK,     OK]),
+        row("PUT",    "/api/v1/me/settings",               UpdateSettings,       [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
+        row("GET",    "/api/v1/me/layouts/{project}",      GetLayout,            [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PUT",    "/api/v1/me/layouts/{project}",      SaveLayout,           [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("GET",    "/api/v1/tokens",                    ListTokens,           [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/tokens",                    CreateToken,          [UNAUTH, CREATED, CREATED, CREATED, CREATED, CREATED, CREATED, SCOPE,  CREATED]),
         row("DELETE", "/api/v1/tokens/{id}",               RevokeOwnToken,       [UNAUTH, DONE,    DONE,    DONE,    DONE,    DONE,    DONE,    SCOPE,  DONE]),
@@ -311,6 +326,7 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/projects/{project}/move",   MoveFile,             [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("POST",   "/api/v1/projects/{project}/copy",   CopyFile,             [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
         row("POST",   "/api/v1/projects/{project}/folders", CreateFolder,        [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/projects/{project}/file-index", FileIndex,        [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         // Search reads; replace (even a preview) writes.
         row("GET",    "/api/v1/projects/{project}/search", SearchFiles,          [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("POST",   "/api/v1/projects/{project}/replace", ReplaceFiles,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
@@ -615,6 +631,11 @@ impl World {
         match case {
             Healthz | Readyz | SetupStatus | GetMe | ListSessions | ListTokens | ListOrgs | ListUsers
             | InstanceAudit => {}
+            GetSettings | GetLayout | FileIndex => {}
+            UpdateSettings => call.body = Some(json!({ "font_size": 10 + n % 20, "word_wrap": n.is_multiple_of(2) })),
+            SaveLayout => {
+                call.body = Some(json!({ "tabs": [format!("file-{n}.rs")], "sidebar": { "width": 200 + n } }))
+            }
             Setup => {
                 call.body = Some(json!({
                     "token": "not-the-setup-token", "email": format!("late-{n}@example.com"), "name": "Late", "password": PASSWORD
@@ -1056,6 +1077,11 @@ async fn scopes_narrow_by_exactly_one_step(world: &mut World, failures: &mut Vec
     scope_step(failures, "write", &read, SCOPE, &write, "PATCH", &project, Some(body), OK).await;
     let body = json!({ "name": "Owner" });
     scope_step(failures, "write", &read, SCOPE, &write, "PATCH", "/api/v1/me", Some(body), OK).await;
+    let body = json!({ "theme": "light" });
+    scope_step(failures, "write", &read, SCOPE, &write, "PUT", "/api/v1/me/settings", Some(body), OK).await;
+    let layout = format!("/api/v1/me/layouts/{}", world.project);
+    let body = json!({ "tabs": [] });
+    scope_step(failures, "write", &read, SCOPE, &write, "PUT", &layout, Some(body), OK).await;
     let body = json!({ "name": format!("Scoped org {n}"), "slug": format!("scoped-{n}") });
     scope_step(failures, "write", &read, SCOPE, &write, "POST", "/api/v1/orgs", Some(body), CREATED).await;
 
