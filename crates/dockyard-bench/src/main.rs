@@ -6,6 +6,8 @@
 //!   PostgreSQL when given an admin URL), written to a JSON file and printed as a table.
 //! - `search`: Dockyard's search API against the `rg` CLI on a generated tree of
 //!   50,000 files, and the listing of a folder of 100,000 entries.
+//! - `file-index`: the quick-open file index through the API against `rg --files`
+//!   on a generated tree of 50,000 files.
 //! - `workspace`: importing a 100 MB tar.gz through the API against `tar -xzf`, and
 //!   file write latency through the API against durable writes made directly.
 //! - `terminal`: keystroke-to-echo latency through the terminal WebSocket against
@@ -14,6 +16,7 @@
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
 mod client;
+mod file_index;
 mod foundation;
 mod hello;
 mod load;
@@ -48,6 +51,8 @@ enum Command {
     Foundation(foundation::FoundationArgs),
     /// The search benchmark: GET …/search against the `rg` CLI on a generated tree, and a large folder listing.
     Search(search::SearchArgs),
+    /// The file-index benchmark: GET …/file-index against `rg --files` on a generated tree of 50,000 files.
+    FileIndex(file_index::FileIndexArgs),
     /// The workspace benchmark: a tar.gz import against `tar -xzf`, and file writes against direct durable writes.
     Workspace(workspace::WorkspaceArgs),
     /// The terminal benchmark: keystroke-to-echo latency over the WebSocket against a direct PTY.
@@ -110,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Foundation(args) => foundation::run(args).await,
         Command::Search(args) => search::run(args).await,
+        Command::FileIndex(args) => file_index::run(args).await,
         Command::Workspace(args) => workspace::run(args).await,
         Command::Terminal(args) => terminal::run(args).await,
     }
