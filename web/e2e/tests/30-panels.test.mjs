@@ -198,7 +198,9 @@ test("search, source control and terminals drive the workspace", { timeout: 240_
     const after = await apiCall(server, "GET", `/api/v1/projects/${projectId}/terminals`, undefined, cookie);
     assert.equal(after.body.terminals.length, 1, "reattached instead of opening another terminal");
     assert.equal(after.body.terminals[0].id, before.body.terminals[0].id);
-    // Typing still works on the reattached terminal.
+    // Typing still works on the reattached terminal (once the editor, which takes the
+    // focus when it is ready, has loaded).
+    await page.locator(".monaco-editor .view-lines").filter({ hasText: "console.log(animal)" }).first().waitFor();
     await page.locator(".xterm").first().click();
     await page.keyboard.type("echo again-$((1+1))\n");
     await page.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("again-2"), undefined, { timeout: 20_000 });
@@ -229,6 +231,8 @@ test("search, source control and terminals drive the workspace", { timeout: 240_
     }
     await second.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("again-2"), undefined, { timeout: 20_000 });
     assert.equal(new URL(routes[0].url).searchParams.get("after"), "0", "a fresh page replays from the start");
+    // Let the editor finish loading first: it takes the focus when it is ready.
+    await second.locator(".monaco-editor .view-lines").filter({ hasText: "console.log(animal)" }).first().waitFor();
     await second.locator(".xterm").first().click();
     await second.keyboard.type("echo once-$((2+3))\n");
     await second.waitForFunction(() => (document.querySelector(".xterm-rows")?.textContent ?? "").includes("once-5"), undefined, { timeout: 10_000 });
