@@ -168,6 +168,16 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     await page.getByRole("link", { name: "sample-app" }).waitFor();
   });
 
+  await t.test("edit a project's description", async () => {
+    await page.getByRole("button", { name: "Edit sample-app" }).click();
+    const dialog = page.getByRole("dialog", { name: "Edit sample-app" });
+    assert.equal(await dialog.getByLabel("Name").inputValue(), "sample-app");
+    await dialog.getByLabel("Description").fill("Imported from a tarball");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.getByText("Imported from a tarball").waitFor();
+  });
+
   await t.test("dialogs and menus work from the keyboard", async () => {
     const newProject = page.getByRole("button", { name: "New project" }).first();
     await newProject.focus();

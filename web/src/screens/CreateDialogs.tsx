@@ -1,11 +1,12 @@
-// The dialogs that create an org and a project, with per-field server errors.
+// The dialogs that create an org and a project, and edit a project, with per-field
+// server errors.
 import { useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useLocation } from "wouter";
 
 import { api, unwrap } from "../api/client";
 import { Button, Dialog, Field, FormError, TextField, formErrors, noErrors, toast, type FormErrors } from "../components";
-import { keys, type Org } from "./data";
+import { keys, type Org, type Project } from "./data";
 
 export function CreateOrgDialog({
   open,
@@ -154,6 +155,88 @@ export function CreateProjectDialog({ org, open, onClose }: { org: Org; open: bo
           </Button>
           <Button type="submit" busy={busy}>
             Create project
+          </Button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export function EditProjectDialog({ project, onClose }: { project: Project | null; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [slug, setSlug] = useState("");
+  const [loadedFor, setLoadedFor] = useState<string | null>(null);
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [busy, setBusy] = useState(false);
+  if (project && loadedFor !== project.id) {
+    setLoadedFor(project.id);
+    setName(project.name);
+    setDescription(project.description);
+    setSlug(project.slug);
+    setErrors(noErrors);
+  }
+  const close = () => {
+    if (busy) return;
+    setLoadedFor(null);
+    onClose();
+  };
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!project) return;
+    if (!name.trim()) {
+      setErrors({ fields: { name: "Enter a name." }, form: null });
+      return;
+    }
+    setBusy(true);
+    setErrors(noErrors);
+    try {
+      const updated = await unwrap(
+        api.PATCH("/api/v1/projects/{project}", {
+          params: { path: { project: project.id } },
+          body: {
+            name: name.trim() !== project.name ? name.trim() : null,
+            description: description.trim() !== project.description ? description.trim() : null,
+            slug: slug.trim() !== project.slug ? slug.trim() : null,
+          },
+        }),
+      );
+      await queryClient.invalidateQueries({ queryKey: keys.allProjects(project.org_id) });
+      toast(`Saved ${updated.name}`);
+      setBusy(false);
+      setLoadedFor(null);
+      onClose();
+    } catch (error) {
+      setBusy(false);
+      setErrors(formErrors(error, { fields: ["name", "slug", "description"], codes: { slug_taken: "slug" } }));
+    }
+  };
+  return (
+    <Dialog open={project !== null} title={`Edit ${project?.name ?? "project"}`} onClose={close} dismissible={!busy}>
+      <form className="form" onSubmit={submit} noValidate>
+        <TextField label="Name" name="name" value={name} onChange={(event) => setName(event.target.value)} error={errors.fields.name} required />
+        <Field label="Description" optional error={errors.fields.description}>
+          {(control) => (
+            <textarea {...control} name="description" rows={2} value={description} onChange={(event) => setDescription(event.target.value)} />
+          )}
+        </Field>
+        <TextField
+          label="Slug"
+          name="slug"
+          className="mono"
+          hint="Unique in the organization; used in export file names."
+          value={slug}
+          onChange={(event) => setSlug(event.target.value)}
+          error={errors.fields.slug}
+        />
+        <FormError message={errors.form} />
+        <div className="dialog-footer dialog-footer-inline">
+          <Button variant="secondary" onClick={close} disabled={busy}>
+            Cancel
+          </Button>
+          <Button type="submit" busy={busy}>
+            Save
           </Button>
         </div>
       </form>

@@ -8,7 +8,7 @@ import { Link, useLocation, useSearch } from "wouter";
 import { api, unwrap } from "../api/client";
 import { Button, ConfirmDialog, MenuButton, ProgressBar, errorMessage, formatDateTime, relativeTime, sentence, toast } from "../components";
 import { AppShell } from "./AppShell";
-import { CreateOrgDialog, CreateProjectDialog } from "./CreateDialogs";
+import { CreateOrgDialog, CreateProjectDialog, EditProjectDialog } from "./CreateDialogs";
 import {
   exportFormats,
   exportUrl,
@@ -132,6 +132,7 @@ function OrgProjects({ org }: { org: Org }) {
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState(false);
   const [deleting, setDeleting] = useState<Project | null>(null);
+  const [editing, setEditing] = useState<Project | null>(null);
   const projects = useProjects(org.id, debounced);
   const imports = useImports((state) => state.byJob);
   const dismissImport = useImports((state) => state.dismiss);
@@ -194,7 +195,7 @@ function OrgProjects({ org }: { org: Org }) {
         </div>
       ))}
 
-      <div className="toolbar">
+      <div className="toolbar" hidden={!projects.isPending && items.length === 0 && !query && !debounced}>
         <input
           type="search"
           className="search-input"
@@ -251,6 +252,8 @@ function OrgProjects({ org }: { org: Org }) {
               project={project}
               importing={importByProject.get(project.id)}
               canDelete={canDelete}
+              canEdit={canCreate}
+              onEdit={() => setEditing(project)}
               onDelete={() => setDeleting(project)}
               onDismissImport={dismissImport}
             />
@@ -266,6 +269,7 @@ function OrgProjects({ org }: { org: Org }) {
       ) : null}
 
       <CreateProjectDialog org={org} open={creating} onClose={() => setCreating(false)} />
+      <EditProjectDialog project={editing} onClose={() => setEditing(null)} />
       <ImportDialog org={org} open={importing} onClose={() => setImporting(false)} />
       <ConfirmDialog
         open={deleting !== null}
@@ -287,12 +291,16 @@ function ProjectRow({
   project,
   importing,
   canDelete,
+  canEdit,
+  onEdit,
   onDelete,
   onDismissImport,
 }: {
   project: Project;
   importing: ImportEntry | undefined;
   canDelete: boolean;
+  canEdit: boolean;
+  onEdit: () => void;
   onDelete: () => void;
   onDismissImport: (jobId: string) => void;
 }) {
@@ -341,6 +349,11 @@ function ProjectRow({
         >
           Export <span aria-hidden="true" className="caret">▾</span>
         </MenuButton>
+        {canEdit ? (
+          <Button variant="ghost" className="btn-small" onClick={onEdit} aria-label={`Edit ${project.name}`}>
+            Edit
+          </Button>
+        ) : null}
         {canDelete ? (
           <Button variant="ghost" className="btn-small btn-danger-text" onClick={onDelete} aria-label={`Delete ${project.name}`}>
             Delete
