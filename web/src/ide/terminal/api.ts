@@ -1,7 +1,6 @@
-// The terminal routes: list (to reattach after a reload), create, delete. Answers are
-// read loosely (an array or `{terminals: […]}`), so small changes in the server's
-// listing shape do not break reattaching.
-import { ApiError, ensureOk } from "../../api/client";
+// The terminal routes through the typed client: list (to reattach after a reload),
+// create, read, delete. Records are mapped loosely into `TerminalInfo`.
+import { ApiError, api, unwrap } from "../../api/client";
 
 export interface TerminalInfo {
   id: string;
@@ -10,20 +9,6 @@ export interface TerminalInfo {
   /** Set once the process has exited. */
   exitCode: number | null;
   exited: boolean;
-}
-
-function base(projectId: string): string {
-  return `/api/v1/projects/${encodeURIComponent(projectId)}/terminals`;
-}
-
-async function call(url: string, init: RequestInit = {}): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url, { credentials: "same-origin", ...init, headers: { accept: "application/json", ...(init.headers ?? {}) } });
-  } catch (cause) {
-    throw new ApiError(0, null, `network error: ${String(cause)}`);
-  }
-  return ensureOk(response);
 }
 
 /** Reads one terminal record from whatever shape the server sends. */
@@ -49,36 +34,35 @@ export function toTerminalList(body: unknown): TerminalInfo[] {
   return (Array.isArray(list) ? list : []).map(toTerminalInfo).filter((info): info is TerminalInfo => info !== null);
 }
 
+const project = (projectId: string) => ({ path: { project: projectId } });
+
 export async function listTerminals(projectId: string): Promise<TerminalInfo[]> {
-  const response = await call(base(projectId));
-  return toTerminalList(await response.json());
+  return toTerminalList(await unwrap(api.GET("/api/v1/projects/{project}/terminals", { params: project(projectId) })));
 }
 
 export async function createTerminal(projectId: string, cols: number, rows: number): Promise<TerminalInfo> {
-  const response = await call(base(projectId), {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ cols, rows }),
-  });
-  const info = toTerminalInfo(await response.json());
-  if (!info) throw new ApiError(response.status, null, "the server answered without a terminal id");
+  const created = await unwrap(api.POST("/api/v1/projects/{project}/terminals", { params: project(projectId), body: { cols, rows } }));
+  const info = toTerminalInfo(created);
+  if (!info) throw new ApiError(500, null, "the server answered without a terminal id");
   return info;
 }
 
 export async function deleteTerminal(projectId: string, id: string): Promise<void> {
   try {
-    await call(`${base(projectId)}/${encodeURIComponent(id)}`, { method: "DELETE" });
+    await unwrap(api.DELETE("/api/v1/projects/{project}/terminals/{terminal}", { params: { path: { project: projectId, terminal: id } } }));
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return; // Already gone.
     throw error;
   }
 }
 
-/** Whether a terminal still exists (a 404 says no; anything else is treated as yes). */
+/**
+ * Whether a terminal still exists. Asked through the listing (always 200), so a
+ * terminal closed elsewhere does not cost a 404 (a console error in browsers).
+ */
 export async function terminalExists(projectId: string, id: string): Promise<boolean> {
   try {
-    const list = await listTerminals(projectId);
-    return list.some((info) => info.id === id);
+    return (await listTerminals(projectId)).some((info) => info.id === id);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return false;
     throw error;
