@@ -246,6 +246,18 @@ test("setup, login, projects, import, tokens and the audit log through the UI", 
     await screenshot(page, "10-account");
   });
 
+  await t.test("the theme chosen on the account page is stored and applied", async () => {
+    await page.getByRole("radio", { name: "High contrast" }).check();
+    await page.waitForFunction(() => document.documentElement.dataset.theme === "high-contrast");
+    await screenshot(page, "10-account-high-contrast");
+    await page.reload();
+    await page.getByRole("heading", { name: "Account", level: 1 }).waitFor();
+    assert.equal(await page.getByRole("radio", { name: "High contrast" }).isChecked(), true);
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "high-contrast");
+    await page.getByRole("radio", { name: "Dark" }).check();
+    await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+  });
+
   await t.test("revoke a token and sign out other sessions", async () => {
     await page.getByRole("button", { name: "Revoke ci" }).click();
     const confirm = page.getByRole("alertdialog", { name: "Revoke ci?" });

@@ -22,6 +22,7 @@ import {
   toast,
   type FormErrors,
 } from "../components";
+import { THEMES, useEffectiveSettings, useSaveSettings, type Theme } from "../ide/settings";
 import { AppShell } from "./AppShell";
 import { keys, useSessions, useTokens, type Scope, type Session, type Token } from "./data";
 import { parseExpiryDays, validateNewPassword } from "./validation";
@@ -37,6 +38,7 @@ export function AccountScreen() {
       </div>
       <div className="settings-layout">
         <ProfilePanel />
+        <AppearancePanel />
         <PasswordPanel />
         <SessionsPanel />
         <TokensPanel />
@@ -107,6 +109,47 @@ function ProfilePanel() {
             </Button>
           </div>
         </form>
+      </div>
+    </section>
+  );
+}
+
+function AppearancePanel() {
+  const settings = useEffectiveSettings();
+  const save = useSaveSettings();
+  const choose = (theme: Theme) => {
+    save.mutate(
+      { theme },
+      { onError: (error) => toast(`Could not save the theme: ${errorMessage(error)}`, "error") },
+    );
+  };
+  return (
+    <section className="panel" aria-labelledby="appearance-title">
+      <div className="panel-head">
+        <div>
+          <h2 id="appearance-title">Appearance</h2>
+          <p className="muted">Applies to every screen and the editor, on every device you use.</p>
+        </div>
+      </div>
+      <div className="panel-body">
+        <fieldset className="field">
+          <legend className="field-label">Theme</legend>
+          <div className="theme-options">
+            {THEMES.map((option) => (
+              <label key={option.id} className={`theme-option theme-swatch-${option.id}`}>
+                <input
+                  type="radio"
+                  name="theme"
+                  value={option.id}
+                  checked={settings.theme === option.id}
+                  onChange={() => choose(option.id)}
+                />
+                <span className="theme-swatch" aria-hidden="true" />
+                {option.label}
+              </label>
+            ))}
+          </div>
+        </fieldset>
       </div>
     </section>
   );

@@ -7,6 +7,7 @@ import { useLocation } from "wouter";
 import { api, unwrap } from "../api/client";
 import { sessionKeys, useMe } from "../app/session";
 import { TopBar, Toaster, errorMessage, isStatus, toast, type TopBarOrg } from "../components";
+import { useApplyTheme } from "../ide/settings";
 import "../styles/screens.css";
 import { useOrgs } from "./data";
 
@@ -43,6 +44,8 @@ export function AppShell({ title, current = null, currentOrg = null, children, w
   const orgs = useOrgs();
   const [, navigate] = useLocation();
   const logout = useLogout();
+  // The user's theme (stored with their editor settings) applies to these screens too.
+  useApplyTheme(Boolean(me.data));
   useEffect(() => {
     document.title = `${title} · Dockyard`;
   }, [title]);
@@ -73,6 +76,8 @@ export function AppShell({ title, current = null, currentOrg = null, children, w
 
 /** The centred card of the setup and login screens. */
 export function AuthLayout({ title, children }: { title: string; children: ReactNode }) {
+  // Signed out: the theme this browser used last.
+  useApplyTheme(false);
   useEffect(() => {
     document.title = `${title} · Dockyard`;
   }, [title]);
