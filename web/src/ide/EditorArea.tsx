@@ -215,17 +215,18 @@ function GroupView({ projectId, group, active, settings, index }: { projectId: s
 function Breadcrumbs({ path, symbols }: { path: string; symbols: boolean }) {
   const segments = path.split("/");
   const cursor = useIde((s) => s.cursor);
-  const [crumbs, setCrumbs] = useState<SymbolCrumb[]>([]);
+  const [found, setFound] = useState<{ path: string; chain: SymbolCrumb[] }>({ path, chain: [] });
+  // Symbols belong to the file they were computed for: never show another file's.
+  const crumbs = symbols && found.path === path ? found.chain : [];
   useEffect(() => {
-    if (!symbols || !cursor) {
-      setCrumbs([]);
-      return;
-    }
+    if (!symbols || !cursor) return;
     let live = true;
     const timer = setTimeout(() => {
       const model = getModel(path);
       if (!model) return;
-      void import("./monaco").then((m) => m.symbolPath(model, cursor.line, cursor.column)).then((chain) => live && setCrumbs(chain));
+      void import("./monaco")
+        .then((m) => m.symbolPath(model, cursor.line, cursor.column))
+        .then((chain) => live && setFound({ path, chain }));
     }, 250);
     return () => {
       live = false;
