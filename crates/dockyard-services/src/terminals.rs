@@ -232,7 +232,8 @@ impl Session {
             .await
             .write_all(bytes)
             .await
-            .map_err(|error| ServiceError::Internal(format!("terminal input: {error}")))?;
+            // The shell is gone (its exit is being recorded): like writing after the exit.
+            .map_err(|_| exited())?;
         self.state().last_activity = Instant::now();
         // The typed command may change files behind the workspace's back.
         if bytes.contains(&b'\r') || bytes.contains(&b'\n') {
@@ -773,6 +774,99 @@ mod tests {
             let Err(ServiceError::Invalid(invalid)) = checked_size(cols, rows) else { panic!("{cols}x{rows} refused") };
             assert_eq!(invalid.code, "terminal_size_invalid");
         }
+    }
+
+    /// A process that never exits and ignores every control call: the logic above
+    /// the sandbox, alone (the real PTY is tested in dockyard-sandbox and end to end).
+    struct StillRunning;
+
+    impl Control for StillRunning {
+        fn resize(
+            &self,
+            _size: PtySize,
+        ) -> dockyard_sandbox::BoxFuture<'_, Result<(), dockyard_sandbox::SandboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn kill(&self) -> dockyard_sandbox::BoxFuture<'_, Result<(), dockyard_sandbox::SandboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn wait(
+            &self,
+        ) -> dockyard_sandbox::BoxFuture<'_, Result<dockyard_sandbox::ExitStatus, dockyard_sandbox::SandboxError>>
+        {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    fn session(scrollback: usize) -> Arc<Session> {
+        let folder = std::env::temp_dir().join(format!("dockyard-terminal-unit-{}", TerminalId::new()));
+        let workspace =
+            Arc::new(HostWorkspace::open(folder, dockyard_workspace::Quotas::default()).expect("workspace"));
+        Arc::new(Session {
+            id: TerminalId::new(),
+            project: ProjectId::new(),
+            org: OrgId::new(),
+            created_by: UserId::new(),
+            created_at: Utc::now(),
+            control: Box::new(StillRunning),
+            input: tokio::sync::Mutex::new(Box::new(tokio::io::sink())),
+            state: Mutex::new(SessionState {
+                ring: Ring::new(scrollback),
+                size: PtySize { cols: 80, rows: 24 },
+                attached: 0,
+                last_activity: Instant::now(),
+                exit_code: None,
+                exited_at: None,
+                close_reason: None,
+            }),
+            live: broadcast::channel(LIVE_CHUNKS).0,
+            workspace,
+        })
+    }
+
+    fn output_from(session: &Arc<Session>, next: u64) -> TerminalOutput {
+        TerminalOutput { receiver: session.live.subscribe(), session: session.clone(), next, exit: None, done: false }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_client_catches_up_from_the_ring_without_holes_or_repeats() {
+        let session = session(1 << 20);
+        let mut output = output_from(&session, 0);
+        // Far more chunks than the live channel holds, none read yet.
+        let chunks: Vec<String> = (0..LIVE_CHUNKS * 3).map(|index| format!("{index:04}")).collect();
+        for chunk in &chunks {
+            session.push_output(chunk.as_bytes());
+        }
+        let total: u64 = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        let mut seen = Vec::new();
+        while (seen.len() as u64) < total {
+            let Some(TerminalEvent::Output { offset, bytes, gap }) = output.recv().await else { panic!("output") };
+            assert_eq!(offset, seen.len() as u64, "each event starts where the last one ended");
+            assert!(!gap, "the ring still held everything");
+            seen.extend(bytes);
+        }
+        assert_eq!(String::from_utf8(seen).expect("text"), chunks.concat());
+        // Live output after the catch-up arrives as it is written, once.
+        session.push_output(b"live");
+        assert_eq!(
+            output.recv().await,
+            Some(TerminalEvent::Output { offset: total, bytes: b"live".to_vec(), gap: false })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_behind_the_ring_gets_the_gap_flagged_and_then_the_exit() {
+        let session = session(100);
+        let mut output = output_from(&session, 0);
+        for index in 0..LIVE_CHUNKS * 3 {
+            session.push_output(format!("{index:04}").as_bytes());
+        }
+        let end = (LIVE_CHUNKS * 3 * 4) as u64;
+        let Some(TerminalEvent::Output { offset, bytes, gap }) = output.recv().await else { panic!("output") };
+        assert_eq!((offset, bytes.len(), gap), (end - 100, 100, true));
+        let _ = session.live.send(Live::Exit(7));
+        assert_eq!(output.recv().await, Some(TerminalEvent::Exit(7)));
+        assert_eq!(output.recv().await, None);
     }
 
     proptest! {
