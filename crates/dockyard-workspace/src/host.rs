@@ -143,6 +143,69 @@ impl HostWorkspace {
         Ok(())
     }
 
+    /// The checked part of a write, under the write lock. Renames `prepared` into place
+    /// when it was written in the target's (real) folder; otherwise writes here.
+    /// Answers the outcome and whether `prepared` was used (its folder is then still
+    /// to be fsynced).
+    fn write_locked(
+        &self,
+        path: &WorkspacePath,
+        bytes: &[u8],
+        if_match: Option<&str>,
+        prepared: Option<&PreparedWrite>,
+    ) -> Result<(WriteOutcome, bool), WorkspaceError> {
+        let mut full = self.resolve(path, true)?;
+        // Writing through a link (that stays inside) updates its target, as editors do.
+        if fs::symlink_metadata(&full).is_ok_and(|metadata| metadata.is_symlink())
+            && let Ok(real) = fs::canonicalize(&full)
+        {
+            full = real;
+        }
+        let existing = match fs::metadata(&full) {
+            Ok(metadata) if metadata.is_dir() => return Err(WorkspaceError::IsADirectory(path.to_string())),
+            Ok(metadata) => Some(metadata.len()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(error.into()),
+        };
+        if let Some(expected) = if_match {
+            let current = match existing {
+                Some(_) => Some(etag_of(&fs::read(&full)?)),
+                None => None,
+            };
+            let matches = match (&current, expected.trim()) {
+                (Some(_), "*") => true,
+                (Some(current), expected) => {
+                    expected.split(',').any(|tag| tag.trim().trim_start_matches("W/") == current)
+                }
+                (None, _) => false,
+            };
+            if !matches {
+                return Err(WorkspaceError::PreconditionFailed { current_etag: current });
+            }
+        }
+        self.check_quota(u64::from(existing.is_none()), existing.unwrap_or(0), bytes.len() as u64)?;
+        let parent = full.parent().ok_or(WorkspaceError::Root("written as a file"))?;
+        // The prepared file is used only if it sits in the folder the checks just
+        // resolved (a folder swapped for a link meanwhile makes the real paths differ).
+        let same_folder = |prepared: &&PreparedWrite| fs::canonicalize(parent).is_ok_and(|real| real == prepared.dir);
+        let used_prepared = match prepared.filter(same_folder) {
+            Some(prepared) => {
+                if let Ok(metadata) = fs::metadata(&full) {
+                    let _ = fs::set_permissions(&prepared.temporary, metadata.permissions());
+                }
+                fs::rename(&prepared.temporary, &full)?;
+                true
+            }
+            None => {
+                create_dirs_within(&self.root, parent)?;
+                write_atomically(parent, &full, bytes)?;
+                false
+            }
+        };
+        self.adjust_usage(i64::from(existing.is_none()), bytes.len() as i64 - existing.unwrap_or(0) as i64);
+        Ok((WriteOutcome { etag: etag_of(bytes), created: existing.is_none() }, used_prepared))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -227,42 +290,33 @@ impl Workspace for HostWorkspace {
         if path.is_root() {
             return Err(WorkspaceError::Root("written as a file"));
         }
-        let _guard = self.lock();
-        let mut full = self.resolve(path, true)?;
-        // Writing through a link (that stays inside) updates its target, as editors do.
-        if fs::symlink_metadata(&full).is_ok_and(|metadata| metadata.is_symlink())
-            && let Ok(real) = fs::canonicalize(&full)
-        {
-            full = real;
+        if bytes.len() as u64 > self.quotas.max_file_bytes {
+            return Err(WorkspaceError::QuotaExceeded { limit: "file_size", max: self.quotas.max_file_bytes });
         }
-        let existing = match fs::metadata(&full) {
-            Ok(metadata) if metadata.is_dir() => return Err(WorkspaceError::IsADirectory(path.to_string())),
-            Ok(metadata) => Some(metadata.len()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(error.into()),
+        // The slow part of a durable write (the data and its fsync) happens before the
+        // write lock, into a temporary file next to the target, so writers of different
+        // files overlap. Under the lock: the checks and the rename. The folder's fsync
+        // comes after the lock; the caller still waits for it before the answer.
+        let prepared = match self.resolve(path, true) {
+            Ok(full) => full.parent().and_then(|parent| prepare_write(&self.root, parent, bytes)),
+            Err(_) => None,
         };
-        if let Some(expected) = if_match {
-            let current = match existing {
-                Some(_) => Some(etag_of(&fs::read(&full)?)),
-                None => None,
-            };
-            let matches = match (&current, expected.trim()) {
-                (Some(_), "*") => true,
-                (Some(current), expected) => {
-                    expected.split(',').any(|tag| tag.trim().trim_start_matches("W/") == current)
+        let outcome = {
+            let _guard = self.lock();
+            self.write_locked(path, bytes, if_match, prepared.as_ref())
+        };
+        match (outcome, prepared) {
+            (Ok((outcome, true)), Some(prepared)) => {
+                File::open(&prepared.dir)?.sync_all()?;
+                Ok(outcome)
+            }
+            (outcome, prepared) => {
+                if let Some(prepared) = prepared {
+                    let _ = fs::remove_file(prepared.temporary);
                 }
-                (None, _) => false,
-            };
-            if !matches {
-                return Err(WorkspaceError::PreconditionFailed { current_etag: current });
+                outcome.map(|(outcome, _)| outcome)
             }
         }
-        self.check_quota(u64::from(existing.is_none()), existing.unwrap_or(0), bytes.len() as u64)?;
-        let parent = full.parent().ok_or(WorkspaceError::Root("written as a file"))?;
-        create_dirs_within(&self.root, parent)?;
-        write_atomically(parent, &full, bytes)?;
-        self.adjust_usage(i64::from(existing.is_none()), bytes.len() as i64 - existing.unwrap_or(0) as i64);
-        Ok(WriteOutcome { etag: etag_of(bytes), created: existing.is_none() })
     }
 
     fn create_dir(&self, path: &WorkspacePath) -> Result<(), WorkspaceError> {
@@ -417,6 +471,33 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), Works
         let _ = fs::remove_file(&temporary);
     }
     Ok(result?)
+}
+
+/// A temporary file holding the new content, written and fsynced, waiting to be
+/// renamed over its target.
+struct PreparedWrite {
+    dir: PathBuf,
+    temporary: PathBuf,
+}
+
+/// Writes and fsyncs `bytes` into a new temporary file in `dir`, when `dir` exists
+/// and really is inside `root`. `None` when it cannot: the write then happens under
+/// the lock, where the checks give the precise error.
+fn prepare_write(root: &Path, dir: &Path, bytes: &[u8]) -> Option<PreparedWrite> {
+    let dir = fs::canonicalize(dir).ok().filter(|real| real.starts_with(root) && real.is_dir())?;
+    let temporary = dir.join(format!("{TEMP_PREFIX}{}", ulid::Ulid::new()));
+    let result = (|| {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    match result {
+        Ok(()) => Some(PreparedWrite { dir, temporary }),
+        Err(_) => {
+            let _ = fs::remove_file(&temporary);
+            None
+        }
+    }
 }
 
 /// Refuses to put a folder inside itself, judged on the real (link-resolved) paths.

@@ -1,40 +1,27 @@
-// Who is signed in, and whether the instance still needs its first-run setup.
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+// Who is signed in, and whether the instance still needs its first-run setup. Both come
+// from GET /api/v1/auth/session, which answers 200 when nobody is signed in (a 401
+// would be logged by the browser as a console error on every signed-out page load).
+import { useQuery } from "@tanstack/react-query";
 
-import { ApiError, api, unwrap, type Schemas } from "../api/client";
+import { api, unwrap, type Schemas } from "../api/client";
 
 export const sessionKeys = {
   me: ["me"] as const,
   setup: ["setup"] as const,
 };
 
-/** The signed-in user, or null when nobody is (401). */
+/** The signed-in user, or null when nobody is. */
 export function useMe() {
-  const queryClient = useQueryClient();
   return useQuery({
     queryKey: sessionKeys.me,
-    queryFn: async (): Promise<Schemas["UserDto"] | null> => {
-      // Before setup nobody exists: skip the 401, which Chromium logs as a console error.
-      const setup = await queryClient.fetchQuery({
-        queryKey: sessionKeys.setup,
-        queryFn: () => unwrap(api.GET("/api/v1/setup")),
-        staleTime: Infinity,
-      });
-      if (setup.needs_setup) return null;
-      try {
-        return await unwrap(api.GET("/api/v1/me"));
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 401) return null;
-        throw error;
-      }
-    },
+    queryFn: async (): Promise<Schemas["UserDto"] | null> => (await unwrap(api.GET("/api/v1/auth/session"))).user ?? null,
   });
 }
 
 export function useSetupStatus() {
   return useQuery({
     queryKey: sessionKeys.setup,
-    queryFn: () => unwrap(api.GET("/api/v1/setup")),
+    queryFn: async () => ({ needs_setup: (await unwrap(api.GET("/api/v1/auth/session"))).needs_setup }),
     staleTime: Infinity,
   });
 }

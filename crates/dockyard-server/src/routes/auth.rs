@@ -16,7 +16,36 @@ use crate::extract::{ApiJson, Caller, Ctx, SESSION_COOKIE};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(setup_status, setup)).routes(routes!(login)).routes(routes!(logout))
+    OpenApiRouter::new()
+        .routes(routes!(setup_status, setup))
+        .routes(routes!(current_session))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionState {
+    /// True until the first user exists.
+    pub needs_setup: bool,
+    /// The signed-in user; null when the request carries no valid session or token.
+    pub user: Option<UserDto>,
+}
+
+/// Who is signed in, if anyone, and whether the instance needs its first-run setup.
+///
+/// Unlike `GET /api/v1/me`, this answers 200 for a signed-out caller, so a web app can
+/// ask at start without a failed request (browsers log every 401 as an error).
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", responses((status = 200, body = SessionState), (status = 429, body = Problem)))]
+async fn current_session(
+    State(state): State<AppState>,
+    caller: Result<Caller, crate::error::ApiError>,
+) -> ApiResult<Json<SessionState>> {
+    let user = match caller {
+        Ok(Caller(caller)) => Some(state.services.get_self(&caller.actor).await?.into()),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => None,
+        Err(error) => return Err(error),
+    };
+    Ok(Json(SessionState { needs_setup: state.services.needs_setup().await?, user }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -264,6 +264,7 @@ pub struct AuditPage {
 
 /// Paging of newest-first logs.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries with this action, e.g. `auth.login_failed`.

@@ -127,6 +127,7 @@ async fn init(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DiffParams {
     /// One file or folder; the whole tree when absent.
@@ -289,6 +290,7 @@ async fn commit(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// A branch, tag or commit; HEAD when absent.
@@ -420,6 +422,7 @@ async fn create_branch(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteBranchParams {
     /// Delete even when not merged.

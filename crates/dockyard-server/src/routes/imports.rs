@@ -268,6 +268,7 @@ async fn receive_upload(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `zip` (the default), `tar.gz`, `json` or `md`.

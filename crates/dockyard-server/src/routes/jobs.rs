@@ -42,6 +42,7 @@ async fn get_job(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Start after this event id (for clients that cannot send `Last-Event-ID`;

@@ -44,3 +44,26 @@ async fn session_cookie_is_http_only_and_same_site_lax() {
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
 }
+
+#[tokio::test]
+async fn session_state_answers_200_signed_out_and_names_the_user_signed_in() {
+    let app = spawn_app().await;
+    let anonymous = app.anonymous();
+    let before = anonymous.get("/api/v1/auth/session").await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.json["needs_setup"], true);
+    assert!(before.json["user"].is_null());
+
+    let (admin, _org) = app.setup_admin().await;
+    let signed_in = admin.get("/api/v1/auth/session").await;
+    assert_eq!(signed_in.status, 200);
+    assert_eq!(signed_in.json["needs_setup"], false);
+    assert_eq!(signed_in.json["user"]["email"], ADMIN_EMAIL);
+
+    let after_setup = anonymous.get("/api/v1/auth/session").await;
+    assert_eq!((after_setup.json["needs_setup"].as_bool(), after_setup.json["user"].is_null()), (Some(false), true));
+
+    // A bad bearer token is still "nobody", not an error page for the web app.
+    let bad = app.with_token("dyt_not-a-real-token").get("/api/v1/auth/session").await;
+    assert_eq!((bad.status, bad.json["user"].is_null()), (200, true));
+}

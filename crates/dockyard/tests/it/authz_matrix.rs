@@ -113,6 +113,7 @@ enum Case {
     Healthz,
     Readyz,
     SetupStatus,
+    CurrentSession,
     /// A valid body on a set-up instance: 409 for everyone.
     Setup,
     /// Wrong credentials: 401 for everyone.
@@ -275,6 +276,7 @@ fn table() -> Vec<Row> {
         row("GET",    "/healthz",                          Healthz,              [OK; 9]),
         row("GET",    "/readyz",                           Readyz,               [OK; 9]),
         row("GET",    "/api/v1/setup",                     SetupStatus,          [OK; 9]),
+        row("GET",    "/api/v1/auth/session",              CurrentSession,       [OK; 9]),
         row("POST",   "/api/v1/setup",                     Setup,                [SET_UP; 9]),
         row("POST",   "/api/v1/auth/login",                Login,                [BAD_LOGIN; 9]),
         //                                                                        anon    viewer  develop admin   owner   outsider inst_adm read_tk admin_tk
@@ -629,8 +631,8 @@ impl World {
         let acting_id = self.person(who).id.clone();
         let cookie_user = !matches!(who, Who::Anonymous | Who::ReadToken | Who::AdminToken);
         match case {
-            Healthz | Readyz | SetupStatus | GetMe | ListSessions | ListTokens | ListOrgs | ListUsers
-            | InstanceAudit => {}
+            Healthz | Readyz | SetupStatus | CurrentSession | GetMe | ListSessions | ListTokens | ListOrgs
+            | ListUsers | InstanceAudit => {}
             GetSettings | GetLayout | FileIndex => {}
             UpdateSettings => call.body = Some(json!({ "font_size": 10 + n % 20, "word_wrap": n.is_multiple_of(2) })),
             SaveLayout => {
