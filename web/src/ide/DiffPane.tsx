@@ -3,9 +3,8 @@
 import { useEffect, useRef, useState } from "react";
 import type * as MonacoApi from "monaco-editor";
 
-import { fileUrl } from "../api/client";
+import { api, fileUrl, unwrap } from "../api/client";
 import { languageFor, loadMonaco } from "./documents";
-import { getJson, projectUrl } from "./http";
 import { reverseHunks, type PatchHunk } from "./patch";
 import { editorOptions } from "./EditorPane";
 import { monacoTheme, type Settings } from "./settings";
@@ -17,7 +16,7 @@ interface Diff {
 }
 
 async function diffHunks(projectId: string, path: string, staged: boolean): Promise<{ hunks: PatchHunk[]; binary: boolean }> {
-  const diff = await getJson<Diff>(projectUrl(projectId, `git/diff?path=${encodeURIComponent(path)}&staged=${staged}`));
+  const diff: Diff = await unwrap(api.GET("/api/v1/projects/{project}/git/diff", { params: { path: { project: projectId }, query: { path, staged } } }));
   const file = diff.files.find((f) => f.path === path) ?? diff.files[0];
   return { hunks: file?.hunks ?? [], binary: !!file?.binary };
 }

@@ -3,11 +3,11 @@
 // file drops uploaded, and a context menu. Reloads what it shows on `filesChanged`.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
-import { ApiError, ensureOk, fileUrl } from "../api/client";
+import { api, ApiError, ensureOk, fileUrl, unwrap } from "../api/client";
 import { ContextMenu, type MenuState } from "./ContextMenu";
 import { Dialog } from "./Dialog";
 import { renameDocument } from "./documents";
-import { getJson, projectUrl, sendJson } from "./http";
+import { projectUrl } from "./http";
 import { log } from "./output";
 import { useIde } from "./store";
 
@@ -68,7 +68,7 @@ export function Explorer({ projectId, projectName }: { projectId: string; projec
     async (dir: string) => {
       setFolders((f) => (f[dir] && f[dir] !== "loading" ? f : { ...f, [dir]: "loading" }));
       try {
-        const tree = await getJson<{ entries: Entry[] }>(projectUrl(projectId, `tree?path=${encodeURIComponent(dir)}`));
+        const tree = await unwrap(api.GET("/api/v1/projects/{project}/tree", { params: { path: { project: projectId }, query: { path: dir } } }));
         // Like VS Code's default files.exclude: the repository's .git stays out of sight.
         setFolders((f) => ({ ...f, [dir]: { entries: tree.entries.filter((e) => e.name !== ".git") } }));
       } catch (error) {
@@ -187,9 +187,9 @@ export function Explorer({ projectId, projectName }: { projectId: string; projec
       if (editing.mode === "file") {
         await ensureOk(await fetch(fileUrl(projectId, target), { method: "PUT", credentials: "same-origin", headers: { "content-type": "application/octet-stream" }, body: "" }));
       } else if (editing.mode === "folder") {
-        await sendJson("POST", projectUrl(projectId, "folders"), { path: target });
+        await unwrap(api.POST("/api/v1/projects/{project}/folders", { params: { path: { project: projectId } }, body: { path: target } }));
       } else {
-        await sendJson("POST", projectUrl(projectId, "move"), { from: editing.path, to: target });
+        await unwrap(api.POST("/api/v1/projects/{project}/move", { params: { path: { project: projectId } }, body: { from: editing.path!, to: target } }));
         useIde.getState().renamePath(editing.path!, target);
         await renameDocument(editing.path!, target);
       }
@@ -238,7 +238,7 @@ export function Explorer({ projectId, projectName }: { projectId: string; projec
     const to = join(toDir, name);
     if (to === from || toDir === from || toDir.startsWith(`${from}/`)) return;
     try {
-      await sendJson("POST", projectUrl(projectId, "move"), { from, to });
+      await unwrap(api.POST("/api/v1/projects/{project}/move", { params: { path: { project: projectId } }, body: { from, to } }));
       log(`Moved ${from} to ${to}`);
       useIde.getState().renamePath(from, to);
       await renameDocument(from, to);

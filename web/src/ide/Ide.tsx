@@ -13,7 +13,6 @@ import type { SidebarView } from "./contract";
 import { draftPaths, flushDrafts, refreshDocuments, retainOnly, setProject } from "./documents";
 import { EditorArea } from "./EditorArea";
 import { Explorer } from "./Explorer";
-import { getJson, sendJson } from "./http";
 import { Palette } from "./Palette";
 import { BottomPanel } from "./BottomPanel";
 import { StatusBar } from "./StatusBar";
@@ -62,14 +61,14 @@ function useLayoutPersistence(projectId: string): boolean {
       } catch {
         // No storage: the server copy is enough.
       }
-      void sendJson("PUT", layoutUrl(projectId), JSON.parse(body)).catch(() => {
+      void unwrap(api.PUT("/api/v1/me/layouts/{project}", { params: { path: { project: projectId } }, body: JSON.parse(body) })).catch(() => {
         last = "";
       });
     };
     void (async () => {
       let raw: unknown = null;
       try {
-        const answer = await getJson<unknown>(layoutUrl(projectId));
+        const answer: unknown = await unwrap(api.GET("/api/v1/me/layouts/{project}", { params: { path: { project: projectId } } }));
         raw = answer && typeof answer === "object" && "layout" in answer ? (answer as { layout: unknown }).layout : answer;
       } catch {
         try {

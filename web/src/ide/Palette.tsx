@@ -1,9 +1,9 @@
 // The command palette (Ctrl+Shift+P, ">" prefix) and quick open (Ctrl+P): one input over
 // a fuzzy-filtered listbox. Quick open lists every workspace path (the file index, or a
 // walk of the tree when the index route is missing); ":" jumps to a line.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 
-import { ApiError } from "../api/client";
+import { api, ApiError, unwrap } from "../api/client";
 import { activeEditor } from "./editors";
 import { fuzzyFilter, type FuzzyResult } from "./fuzzy";
 import { getJson, projectUrl } from "./http";
@@ -40,7 +40,9 @@ async function walkTree(projectId: string, limit = 20000): Promise<FileIndex> {
 export function fileIndex(projectId: string, version: number): Promise<FileIndex> {
   const cached = indexCache.get(projectId);
   if (cached && cached.version === version) return cached.promise;
-  const promise = getJson<FileIndex>(projectUrl(projectId, "file-index")).catch((error) => {
+  const promise = unwrap(
+    api.GET("/api/v1/projects/{project}/file-index", { params: { path: { project: projectId }, query: { hidden: true } } }),
+  ).catch((error) => {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405) && error.code !== "project_not_found") return walkTree(projectId);
     throw error;
   });
@@ -66,13 +68,17 @@ export function Palette({ projectId, keybindings }: { projectId: string; keybind
   const listRef = useRef<HTMLUListElement>(null);
   const previousFocus = useRef<HTMLElement | null>(null);
 
-  useEffect(() => {
+  // Focus the input in the same frame it appears, so no keystroke lands elsewhere.
+  useLayoutEffect(() => {
     if (!mode) return;
-    previousFocus.current = document.activeElement as HTMLElement | null;
+    if (!inputRef.current?.contains(document.activeElement)) previousFocus.current = document.activeElement as HTMLElement | null;
     setValue(mode === "commands" ? ">" : "");
     setSelected(0);
-    requestAnimationFrame(() => inputRef.current?.focus());
+    inputRef.current?.focus();
   }, [mode, nonce]);
+  useEffect(() => {
+    if (mode && document.activeElement !== inputRef.current) inputRef.current?.focus();
+  });
 
   const filesMode = mode !== null && !value.startsWith(">") && !value.startsWith(":");
   useEffect(() => {
@@ -135,8 +141,9 @@ export function Palette({ projectId, keybindings }: { projectId: string; keybind
     const item = result.item;
     close(item.kind === "command");
     if (item.kind === "command") {
-      // Let the palette unmount before the command runs (it may open a dialog).
-      setTimeout(() => item.command.run(), 0);
+      // Synchronously: a command that opens quick open (or a dialog) takes the focus
+      // before the next keystroke arrives.
+      item.command.run();
     } else if (item.kind === "file") {
       if (toSide) useIde.getState().splitRight();
       useIde.getState().openFile(item.path);

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 
-import { getJson, sendJson } from "./http";
+import { api, unwrap } from "../api/client";
 
 export type Theme = "dark" | "light" | "high-contrast";
 export type Autosave = "off" | "after-delay" | "on-focus-change";
@@ -42,7 +42,6 @@ export function monacoTheme(theme: Theme): string {
   return THEMES.find((t) => t.id === theme)?.monaco ?? "vs-dark";
 }
 
-const SETTINGS_URL = "/api/v1/me/settings";
 const THEME_CACHE = "dockyard.theme";
 export const settingsKey = ["me", "settings"] as const;
 
@@ -76,7 +75,7 @@ function cachedTheme(): Theme | null {
 export function useSettings() {
   return useQuery({
     queryKey: settingsKey,
-    queryFn: async () => normalizeSettings(await getJson<unknown>(SETTINGS_URL)),
+    queryFn: async () => normalizeSettings(await unwrap(api.GET("/api/v1/me/settings"))),
     staleTime: Infinity,
     placeholderData: () => ({ ...DEFAULT_SETTINGS, theme: cachedTheme() ?? DEFAULT_SETTINGS.theme }),
   });
@@ -94,7 +93,7 @@ export function useEffectiveSettings(): Settings {
 export function useSaveSettings() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async (change: Partial<Settings>) => normalizeSettings(await sendJson<unknown>("PUT", SETTINGS_URL, change)),
+    mutationFn: async (change: Partial<Settings>) => normalizeSettings(await unwrap(api.PUT("/api/v1/me/settings", { body: change }))),
     onMutate: async (change) => {
       await client.cancelQueries({ queryKey: settingsKey });
       const previous = client.getQueryData<Settings>(settingsKey);
@@ -126,7 +125,7 @@ export function applyTheme(theme: Theme): void {
 export function useApplyTheme(enabled = true): Theme {
   const settings = useQuery({
     queryKey: settingsKey,
-    queryFn: async () => normalizeSettings(await getJson<unknown>(SETTINGS_URL)),
+    queryFn: async () => normalizeSettings(await unwrap(api.GET("/api/v1/me/settings"))),
     staleTime: Infinity,
     enabled,
   });
