@@ -74,4 +74,37 @@ mod tests {
              (and commit the result) so the web app's typed client matches the server"
         );
     }
+
+    /// A parameter documented as `in: path` must be a `{name}` of its route, and every
+    /// `{name}` documented: query parameters listed as path parameters made the typed
+    /// client unable to send them (utoipa's `IntoParams` needs `parameter_in = Query`).
+    #[test]
+    fn path_parameters_are_exactly_the_routes_placeholders() {
+        let document: serde_json::Value =
+            serde_json::from_str(&super::openapi_json()).expect("the generated document is JSON");
+        let mut wrong = Vec::new();
+        for (route, item) in document["paths"].as_object().expect("paths") {
+            let placeholders: Vec<&str> =
+                route.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect();
+            for (method, operation) in item.as_object().expect("path item") {
+                let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+                let in_path: Vec<String> = parameters
+                    .iter()
+                    .filter(|parameter| parameter["in"] == "path")
+                    .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
+                    .collect();
+                for name in &in_path {
+                    if !placeholders.contains(&name.as_str()) {
+                        wrong.push(format!("{method} {route}: `{name}` is documented in the path but is not in it"));
+                    }
+                }
+                for placeholder in &placeholders {
+                    if !in_path.iter().any(|name| name == placeholder) {
+                        wrong.push(format!("{method} {route}: `{{{placeholder}}}` is not documented"));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }

@@ -169,6 +169,7 @@ async fn delete_terminal(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectParams {
     /// The offset of the first output byte wanted (what the client already has);
