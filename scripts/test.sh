@@ -50,11 +50,12 @@ fi
 if $have_chromium; then
   # The browser tests drive the debug binary the suite just built for its own
   # end-to-end tests (a debug build reads web/dist from the source tree).
-  [ -x target/debug/dockyard ] || cargo build --quiet -p dockyard
+  dockyard_bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/dockyard"
+  [ -x "$dockyard_bin" ] || cargo build --quiet -p dockyard
   echo "==> browser tests on SQLite"
-  (cd web && DOCKYARD_BIN="$PWD/../target/debug/dockyard" npm run --silent e2e)
+  (cd web && DOCKYARD_BIN="$dockyard_bin" npm run --silent e2e)
   if [ -n "$pg_url" ]; then
     echo "==> browser tests on PostgreSQL"
-    (cd web && DOCKYARD_BIN="$PWD/../target/debug/dockyard" DOCKYARD_TEST_DATABASE_URL="$pg_url" npm run --silent e2e)
+    (cd web && DOCKYARD_BIN="$dockyard_bin" DOCKYARD_TEST_DATABASE_URL="$pg_url" npm run --silent e2e)
   fi
 fi

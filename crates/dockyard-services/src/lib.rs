@@ -49,7 +49,8 @@ pub use jobs::{
 };
 pub use orgs::{MemberChange, OrgUpdate};
 pub use preferences::{
-    Autosave, EditorSettings, MAX_COMMAND_ID_CHARS, MAX_KEY_CHARS, MAX_KEYBINDINGS, MAX_LAYOUT_BYTES, SETTING_NAMES, Theme,
+    Autosave, EditorSettings, MAX_COMMAND_ID_CHARS, MAX_KEY_CHARS, MAX_KEYBINDINGS, MAX_LAYOUT_BYTES, SETTING_NAMES,
+    Theme,
 };
 pub use projects::{NewProject, ProjectUpdate};
 pub use search::{ReplaceResult, ReplaceSpec, SearchEvent};
