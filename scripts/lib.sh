@@ -45,7 +45,10 @@ build_web() {
     cd web
     if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.dockyard-lock; then
       echo "==> installing the web app's npm packages"
-      npm ci --no-audit --no-fund --loglevel=error
+      # `npm install` installs the versions package-lock.json pins. Not `npm ci`: npm
+      # 11 here writes lock files without the other platforms' optional packages
+      # (rollup's, esbuild's), and `npm ci` then refuses them as out of sync.
+      npm install --no-audit --no-fund --loglevel=error
       cp package-lock.json node_modules/.dockyard-lock
     fi
     echo "==> building the web app"

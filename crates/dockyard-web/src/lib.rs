@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
-pub use negotiate::{Encoding, accepts_html, choose_encoding};
+pub use negotiate::{Encoding, accepts_html, choose_encoding, names_html};
 
 /// Hashed, content-addressed files: cached for a year and never revalidated.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -143,9 +143,11 @@ impl WebAssets {
     /// - `/assets/*`: the file, immutable for a year, or [`Outcome::AssetNotFound`].
     /// - Another path naming a file of the build's root (`/favicon.ico`): that
     ///   file, revalidated on every use.
-    /// - Any other path, when the client accepts HTML: `index.html` (the app routes
-    ///   on the client), revalidated on every use; without a build, a built-in page
-    ///   that says how to build the web app.
+    /// - `/` when the client accepts HTML, and any other path when it asks for HTML
+    ///   by name (a browser navigating; `*/*` alone is an API client, which gets the
+    ///   "no such route" problem): `index.html` (the app routes on the client),
+    ///   revalidated on every use; without a build, a built-in page that says how to
+    ///   build the web app.
     ///
     /// Files with a precompressed sibling (`.br`, `.gz`) are served in the encoding
     /// the client prefers (`Accept-Encoding`, q-values respected), with
@@ -170,7 +172,8 @@ impl WebAssets {
         {
             return Outcome::Serve(response);
         }
-        if !accepts_html(headers) {
+        let wants_page = if relative.is_empty() { accepts_html(headers) } else { names_html(headers) };
+        if !wants_page {
             return Outcome::Pass;
         }
         match self.respond(INDEX, NO_CACHE, headers, head) {

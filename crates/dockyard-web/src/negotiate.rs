@@ -136,3 +136,12 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
     // The most specific range decides (RFC 9110: "text/html;q=0, */*" refuses HTML).
     quality("text/html").or_else(|| quality("text/*")).or_else(|| quality("*/*")).is_some_and(|q| q > 0.0)
 }
+
+/// Whether the client asks for HTML by name (`text/html` or `text/*` with q > 0), as
+/// browsers do when they navigate. `*/*` alone (curl, API clients) does not count.
+pub fn names_html(headers: &HeaderMap) -> bool {
+    let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|value| value.to_str().ok()).collect();
+    let entries = parse_weighted(&values.join(","));
+    let quality = |range: &str| entries.iter().filter(|(name, _)| name == range).map(|(_, q)| *q).reduce(f32::max);
+    quality("text/html").or_else(|| quality("text/*")).is_some_and(|q| q > 0.0)
+}

@@ -208,7 +208,7 @@ async fn client_routes_get_index_html_revalidated_and_precompressed() {
         assert_eq!(header_of(&response, header::CONTENT_TYPE), "text/html; charset=utf-8", "{path}");
         assert_eq!(body(response).await, INDEX_HTML, "{path}");
     }
-    let compressed = served(get(&web, "/p/acme/shared", &[("accept-encoding", "br")]));
+    let compressed = served(get(&web, "/p/acme/shared", &[("accept", "text/html"), ("accept-encoding", "br")]));
     assert_eq!(header_of(&compressed, header::CONTENT_ENCODING), "br");
     assert_eq!(header_of(&compressed, header::VARY), "Accept-Encoding");
     assert_eq!(body(compressed).await, b"<index br>");
@@ -225,11 +225,11 @@ async fn root_files_are_served_but_not_immutable() {
 fn api_and_operations_paths_and_other_methods_pass() {
     let web = built();
     for path in ["/api", "/api/", "/api/v1/nope", "/api/docs/", "/healthz", "/readyz", "/metrics", "/metrics/x"] {
-        assert!(matches!(get(&web, path, &[]), Outcome::Pass), "{path}");
+        assert!(matches!(get(&web, path, &[("accept", "text/html")]), Outcome::Pass), "{path}");
     }
     // Lookalikes are client routes.
-    assert!(matches!(get(&web, "/apis", &[]), Outcome::Serve(_)));
-    assert!(matches!(get(&web, "/healthzone", &[]), Outcome::Serve(_)));
+    assert!(matches!(get(&web, "/apis", &[("accept", "text/html")]), Outcome::Serve(_)));
+    assert!(matches!(get(&web, "/healthzone", &[("accept", "text/html")]), Outcome::Serve(_)));
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS] {
         assert!(matches!(web.serve(&method, "/p/x", &HeaderMap::new()), Outcome::Pass), "{method}");
         assert!(matches!(web.serve(&method, "/assets/index-3fa9c1.js", &HeaderMap::new()), Outcome::Pass));
@@ -242,8 +242,11 @@ fn clients_that_do_not_take_html_are_passed_on() {
     assert!(matches!(get(&web, "/p/x", &[("accept", "application/json")]), Outcome::Pass));
     assert!(matches!(get(&web, "/p/x", &[("accept", "text/html;q=0, */*")]), Outcome::Pass));
     assert!(matches!(get(&web, "/p/x", &[("accept", "text/*")]), Outcome::Serve(_)));
-    assert!(matches!(get(&web, "/p/x", &[("accept", "*/*")]), Outcome::Serve(_)));
-    assert!(matches!(get(&web, "/p/x", &[]), Outcome::Serve(_)));
+    // Deep links are pages for browsers (which name text/html), not for `*/*` clients.
+    assert!(matches!(get(&web, "/p/x", &[("accept", "*/*")]), Outcome::Pass));
+    assert!(matches!(get(&web, "/p/x", &[]), Outcome::Pass));
+    assert!(matches!(get(&web, "/", &[("accept", "*/*")]), Outcome::Serve(_)));
+    assert!(matches!(get(&web, "/", &[]), Outcome::Serve(_)));
     // A file is served whatever the Accept header says.
     assert!(matches!(get(&web, "/assets/index-3fa9c1.js", &[("accept", "application/json")]), Outcome::Serve(_)));
 }
@@ -280,4 +283,14 @@ fn accept_headers_are_read_with_their_weights() {
     assert!(!html("application/json, text/plain"));
     assert!(!html("*/*;q=0"));
     assert!(html("text/html;q=0.1, */*;q=0"));
+}
+
+#[test]
+fn only_named_html_counts_as_asking_for_a_page() {
+    let named = |value: &'static str| names_html(&headers(&[("accept", value)]));
+    assert!(named("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+    assert!(named("text/*"));
+    assert!(!named("*/*"));
+    assert!(!named("text/html;q=0, */*"));
+    assert!(!names_html(&headers(&[])));
 }
