@@ -3,7 +3,7 @@
 # it), then drives Debian's Chromium from login to a file open in the editor and a
 # terminal echo. Writes bench/results/web.json (and .md) and prints a table.
 #
-#   scripts/bench-web.sh                 # 5 runs, 300 keystrokes
+#   scripts/bench-web.sh                 # 5 runs, 240 keystrokes
 #   scripts/bench-web.sh --runs 9 --keys 1000
 set -euo pipefail
 cd "$(dirname "$0")/.."

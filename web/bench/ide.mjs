@@ -2,7 +2,10 @@
 // file open" against the real binary (a release build with the web app embedded), and
 // records what a user waits for. Writes bench/results/web.json and web.md and prints them.
 //
-//   node web/bench/ide.mjs [--runs 5] [--keys 300]
+//   node web/bench/ide.mjs [--runs 5] [--keys 240]
+//
+// The keys are typed on one line into `cat` (no Enter), so the screen never scrolls
+// while counting echoes.
 //
 // Measured per run (fresh browser profile, so nothing is cached):
 // - initial JS: the JavaScript the login screen needs, as transferred (the server
@@ -27,7 +30,7 @@ const option = (name, fallback) => {
   return index >= 0 ? Number(args[index + 1]) : fallback;
 };
 const runs = option("runs", 5);
-const keys = option("keys", 300);
+const keys = option("keys", 240);
 const targets = { initialJsGzipKb: 250, fcpMs: 800, editorReadyMs: 2000, terminalEchoP99Ms: 15 };
 
 const median = (values) => {
@@ -73,15 +76,15 @@ async function measure(browser, server, projectId) {
     });
   });
   await page.goto("/login");
-  await page.getByLabel(/email/i).waitFor();
+  await page.getByLabel(/e-?mail/i).waitFor();
   const loginFcp = await fcp(page);
   await page.waitForLoadState("networkidle");
   const loginScripts = responses.filter((entry) => entry.type === "script" && entry.phase === "login");
 
-  await page.getByLabel(/email/i).fill(admin.email);
+  await page.getByLabel(/e-?mail/i).fill(admin.email);
   await page.getByLabel(/password/i).first().fill(admin.password);
   phase = "ide";
-  await Promise.all([page.waitForURL((url) => url.pathname === "/"), page.getByRole("button", { name: /sign in|log in/i }).click()]);
+  await Promise.all([page.waitForURL((url) => url.pathname === "/"), page.getByRole("button", { name: /^(log in|sign in)$/i }).click()]);
   await page.goto(`/p/${projectId}`);
   const ideFcp = await fcp(page);
   await page.getByRole("treeitem", { name: /main\.ts/ }).first().click();
@@ -103,17 +106,32 @@ async function terminalEcho(browser, server, projectId, cookie) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, baseURL: server.base });
   const [name, ...rest] = cookie.split("=");
   await context.addCookies([{ name, value: rest.join("="), url: server.base }]);
+  // Timestamps of every WebSocket message the page receives, to split the echo latency
+  // into the network-and-PTY part and the rendering part.
+  await context.addInitScript(() => {
+    window.__wsIn = [];
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener("message", () => window.__wsIn.push(performance.now()));
+      }
+    };
+  });
   const page = await context.newPage();
   await page.goto(`/p/${projectId}`);
-  await page.getByRole("button", { name: /new terminal/i }).first().click();
+  // The layout reopens main.ts; Monaco takes the focus once it is ready, so wait for it.
+  await page.locator(".monaco-editor").first().waitFor().catch(() => {});
+  await page.keyboard.press("Control+`");
   const rows = page.locator(".xterm-rows").first();
   await rows.waitFor();
+  await page.waitForTimeout(500);
   await page.locator(".xterm").first().click();
   await page.keyboard.type("cat\n");
   await page.waitForTimeout(300);
   await page.evaluate(() => {
     const target = document.querySelector(".xterm-rows");
-    window.__echo = { pending: null, samples: [] };
+    window.__echo = { pending: null, samples: [], network: [] };
     document.addEventListener(
       "keydown",
       (event) => {
@@ -124,7 +142,10 @@ async function terminalEcho(browser, server, projectId, cookie) {
     new MutationObserver(() => {
       const pending = window.__echo.pending;
       if (pending && target.textContent.split(pending.key).length > pending.before) {
-        window.__echo.samples.push(performance.now() - pending.at);
+        const now = performance.now();
+        const message = window.__wsIn.find((at) => at >= pending.at);
+        window.__echo.samples.push(now - pending.at);
+        window.__echo.network.push(message === undefined ? NaN : message - pending.at);
         window.__echo.pending = null;
       }
     }).observe(target, { subtree: true, childList: true, characterData: true });
@@ -132,15 +153,18 @@ async function terminalEcho(browser, server, projectId, cookie) {
   const alphabet = "abcdefghijklmnopqrstuvwxyz";
   const warmup = 30;
   for (let index = 0; index < warmup + keys; index += 1) {
-    if (index === warmup) await page.evaluate(() => (window.__echo.samples = []));
+    if (index === warmup) await page.evaluate(() => ((window.__echo.samples = []), (window.__echo.network = [])));
     const before = await page.evaluate(() => window.__echo.samples.length);
     await page.keyboard.press(alphabet[index % alphabet.length]);
-    await page.waitForFunction((count) => window.__echo.samples.length > count, before, { timeout: 5000 });
-    if (index % 60 === 59) await page.keyboard.press("Enter");
+    await page.waitForFunction((count) => window.__echo.samples.length > count, before, { timeout: 5000 }).catch(async (error) => {
+      await page.screenshot({ path: "/tmp/echo-fail.png" });
+      console.error("focused:", await page.evaluate(() => document.activeElement?.className), "index", index);
+      throw error;
+    });
   }
-  const samples = await page.evaluate(() => window.__echo.samples);
+  const { samples, network } = await page.evaluate(() => window.__echo);
   await context.close();
-  return samples;
+  return { samples, network: network.filter((value) => Number.isFinite(value)) };
 }
 
 async function gzipBytes(server, urls) {
@@ -158,7 +182,7 @@ try {
   const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "bench" }, cookie);
   const projectId = created.body.id;
   const source = readFileSync(join(repoRoot, "web/src/api/client.ts"));
-  await fetch(`${server.base}/api/v1/projects/${projectId}/files/src/main.ts`, { method: "PUT", headers: { cookie, origin: server.base }, body: source });
+  await fetch(`${server.base}/api/v1/projects/${projectId}/files/main.ts`, { method: "PUT", headers: { cookie, origin: server.base }, body: source });
 
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
@@ -169,7 +193,7 @@ try {
   }
   const initialJsUrls = [...new Set(results[0].loginScripts.map((entry) => entry.url))];
   const initialJsGzip = await gzipBytes(server, initialJsUrls);
-  const echo = await terminalEcho(browser, server, projectId, cookie);
+  const { samples: echo, network: echoNetwork } = await terminalEcho(browser, server, projectId, cookie);
   await browser.close();
 
   const document = {
@@ -192,6 +216,9 @@ try {
     fcp_ide_ms: round(median(results.map((result) => result.ideFcp))),
     editor_ready_ms: round(median(results.map((result) => result.editorReady))),
     terminal_echo_ms: { samples: echo.length, p50: round(percentile(echo, 50), 2), p99: round(percentile(echo, 99), 2), max: round(Math.max(...echo), 2) },
+    // Keydown to the echo's WebSocket message (the network, the server and the PTY):
+    // the rest of terminal_echo_ms is xterm.js rendering it.
+    terminal_echo_network_ms: { samples: echoNetwork.length, p50: round(percentile(echoNetwork, 50), 2), p99: round(percentile(echoNetwork, 99), 2) },
     targets,
   };
   const verdict = (ok) => (ok ? "PASS" : "MISS");
@@ -210,6 +237,7 @@ try {
     `| first contentful paint, IDE page | ${document.fcp_ide_ms} ms | ≤ ${targets.fcpMs} ms | ${verdict(document.fcp_ide_ms <= targets.fcpMs)} |`,
     `| editor takes input (from IDE navigation start) | ${document.editor_ready_ms} ms | ≤ ${targets.editorReadyMs} ms | ${verdict(document.editor_ready_ms <= targets.editorReadyMs)} |`,
     `| terminal keystroke to screen p50 / p99 (${echo.length} keys) | ${document.terminal_echo_ms.p50} / ${document.terminal_echo_ms.p99} ms | p99 ≤ ${targets.terminalEchoP99Ms} ms | ${verdict(document.terminal_echo_ms.p99 <= targets.terminalEchoP99Ms)} |`,
+    `| of which keydown to the echo's WebSocket message, p50 / p99 | ${document.terminal_echo_network_ms.p50} / ${document.terminal_echo_network_ms.p99} ms | | |`,
     "",
   ].join("\n");
   const outDir = join(repoRoot, "bench/results");

@@ -206,6 +206,10 @@ impl Server {
 
         let app = router(state);
         let mut stop = stop_rx.clone();
+        // No Nagle delay: a terminal's echo and other small WebSocket frames go out at once.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
