@@ -15,6 +15,7 @@
 //! characters, backslashes, too long) are skipped, as are sockets, FIFOs and
 //! devices.
 
+use crate::TEMP_PREFIX;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -25,8 +26,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::archive::{ArchiveError, check_link_target};
 use crate::path::WorkspacePath;
 
-/// Temporary files of `HostWorkspace`'s atomic writes (see `host.rs`): half-written, never exported.
-const TEMP_PREFIX: &str = ".dockyard-tmp-";
 const BUFFER_BYTES: usize = 64 * 1024;
 /// The Markdown tree shows this many levels ...
 const TREE_MAX_DEPTH: usize = 4;

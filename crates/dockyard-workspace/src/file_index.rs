@@ -13,14 +13,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::WalkState;
 
 use crate::path::WorkspacePath;
 
 /// The default and largest number of paths one index holds.
 pub const MAX_PATHS: usize = 200_000;
-/// Temporary files of atomic writes (see `host.rs`); never listed.
-const TEMP_PREFIX: &str = ".dockyard-tmp-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexOptions {
@@ -63,48 +61,31 @@ impl Drop for Batch<'_> {
 /// Indexes the directory `root` (a workspace's local root).
 pub fn index_dir(root: &Path, options: IndexOptions) -> FileIndex {
     let max = options.max_paths.clamp(1, MAX_PATHS);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let taken = AtomicUsize::new(0);
     let truncated = AtomicBool::new(false);
     let done = Mutex::new(Vec::new());
-    WalkBuilder::new(root)
-        .follow_links(false)
-        .hidden(!options.hidden)
-        .parents(false)
-        .ignore(!options.ignored)
-        .git_ignore(!options.ignored)
-        .git_exclude(!options.ignored)
-        .git_global(false)
-        // Workspaces need not be git repositories for `.gitignore` to count.
-        .require_git(false)
-        .threads(threads)
-        .filter_entry(|entry| {
-            let name = entry.file_name().to_string_lossy();
-            !(name.starts_with(TEMP_PREFIX) || (name == ".git" && entry.depth() > 0))
+    crate::workspace_walker(root, options.hidden, options.ignored).build_parallel().run(|| {
+        let mut batch = Batch { paths: Vec::new(), done: &done };
+        let (taken, truncated) = (&taken, &truncated);
+        Box::new(move |entry| {
+            let Ok(entry) = entry else { return WalkState::Continue };
+            if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+                return WalkState::Continue;
+            }
+            let Some(relative) = entry.path().strip_prefix(root).ok().and_then(Path::to_str) else {
+                return WalkState::Continue;
+            };
+            if relative.is_empty() || WorkspacePath::parse(relative).is_err() {
+                return WalkState::Continue;
+            }
+            if taken.fetch_add(1, Ordering::Relaxed) >= max {
+                truncated.store(true, Ordering::Relaxed);
+                return WalkState::Quit;
+            }
+            batch.paths.push(relative.to_owned());
+            WalkState::Continue
         })
-        .build_parallel()
-        .run(|| {
-            let mut batch = Batch { paths: Vec::new(), done: &done };
-            let (taken, truncated) = (&taken, &truncated);
-            Box::new(move |entry| {
-                let Ok(entry) = entry else { return WalkState::Continue };
-                if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-                    return WalkState::Continue;
-                }
-                let Some(relative) = entry.path().strip_prefix(root).ok().and_then(Path::to_str) else {
-                    return WalkState::Continue;
-                };
-                if relative.is_empty() || WorkspacePath::parse(relative).is_err() {
-                    return WalkState::Continue;
-                }
-                if taken.fetch_add(1, Ordering::Relaxed) >= max {
-                    truncated.store(true, Ordering::Relaxed);
-                    return WalkState::Quit;
-                }
-                batch.paths.push(relative.to_owned());
-                WalkState::Continue
-            })
-        });
+    });
     let batches = done.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut paths = Vec::with_capacity(batches.iter().map(Vec::len).sum());
     for batch in batches {

@@ -2,6 +2,7 @@
 //! (the embedded default). A container-volume workspace implements the same
 //! `Workspace` trait later.
 
+use crate::TEMP_PREFIX;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,6 @@ use crate::error::WorkspaceError;
 use crate::path::WorkspacePath;
 use crate::{Entry, EntryKind, FileContent, Quotas, Usage, Workspace, WriteOutcome};
 
-/// Temporary files of atomic writes start with this and are never listed.
-const TEMP_PREFIX: &str = ".dockyard-tmp-";
 /// How many leading bytes decide whether a file is text.
 const SNIFF_BYTES: usize = 8000;
 
@@ -456,11 +455,8 @@ fn mtime_ms(metadata: &fs::Metadata) -> i64 {
 /// and renamed over the target, then fsyncs the directory: readers see the old or
 /// the new content, never a mix, and a crash loses nothing that was acknowledged.
 fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), WorkspaceError> {
-    let temporary = dir.join(format!("{TEMP_PREFIX}{}", ulid::Ulid::new()));
+    let temporary = write_temporary(dir, bytes)?;
     let result = (|| {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
         if let Ok(existing) = fs::metadata(target) {
             let _ = fs::set_permissions(&temporary, existing.permissions());
         }
@@ -471,6 +467,24 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), Works
         let _ = fs::remove_file(&temporary);
     }
     Ok(result?)
+}
+
+/// Writes and fsyncs `bytes` into a new temporary file in `dir`; answers its path.
+/// Nothing is left behind on failure.
+fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let temporary = dir.join(format!("{TEMP_PREFIX}{}", ulid::Ulid::new()));
+    let result = (|| {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    match result {
+        Ok(()) => Ok(temporary),
+        Err(error) => {
+            let _ = fs::remove_file(&temporary);
+            Err(error)
+        }
+    }
 }
 
 /// A temporary file holding the new content, written and fsynced, waiting to be
@@ -485,19 +499,8 @@ struct PreparedWrite {
 /// the lock, where the checks give the precise error.
 fn prepare_write(root: &Path, dir: &Path, bytes: &[u8]) -> Option<PreparedWrite> {
     let dir = fs::canonicalize(dir).ok().filter(|real| real.starts_with(root) && real.is_dir())?;
-    let temporary = dir.join(format!("{TEMP_PREFIX}{}", ulid::Ulid::new()));
-    let result = (|| {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    match result {
-        Ok(()) => Some(PreparedWrite { dir, temporary }),
-        Err(_) => {
-            let _ = fs::remove_file(&temporary);
-            None
-        }
-    }
+    let temporary = write_temporary(&dir, bytes).ok()?;
+    Some(PreparedWrite { dir, temporary })
 }
 
 /// Refuses to put a folder inside itself, judged on the real (link-resolved) paths.

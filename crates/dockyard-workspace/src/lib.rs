@@ -21,6 +21,35 @@ pub use error::WorkspaceError;
 pub use host::{HostWorkspace, etag_of, is_binary};
 pub use path::{PathError, WorkspacePath};
 
+/// Names of in-flight temporary files (atomic writes, exports): never listed,
+/// searched, indexed or counted against quotas.
+pub(crate) const TEMP_PREFIX: &str = ".dockyard-tmp-";
+
+/// The walk shared by search and the file index: never through links, honouring
+/// `.gitignore`, `.ignore` and `.git/info/exclude` (unless `ignored`), hidden files only
+/// with `hidden`, no ignore files above the root, and neither temporary files nor
+/// nested `.git` folders.
+pub(crate) fn workspace_walker(root: &std::path::Path, hidden: bool, ignored: bool) -> ignore::WalkBuilder {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .follow_links(false)
+        .hidden(!hidden)
+        .parents(false)
+        .ignore(!ignored)
+        .git_ignore(!ignored)
+        .git_exclude(!ignored)
+        .git_global(false)
+        // Workspaces need not be git repositories for `.gitignore` to count.
+        .require_git(false)
+        .threads(threads)
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_string_lossy();
+            !(name.starts_with(TEMP_PREFIX) || (name == ".git" && entry.depth() > 0))
+        });
+    builder
+}
+
 /// Per-workspace limits. Exceeding one names it (`file_size`, `file_count`, `total_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {

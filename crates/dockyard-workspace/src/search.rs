@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use grep_matcher::{Captures, Matcher};
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkFinish, SinkMatch};
+use ignore::WalkState;
 use ignore::overrides::{Override, OverrideBuilder};
-use ignore::{WalkBuilder, WalkState};
 
 use crate::error::WorkspaceError;
 use crate::path::WorkspacePath;
@@ -28,8 +28,6 @@ pub const PREVIEW_BYTES: usize = 500;
 /// Default and largest number of matches of one search.
 pub const DEFAULT_MAX_MATCHES: usize = 1000;
 pub const MAX_MATCHES: usize = 10_000;
-/// Temporary files of atomic writes (see `host.rs`); never searched.
-const TEMP_PREFIX: &str = ".dockyard-tmp-";
 
 /// What to look for and where.
 #[derive(Debug, Clone)]
@@ -169,25 +167,8 @@ impl Search {
     /// through a symlink. `visit` runs on the walker's threads with the file's
     /// full path and workspace path; returning `false` stops the walk.
     fn walk(&self, hidden: bool, ignored: bool, visit: &(dyn Fn(&Path, WorkspacePath) -> bool + Sync)) {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-        WalkBuilder::new(&self.root)
-            .follow_links(false)
-            .hidden(!hidden)
-            .parents(false)
-            .ignore(!ignored)
-            .git_ignore(!ignored)
-            .git_exclude(!ignored)
-            .git_global(false)
-            // Workspaces need not be git repositories for `.gitignore` to count.
-            .require_git(false)
-            .overrides(self.overrides.clone())
-            .threads(threads)
-            .filter_entry(|entry| {
-                let name = entry.file_name().to_string_lossy();
-                !(name.starts_with(TEMP_PREFIX) || (name == ".git" && entry.depth() > 0))
-            })
-            .build_parallel()
-            .run(|| {
+        crate::workspace_walker(&self.root, hidden, ignored).overrides(self.overrides.clone()).build_parallel().run(
+            || {
                 Box::new(|entry| {
                     let Ok(entry) = entry else { return WalkState::Continue };
                     // Only regular files: a symlink is never searched, nor followed.
@@ -197,7 +178,8 @@ impl Search {
                     let Some(path) = self.workspace_path(entry.path()) else { return WalkState::Continue };
                     if visit(entry.path(), path) { WalkState::Continue } else { WalkState::Quit }
                 })
-            });
+            },
+        );
     }
 
     fn workspace_path(&self, full: &Path) -> Option<WorkspacePath> {
