@@ -26,9 +26,7 @@ use serde_json::json;
 use tokio::process::Command;
 
 use crate::client;
-use crate::foundation::{
-    ChildServer, TempDir, command_output, dockyard_binary, loadavg, machine_info, setup_admin, write_results,
-};
+use crate::foundation::{ChildServer, TempDir, command_output, dockyard_binary, loadavg, machine_info, write_results};
 use crate::load::round;
 
 const TARGET_RATIO: f64 = 2.0;
@@ -198,27 +196,7 @@ struct Measured {
 }
 
 async fn bench(args: &FileIndexArgs, server: &ChildServer, data_dir: &Path) -> anyhow::Result<Measured> {
-    let (org, cookie) = setup_admin(server).await?;
-    let origin = server.base.clone();
-    let browser = [("origin", origin.as_str()), ("cookie", cookie.as_str())];
-    let created = client::call(
-        Method::POST,
-        &server.url(&format!("/api/v1/orgs/{org}/projects")),
-        &browser,
-        Some(&json!({ "name": "File index bench" })),
-    )
-    .await?
-    .expect(StatusCode::CREATED, "create a project")?;
-    let project = created.json()?["id"].as_str().context("the project answer has no id")?.to_owned();
-    let created = client::call(
-        Method::POST,
-        &server.url("/api/v1/tokens"),
-        &browser,
-        Some(&json!({ "name": "bench", "scopes": ["read"] })),
-    )
-    .await?
-    .expect(StatusCode::CREATED, "create a token")?;
-    let token = created.json()?["token"].as_str().context("the token answer has no token")?.to_owned();
+    let (project, token) = crate::search::prepare_project(server, "File index bench").await?;
     let bearer = format!("Bearer {token}");
 
     let workspace = data_dir.join("workspaces").join(&project);

@@ -373,7 +373,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
 type Outcome = (Corpus, Vec<QueryResult>, Option<TreeResult>, Vec<String>);
 
 async fn bench(args: &SearchArgs, server: &ChildServer, data_dir: &Path) -> anyhow::Result<Outcome> {
-    let (project, token) = prepare(server).await?;
+    let (project, token) = prepare_project(server, "Search bench").await?;
     let workspace = data_dir.join("workspaces").join(&project);
     eprintln!("==> generating the tree in {}", workspace.display());
     let corpus = {
@@ -409,8 +409,9 @@ async fn bench(args: &SearchArgs, server: &ChildServer, data_dir: &Path) -> anyh
     Ok((corpus, results, Some(tree), failures))
 }
 
-/// First-run setup, one project and a read token; answers the project id and the token.
-async fn prepare(server: &ChildServer) -> anyhow::Result<(String, String)> {
+/// First-run setup, one project named `name` and a read token; answers the project id
+/// and the token.
+pub(crate) async fn prepare_project(server: &ChildServer, name: &str) -> anyhow::Result<(String, String)> {
     let (org, cookie) = setup_admin(server).await?;
     let origin = server.base.clone();
     let browser = [("origin", origin.as_str()), ("cookie", cookie.as_str())];
@@ -418,7 +419,7 @@ async fn prepare(server: &ChildServer) -> anyhow::Result<(String, String)> {
         Method::POST,
         &server.url(&format!("/api/v1/orgs/{org}/projects")),
         &browser,
-        Some(&json!({ "name": "Search bench" })),
+        Some(&json!({ "name": name })),
     )
     .await?
     .expect(StatusCode::CREATED, "create a project")?;
