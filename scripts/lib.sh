@@ -55,3 +55,19 @@ build_web() {
     npm run --silent build
   )
 }
+
+# Starts Debian's Docker engine (package docker.io) in the background unless one
+# already answers, and waits for it. Answers non-zero when there is none.
+start_docker() {
+  command -v docker >/dev/null 2>&1 || return 1
+  docker info >/dev/null 2>&1 && return 0
+  command -v dockerd >/dev/null 2>&1 || return 1
+  echo "==> starting dockerd (log: /tmp/dockyard-dockerd.log)"
+  as_root sh -c 'nohup dockerd >/tmp/dockyard-dockerd.log 2>&1 &' || return 1
+  for _ in $(seq 1 100); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.3
+  done
+  echo "error: dockerd did not answer; see /tmp/dockyard-dockerd.log" >&2
+  return 1
+}

@@ -1,0 +1,1 @@
+//! Stack detection (being written).

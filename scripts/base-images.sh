@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds Dockyard's base images locally, with no registry: for air-gapped
+# servers, and for the tests (no image can be pulled on CI machines).
+#
+#   scripts/base-images.sh [busybox] [python] [node] [debian]   (default: busybox python)
+#
+# - dockyard-base/busybox:1   busybox-static with its applets (sh, httpd, wget, …):
+#                             the smallest image; serves static sites with `httpd`.
+# - dockyard-base/debian:bookworm          a minimal Debian (debootstrap --variant=minbase)
+# - dockyard-base/python:bookworm          the same with python3 and python3-venv
+# - dockyard-base/node:bookworm            the same with nodejs and npm
+#
+# Each image is made only when its tag is missing (delete it to remake it).
+# Debian images need `debootstrap` and a Debian mirror (DEBIAN_MIRROR, default
+# http://deb.debian.org/debian); point it at a local mirror when air-gapped.
+# Then tell Dockyard to use them for generated Dockerfiles, e.g.
+#   DOCKYARD_BUILD__IMAGES__STATIC=dockyard-base/busybox:1
+#   DOCKYARD_BUILD__IMAGES__PYTHON=dockyard-base/python:bookworm
+#   DOCKYARD_BUILD__IMAGES__NODE=dockyard-base/node:bookworm
+# (see docs/air-gapped.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=${DEBIAN_SUITE:-bookworm}
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(busybox python)
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+busybox_image() {
+  local tag=dockyard-base/busybox:1
+  have_image "$tag" && { echo "==> $tag is there"; return 0; }
+  ensure_packages busybox-static
+  local dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/bin" "$dir/tmp" "$dir/www" "$dir/etc"
+  cp /bin/busybox "$dir/bin/busybox"
+  for applet in $("$dir/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$dir/bin/$applet"
+  done
+  chmod 1777 "$dir/tmp"
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/etc/passwd"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/false' >>"$dir/etc/passwd"
+  echo 'root:x:0:' >"$dir/etc/group"
+  echo "==> importing $tag"
+  tar -C "$dir" -c . | docker import \
+    -c 'ENV PATH=/bin' -c 'WORKDIR /' -c 'CMD ["/bin/sh"]' - "$tag" >/dev/null
+  rm -rf "$dir"
+}
+
+# debian_image TAG [extra packages…]
+debian_image() {
+  local tag=$1; shift
+  have_image "$tag" && { echo "==> $tag is there"; return 0; }
+  ensure_packages debootstrap
+  local dir include=""
+  dir=$(mktemp -d)
+  [ $# -gt 0 ] && include="--include=$(IFS=,; echo "$*")"
+  echo "==> debootstrap $SUITE $* (about a minute)"
+  as_root debootstrap --variant=minbase $include "$SUITE" "$dir" "$MIRROR" >/tmp/dockyard-debootstrap.log 2>&1 \
+    || { echo "error: debootstrap failed; see /tmp/dockyard-debootstrap.log" >&2; as_root rm -rf "$dir"; return 1; }
+  as_root rm -rf "$dir/var/cache/apt/archives"/*.deb "$dir/var/lib/apt/lists"/*
+  echo "==> importing $tag"
+  as_root tar -C "$dir" -c . | docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'ENV LANG=C.UTF-8' \
+    -c 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+  as_root rm -rf "$dir"
+}
+
+start_docker || { echo "error: no Docker engine; install docker.io" >&2; exit 1; }
+for image in "${wanted[@]}"; do
+  case "$image" in
+    busybox) busybox_image ;;
+    debian) debian_image "dockyard-base/debian:$SUITE" ca-certificates ;;
+    python) debian_image "dockyard-base/python:$SUITE" ca-certificates python3 python3-venv ;;
+    node) debian_image "dockyard-base/node:$SUITE" ca-certificates nodejs npm ;;
+    *) echo "error: unknown base image $image (busybox, debian, python, node)" >&2; exit 2 ;;
+  esac
+done
