@@ -1,0 +1,150 @@
+//! The response body the proxy hands to hyper: the backend's body streamed
+//! frame by frame (or one of the proxy's own pages), carrying the request's
+//! in-flight guard and its access record until the last byte is sent or the
+//! client goes away.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Method;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::metrics::RouteMetrics;
+use crate::table::{InFlight, RouteEntry};
+
+/// The tracing target of the access log.
+pub const ACCESS_LOG_TARGET: &str = "dockyard::proxy::access";
+
+pub struct ProxyBody {
+    kind: Kind,
+    /// Written once, when the body ends or is dropped.
+    record: Option<Box<AccessRecord>>,
+}
+
+enum Kind {
+    Upstream(Incoming),
+    Full(Option<Bytes>),
+}
+
+/// One request, as the access log and the metrics see it.
+pub(crate) struct AccessRecord {
+    pub(crate) started: Instant,
+    pub(crate) host: String,
+    pub(crate) method: Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) status: u16,
+    pub(crate) route: Option<Arc<RouteEntry>>,
+    pub(crate) backend: Option<usize>,
+    pub(crate) bytes: u64,
+    pub(crate) in_flight: Option<InFlight>,
+    /// The metrics of requests no route answered (when `route` is `None`).
+    pub(crate) unrouted: Option<Arc<RouteMetrics>>,
+}
+
+impl AccessRecord {
+    /// Writes the access log line and the request metrics.
+    pub(crate) fn finish(self) {
+        let elapsed = self.started.elapsed();
+        let route_id = self.route.as_ref().map_or("-", |entry| entry.route.id.as_str());
+        let backend_id = match (&self.route, self.backend) {
+            (Some(entry), Some(index)) => entry.backends.get(index).map_or("-", |slot| slot.backend.id.as_str()),
+            _ => "-",
+        };
+        tracing::info!(
+            target: ACCESS_LOG_TARGET,
+            host = %self.host,
+            route = route_id,
+            method = %self.method,
+            path = self.uri.path(),
+            status = self.status,
+            bytes = self.bytes,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            backend = backend_id,
+        );
+        let metrics = match &self.route {
+            Some(entry) => Some(entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id))),
+            None => self.unrouted.as_deref(),
+        };
+        if let Some(metrics) = metrics {
+            metrics.request(self.status, elapsed.as_secs_f64());
+        }
+        // `in_flight` drops here, after the last byte.
+    }
+}
+
+impl ProxyBody {
+    pub(crate) fn upstream(body: Incoming, record: AccessRecord) -> Self {
+        Self { kind: Kind::Upstream(body), record: Some(Box::new(record)) }
+    }
+
+    pub(crate) fn full(bytes: Bytes, mut record: AccessRecord) -> Self {
+        record.bytes = bytes.len() as u64;
+        Self { kind: Kind::Full(Some(bytes)), record: Some(Box::new(record)) }
+    }
+
+    pub(crate) fn empty(record: Option<AccessRecord>) -> Self {
+        Self { kind: Kind::Full(None), record: record.map(Box::new) }
+    }
+
+    fn finish(&mut self) {
+        if let Some(record) = self.record.take() {
+            record.finish();
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        match &mut this.kind {
+            Kind::Upstream(body) => {
+                let poll = Pin::new(body).poll_frame(cx);
+                match &poll {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let (Some(data), Some(record)) = (frame.data_ref(), this.record.as_mut()) {
+                            record.bytes += data.len() as u64;
+                        }
+                    }
+                    Poll::Ready(None) => this.finish(),
+                    Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+                }
+                poll
+            }
+            Kind::Full(bytes) => match bytes.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => {
+                    this.finish();
+                    Poll::Ready(None)
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Upstream(body) => body.is_end_stream(),
+            Kind::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Upstream(body) => body.size_hint(),
+            Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The listener: accepts connections, speaks HTTP/1.1 and h2c to clients,
+//! forwards each request to a backend of its route, and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Empty};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::body::{AccessRecord, ProxyBody};
+use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::metrics::{NO_ROUTE, RouteMetrics, UpstreamErrorKind};
+use crate::pages::{self, PageContext, ProxyError};
+use crate::table::{BackendSlot, RouteEntry, RouteTable, UpstreamProtocol};
+
+/// The proxy's settings. `Default` gives values fit for production.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// How long a TCP connect to a backend may take.
+    pub connect_timeout: Duration,
+    /// How long a backend may take to send its response headers once the
+    /// request was sent (504 `upstream_timeout` after). Bodies stream with no
+    /// limit.
+    pub response_header_timeout: Duration,
+    /// On shutdown, how long in-flight requests and open WebSockets may take
+    /// before their connections are cut.
+    pub shutdown_grace: Duration,
+    /// How long an idle upstream connection stays in the pool.
+    pub pool_idle_timeout: Duration,
+    /// Idle upstream connections kept per backend.
+    pub pool_max_idle_per_backend: usize,
+    /// After a backend refuses a connection, how long it is tried last.
+    pub backend_cooldown: Duration,
+    /// The `Retry-After` of the "deploying" page.
+    pub retry_after: Duration,
+    /// When set, `Via: 1.1 {via}` is added to requests and responses.
+    pub via: Option<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            response_header_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(60),
+            pool_max_idle_per_backend: 256,
+            backend_cooldown: Duration::from_secs(2),
+            retry_after: Duration::from_secs(5),
+            via: None,
+        }
+    }
+}
+
+/// The lifecycle the connections watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Finish what is in flight; take no new requests.
+    Draining,
+    /// The grace ran out: close everything now.
+    Stop,
+}
+
+type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+type UpstreamClient = Client<HttpConnector, UpstreamBody>;
+
+struct Shared {
+    table: RouteTable,
+    config: ProxyConfig,
+    via: Option<HeaderValue>,
+    http1: UpstreamClient,
+    h2c: UpstreamClient,
+    unrouted: OnceLock<Arc<RouteMetrics>>,
+    phase: watch::Receiver<Phase>,
+    /// Held by every connection and tunnel task; `serve` waits for the last to go.
+    alive: mpsc::Sender<()>,
+}
+
+/// Serves the proxy on `listener` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests (and open WebSockets) finish for up to
+/// `config.shutdown_grace`, closes what is left and returns.
+pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig, shutdown: impl Future<Output = ()>) {
+    let (phase_sender, phase) = watch::channel(Phase::Running);
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let grace = config.shutdown_grace;
+    let shared = Arc::new(Shared {
+        http1: upstream_client(&config, false),
+        h2c: upstream_client(&config, true),
+        via: config.via.as_deref().and_then(|via| HeaderValue::try_from(format!("1.1 {via}")).ok()),
+        table,
+        config,
+        unrouted: OnceLock::new(),
+        phase,
+        alive,
+    });
+    let builder = Arc::new(server_builder());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    tokio::spawn(serve_connection(stream, client, Arc::clone(&shared), Arc::clone(&builder)));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "proxy: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    drop(shared);
+    let _ = phase_sender.send(Phase::Draining);
+    if tokio::time::timeout(grace, all_gone.recv()).await.is_err() {
+        tracing::warn!(
+            grace_seconds = grace.as_secs_f64(),
+            "proxy: connections still open after the grace; closing them"
+        );
+        let _ = phase_sender.send(Phase::Stop);
+        let _ = tokio::time::timeout(Duration::from_secs(1), all_gone.recv()).await;
+    }
+}
+
+fn server_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+fn upstream_client(config: &ProxyConfig, h2c: bool) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle_per_backend)
+        // The Host header is the client's, set on every request.
+        .set_host(false);
+    if h2c {
+        builder.http2_only(true).timer(TokioTimer::new());
+    }
+    builder.build(connector)
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    client: SocketAddr,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "proxy: cannot set TCP_NODELAY");
+    }
+    let mut phase = shared.phase.clone();
+    let _alive = shared.alive.clone();
+    let service_shared = Arc::clone(&shared);
+    let service = service_fn(move |request| handle(Arc::clone(&service_shared), client, request));
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, %client, "proxy: client connection ended with an error");
+            }
+            return;
+        }
+        _ = phase.wait_for(|phase| *phase != Phase::Running) => {}
+    }
+    // Draining: an idle connection closes now, a busy one after its response.
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let host_value = request
+        .headers()
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| request.uri().authority().and_then(|authority| HeaderValue::try_from(authority.as_str()).ok()));
+    let host = host_value.as_ref().and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
+    let mut record = AccessRecord {
+        started,
+        host,
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        status: 0,
+        route: None,
+        backend: None,
+        bytes: 0,
+        in_flight: None,
+        unrouted: None,
+    };
+    let (Some(host_value), Some(entry)) = (host_value, shared.table.resolve(&record.host)) else {
+        record.unrouted = Some(Arc::clone(shared.unrouted.get_or_init(|| Arc::new(RouteMetrics::new(NO_ROUTE)))));
+        return Ok(error_page(&shared, ProxyError::RouteNotFound, request.headers().get(header::ACCEPT), record));
+    };
+    record.route = Some(Arc::clone(&entry));
+    if entry.backends.is_empty() {
+        return Ok(error_page(
+            &shared,
+            ProxyError::for_status(entry.route.status),
+            request.headers().get(header::ACCEPT),
+            record,
+        ));
+    }
+    Ok(forward(&shared, client, &entry, host_value, request, record).await)
+}
+
+/// The proxy's own page, logged like any response.
+fn error_page(
+    shared: &Shared,
+    error: ProxyError,
+    accept: Option<&HeaderValue>,
+    mut record: AccessRecord,
+) -> Response<ProxyBody> {
+    let route = record.route.as_ref().map(|entry| Arc::clone(&entry.route));
+    let context = PageContext { host: &record.host, route: route.as_deref() };
+    let (status, headers, body) = pages::render(error, &context, accept, shared.config.retry_after);
+    record.status = status.as_u16();
+    let mut response = Response::new(ProxyBody::full(body, record));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A request ready to go to any backend of the route.
+struct Outgoing {
+    method: Method,
+    path_and_query: PathAndQuery,
+    version: Version,
+    headers: HeaderMap,
+    /// `Some` while the body has not been sent (only one attempt can use it).
+    body: Option<Incoming>,
+    /// Whether a failed connect may be retried on the next backend: an
+    /// idempotent method and no body.
+    retryable: bool,
+}
+
+impl Outgoing {
+    fn request(&mut self, slot: &BackendSlot, last_attempt: bool) -> Request<UpstreamBody> {
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(slot.authority.clone())
+            .path_and_query(self.path_and_query.clone())
+            .build()
+            .unwrap_or_default();
+        let headers = if last_attempt { std::mem::take(&mut self.headers) } else { self.headers.clone() };
+        let body = match self.body.take() {
+            Some(body) => Either::Left(body),
+            None => Either::Right(Empty::new()),
+        };
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = headers;
+        request
+    }
+}
+
+async fn forward(
+    shared: &Shared,
+    client: SocketAddr,
+    entry: &Arc<RouteEntry>,
+    host: HeaderValue,
+    mut request: Request<Incoming>,
+    mut record: AccessRecord,
+) -> Response<ProxyBody> {
+    let upstream = entry.route.upstream;
+    let mut headers = std::mem::take(request.headers_mut());
+    let accept = headers.get(header::ACCEPT).cloned();
+    let wants_trailers = headers_want_trailers(&headers);
+    let upgrade = strip_hop_by_hop(&mut headers)
+        .filter(|_| request.version() == Version::HTTP_11 && upstream == UpstreamProtocol::Http1);
+    let on_client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
+    if let Some(upgrade) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, upgrade);
+    }
+    // The proxy answered `Expect: 100-continue` itself when it read the body.
+    headers.remove(header::EXPECT);
+    if upstream == UpstreamProtocol::H2c && wants_trailers {
+        // gRPC needs `te: trailers`, the one TE value HTTP/2 allows.
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    headers.insert(header::HOST, host.clone());
+    add_forwarded(&mut headers, client.ip(), "http", &host);
+    if let Some(via) = &shared.via {
+        headers.append(header::VIA, via.clone());
+    }
+    let (parts, body) = request.into_parts();
+    let retryable = is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
+    let mut outgoing = Outgoing {
+        path_and_query: parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
+        method: parts.method,
+        version: match upstream {
+            UpstreamProtocol::Http1 => Version::HTTP_11,
+            UpstreamProtocol::H2c => Version::HTTP_2,
+        },
+        headers,
+        body: if retryable { None } else { Some(body) },
+        retryable,
+    };
+    let upstream_client = match upstream {
+        UpstreamProtocol::Http1 => &shared.http1,
+        UpstreamProtocol::H2c => &shared.h2c,
+    };
+    let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
+
+    let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
+    let mut failure = ProxyError::UpstreamUnreachable;
+    while let Some(slot) = candidates.next() {
+        let last_attempt = !outgoing.retryable || candidates.peek().is_none();
+        let in_flight = slot.acquire();
+        let upstream_request = outgoing.request(slot, last_attempt);
+        let sent =
+            tokio::time::timeout(shared.config.response_header_timeout, upstream_client.request(upstream_request));
+        let response = match sent.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) if error.is_connect() => {
+                let timed_out = is_timeout(&error);
+                metrics.upstream_error(if timed_out { UpstreamErrorKind::Timeout } else { UpstreamErrorKind::Connect });
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %error_chain(&error), "proxy: cannot connect to a backend");
+                shared.table.mark_down(slot, shared.config.backend_cooldown);
+                failure = if timed_out { ProxyError::UpstreamTimeout } else { ProxyError::UpstreamUnreachable };
+                record.backend = backend_index(entry, slot);
+                if last_attempt {
+                    break;
+                }
+                continue;
+            }
+            Ok(Err(error)) => {
+                metrics.upstream_error(UpstreamErrorKind::Protocol);
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %error_chain(&error), "proxy: the backend failed the request");
+                failure = ProxyError::UpstreamFailed;
+                record.backend = backend_index(entry, slot);
+                break;
+            }
+            Err(_elapsed) => {
+                metrics.upstream_error(UpstreamErrorKind::Timeout);
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, "proxy: the backend sent no response headers in time");
+                failure = ProxyError::UpstreamTimeout;
+                record.backend = backend_index(entry, slot);
+                break;
+            }
+        };
+        shared.table.mark_up(slot);
+        record.backend = backend_index(entry, slot);
+        record.in_flight = Some(in_flight);
+        return respond(shared, response, on_client_upgrade, accept.as_ref(), record);
+    }
+    error_page(shared, failure, accept.as_ref(), record)
+}
+
+/// Turns the backend's response into the client's: hop-by-hop headers out,
+/// the body streamed, and a `101` turned into a tunnel.
+fn respond(
+    shared: &Shared,
+    mut response: Response<Incoming>,
+    on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    accept: Option<&HeaderValue>,
+    mut record: AccessRecord,
+) -> Response<ProxyBody> {
+    record.status = response.status().as_u16();
+    let upgrade = strip_hop_by_hop(response.headers_mut());
+    if let Some(via) = &shared.via {
+        response.headers_mut().append(header::VIA, via.clone());
+    }
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let (Some(on_client_upgrade), Some(upgrade)) = (on_client_upgrade, upgrade) else {
+            // A 101 nobody asked for cannot be passed on.
+            return error_page(shared, ProxyError::UpstreamFailed, accept, record);
+        };
+        let on_upstream_upgrade = hyper::upgrade::on(&mut response);
+        let in_flight = record.in_flight.take();
+        tokio::spawn(tunnel(
+            on_client_upgrade,
+            on_upstream_upgrade,
+            in_flight,
+            shared.phase.clone(),
+            shared.alive.clone(),
+        ));
+        let (mut parts, _) = response.into_parts();
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, upgrade);
+        return Response::from_parts(parts, ProxyBody::empty(Some(record)));
+    }
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, ProxyBody::upstream(body, record))
+}
+
+/// Copies bytes both ways between the client and the backend after a `101`,
+/// counting as in flight on the backend until either side closes.
+async fn tunnel(
+    on_client_upgrade: hyper::upgrade::OnUpgrade,
+    on_upstream_upgrade: hyper::upgrade::OnUpgrade,
+    in_flight: Option<crate::table::InFlight>,
+    mut phase: watch::Receiver<Phase>,
+    alive: mpsc::Sender<()>,
+) {
+    let _in_flight = in_flight;
+    let _alive = alive;
+    let (client_io, upstream_io) = match tokio::try_join!(on_client_upgrade, on_upstream_upgrade) {
+        Ok(ios) => ios,
+        Err(error) => {
+            tracing::debug!(%error, "proxy: upgrade failed");
+            return;
+        }
+    };
+    let mut client_io = TokioIo::new(client_io);
+    let mut upstream_io = TokioIo::new(upstream_io);
+    tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut client_io, &mut upstream_io) => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "proxy: tunnel ended with an error");
+            }
+        }
+        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
+    }
+}
+
+fn backend_index(entry: &RouteEntry, slot: &BackendSlot) -> Option<usize> {
+    entry.backends.iter().position(|candidate| std::ptr::eq(candidate, slot))
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+fn headers_want_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|token| token.trim().eq_ignore_ascii_case("trailers")))
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
