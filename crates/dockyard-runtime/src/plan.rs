@@ -1,1 +1,0 @@
-//! Stack detection (being written).
