@@ -12,6 +12,8 @@
 //!   file write latency through the API against durable writes made directly.
 //! - `terminal`: keystroke-to-echo latency through the terminal WebSocket against
 //!   the same round trip straight through a PTY.
+//! - `proxy`: dockyard-proxy against direct access, nginx and Caddy in front of
+//!   the same upstream, with `wrk`.
 //!
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
@@ -20,6 +22,7 @@ mod file_index;
 mod foundation;
 mod hello;
 mod load;
+mod proxy;
 mod search;
 mod terminal;
 mod workspace;
@@ -57,6 +60,8 @@ enum Command {
     Workspace(workspace::WorkspaceArgs),
     /// The terminal benchmark: keystroke-to-echo latency over the WebSocket against a direct PTY.
     Terminal(terminal::TerminalArgs),
+    /// The proxy benchmark: dockyard-proxy against direct access, nginx and Caddy, measured with wrk.
+    Proxy(proxy::ProxyArgs),
 }
 
 #[derive(Args)]
@@ -118,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FileIndex(args) => file_index::run(args).await,
         Command::Workspace(args) => workspace::run(args).await,
         Command::Terminal(args) => terminal::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await,
     }
 }
 
