@@ -404,6 +404,18 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
         }
         text.push('\n');
     }
+    let busy = document["loadavg_start"]
+        .as_str()
+        .and_then(|load| load.split_whitespace().next()?.parse::<f64>().ok())
+        .zip(document["machine"]["nproc"].as_f64())
+        .filter(|(load, cores)| load > cores);
+    if let Some((load, cores)) = busy {
+        text.push_str(&format!(
+            "**The machine was busy** (1-minute load average {load} on {cores} cores before the run): other \
+             processes took CPU from wrk, the upstream and the proxies at random moments, so the p99 columns \
+             mostly measure that, and the ratios are rough. Rerun on a quiet machine for verdicts.\n\n"
+        ));
+    }
     text.push_str(&format!(
         "Target: {TARGET_TEXT}.\n\n- Throughput vs nginx: {} ({})\n- Added p99, one request at a time: {} ({})\n\
          - Added p99 under load (c={}, informational): {} ms\n\n",
