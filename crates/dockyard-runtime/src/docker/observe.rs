@@ -1,0 +1,310 @@
+//! Runtime logs and stats of instances.
+//!
+//! Logs: one engine log stream per matching container (`timestamps: true`),
+//! demultiplexed into stdout and stderr, split into lines per container and
+//! stream, with the engine's timestamp parsed off each entry, merged as they
+//! come. Nothing is spawned: dropping the returned stream closes every engine
+//! connection. The set of containers is fixed when the stream starts.
+//!
+//! Stats: one reading per running container (`stream: false`, not one-shot, so
+//! the engine samples twice about a second apart and fills `precpu_stats`).
+//! CPU cores = Δ container CPU time / Δ system CPU time × online CPUs, as
+//! `docker stats` computes it. If the engine leaves `precpu_stats` empty (some
+//! old engines, or a container that just started), a second reading is taken
+//! 250 ms later and the cores are the CPU time used between the two readings
+//! divided by the wall time between them. Memory is the usage minus the
+//! inactive page cache (as `docker stats` shows it); the limit is reported only
+//! when the container has one (otherwise the engine answers the host's memory).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::models::{ContainerInspectResponse, ContainerStatsResponse};
+use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, BoxStream as FuturesBoxStream};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::build::LineSplitter;
+use super::{DockerRuntime, engine_error, status_of};
+use crate::{BoxStream, InstanceStats, LogLine, LogOptions, LogStream, RuntimeError, Selector};
+
+impl DockerRuntime {
+    pub(super) fn logs_impl(
+        &self,
+        selector: Selector,
+        options: LogOptions,
+    ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
+        let docker = self.inner.docker.clone();
+        let filters = self.filters(&selector);
+        let containers = async move {
+            let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+            let summaries = docker.list_containers(Some(list)).await.map_err(engine_error)?;
+            let mut per_container: Vec<FuturesBoxStream<'static, Result<LogLine, RuntimeError>>> = Vec::new();
+            for summary in summaries {
+                let Some(id) = summary.id else { continue };
+                let name = summary
+                    .names
+                    .and_then(|names| names.into_iter().next())
+                    .map(|name| name.trim_start_matches('/').to_owned())
+                    .unwrap_or_else(|| id.clone());
+                let mut builder = LogsOptionsBuilder::new()
+                    .follow(options.follow)
+                    .stdout(true)
+                    .stderr(true)
+                    .timestamps(true)
+                    .tail(&options.tail.map_or_else(|| "all".to_owned(), |tail| tail.to_string()));
+                if let Some(since) = options.since {
+                    builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
+                }
+                let raw = docker.logs(&id, Some(builder.build()));
+                per_container.push(container_lines(raw, name, options.since).boxed());
+            }
+            Ok::<_, RuntimeError>(stream::select_all(per_container))
+        };
+        stream::once(containers)
+            .map(|result| match result {
+                Ok(merged) => merged.boxed(),
+                Err(error) => stream::once(async move { Err(error) }).boxed(),
+            })
+            .flatten()
+            .boxed()
+    }
+
+    pub(super) async fn stats_impl(&self, selector: &Selector) -> Result<Vec<InstanceStats>, RuntimeError> {
+        let docker = &self.inner.docker;
+        let options = ListContainersOptionsBuilder::new().all(false).filters(&self.filters(selector)).build();
+        let summaries = docker.list_containers(Some(options)).await.map_err(engine_error)?;
+        let readings = futures_util::future::join_all(
+            summaries.iter().filter_map(|summary| summary.id.as_deref()).map(|id| self.stats_of(id)),
+        )
+        .await;
+        let mut stats = Vec::new();
+        for reading in readings {
+            match reading {
+                Ok(Some(reading)) => stats.push(reading),
+                Ok(None) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        stats.sort_by(|a, b| a.instance.cmp(&b.instance));
+        Ok(stats)
+    }
+
+    /// One container's reading; `None` when it went away meanwhile.
+    async fn stats_of(&self, id: &str) -> Result<Option<InstanceStats>, RuntimeError> {
+        let docker = &self.inner.docker;
+        let inspected: ContainerInspectResponse = match docker.inspect_container(id, None).await {
+            Ok(inspected) => inspected,
+            Err(error) if status_of(&error) == Some(404) => return Ok(None),
+            Err(error) => return Err(engine_error(error)),
+        };
+        let Some(first) = self.read_stats(id).await? else { return Ok(None) };
+        let cpu_cores = match cores_from_precpu(&first) {
+            Some(cores) => cores,
+            None => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                match self.read_stats(id).await? {
+                    Some(second) => cores_between(&first, &second).unwrap_or(0.0),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let memory = first.memory_stats.as_ref();
+        let usage = memory.and_then(|memory| memory.usage).unwrap_or(0);
+        let inactive = memory
+            .and_then(|memory| memory.stats.as_ref())
+            .and_then(|stats| stats.get("total_inactive_file").or_else(|| stats.get("inactive_file")).copied())
+            .filter(|inactive| *inactive < usage)
+            .unwrap_or(0);
+        let has_limit = inspected.host_config.as_ref().and_then(|config| config.memory).is_some_and(|limit| limit > 0);
+        let (rx, tx) = first.networks.as_ref().map_or((0, 0), |networks| {
+            networks.values().fold((0u64, 0u64), |(rx, tx), network| {
+                (rx + network.rx_bytes.unwrap_or(0), tx + network.tx_bytes.unwrap_or(0))
+            })
+        });
+        Ok(Some(InstanceStats {
+            instance: id.to_owned(),
+            cpu_cores,
+            memory_bytes: usage - inactive,
+            memory_limit_bytes: if has_limit { memory.and_then(|memory| memory.limit) } else { None },
+            network_rx_bytes: rx,
+            network_tx_bytes: tx,
+        }))
+    }
+
+    async fn read_stats(&self, id: &str) -> Result<Option<ContainerStatsResponse>, RuntimeError> {
+        let options = StatsOptionsBuilder::new().stream(false).one_shot(false).build();
+        match self.inner.docker.stats(id, Some(options)).try_next().await {
+            Ok(reading) => Ok(reading),
+            Err(error) if status_of(&error) == Some(404) => Ok(None),
+            Err(error) => Err(engine_error(error)),
+        }
+    }
+}
+
+fn cores_from_precpu(stats: &ContainerStatsResponse) -> Option<f64> {
+    let cpu = stats.cpu_stats.as_ref()?;
+    let pre = stats.precpu_stats.as_ref()?;
+    let total = cpu.cpu_usage.as_ref()?.total_usage?;
+    let pre_total = pre.cpu_usage.as_ref()?.total_usage?;
+    let system = cpu.system_cpu_usage?;
+    let pre_system = pre.system_cpu_usage.filter(|value| *value > 0)?;
+    let system_delta = system.checked_sub(pre_system).filter(|delta| *delta > 0)?;
+    let cpu_delta = total.saturating_sub(pre_total);
+    let online = cpu
+        .online_cpus
+        .filter(|online| *online > 0)
+        .map(f64::from)
+        .or_else(|| cpu.cpu_usage.as_ref()?.percpu_usage.as_ref().map(|per| per.len() as f64))
+        .unwrap_or(1.0);
+    Some(cpu_delta as f64 / system_delta as f64 * online)
+}
+
+fn cores_between(first: &ContainerStatsResponse, second: &ContainerStatsResponse) -> Option<f64> {
+    let total = |stats: &ContainerStatsResponse| stats.cpu_stats.as_ref()?.cpu_usage.as_ref()?.total_usage;
+    let read = |stats: &ContainerStatsResponse| {
+        stats.read.as_ref().and_then(|at| DateTime::parse_from_rfc3339(&at.to_string()).ok())
+    };
+    let cpu_delta = total(second)?.saturating_sub(total(first)?);
+    let wall = (read(second)? - read(first)?).num_nanoseconds().filter(|nanos| *nanos > 0)?;
+    Some(cpu_delta as f64 / wall as f64)
+}
+
+/// One container's log stream as lines (see the module docs).
+fn container_lines(
+    raw: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send + 'static,
+    instance: String,
+    since: Option<DateTime<Utc>>,
+) -> impl futures_util::Stream<Item = Result<LogLine, RuntimeError>> + Send + 'static {
+    struct State<S> {
+        raw: S,
+        instance: String,
+        since: Option<DateTime<Utc>>,
+        stdout: Partial,
+        stderr: Partial,
+        ready: VecDeque<Result<LogLine, RuntimeError>>,
+        done: bool,
+    }
+    let state = State {
+        raw: Box::pin(raw),
+        instance,
+        since,
+        stdout: Partial::default(),
+        stderr: Partial::default(),
+        ready: VecDeque::new(),
+        done: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(line) = state.ready.pop_front() {
+                return Some((line, state));
+            }
+            if state.done {
+                return None;
+            }
+            match state.raw.next().await {
+                Some(Ok(output)) => {
+                    let (stream, message, partial) = match output {
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                            (LogStream::Stdout, message, &mut state.stdout)
+                        }
+                        LogOutput::StdErr { message } => (LogStream::Stderr, message, &mut state.stderr),
+                        LogOutput::StdIn { .. } => continue,
+                    };
+                    for (at, text) in partial.push(&String::from_utf8_lossy(&message)) {
+                        if state.since.is_some_and(|since| at < since) {
+                            continue;
+                        }
+                        state.ready.push_back(Ok(LogLine { stream, text, at, instance: Some(state.instance.clone()) }));
+                    }
+                }
+                Some(Err(error)) => {
+                    state.done = true;
+                    if status_of(&error) != Some(404) {
+                        state.ready.push_back(Err(engine_error(error)));
+                    }
+                }
+                None => {
+                    state.done = true;
+                    for (stream, partial) in
+                        [(LogStream::Stdout, &mut state.stdout), (LogStream::Stderr, &mut state.stderr)]
+                    {
+                        if let Some((at, text)) = partial.finish() {
+                            state.ready.push_back(Ok(LogLine {
+                                stream,
+                                text,
+                                at,
+                                instance: Some(state.instance.clone()),
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The unfinished line of one stream, and when it began.
+#[derive(Default)]
+struct Partial {
+    splitter: LineSplitter,
+    started: Option<DateTime<Utc>>,
+}
+
+impl Partial {
+    /// Takes one engine frame ("<RFC 3339 timestamp> <text>") and answers the
+    /// lines it completes, each with the time its first part was written.
+    fn push(&mut self, frame: &str) -> Vec<(DateTime<Utc>, String)> {
+        let (at, text) = split_timestamp(frame);
+        let started = *self.started.get_or_insert(at);
+        let lines = self.splitter.push(text);
+        let mut out = Vec::with_capacity(lines.len());
+        let mut first_at = started;
+        for line in lines {
+            out.push((first_at, line));
+            first_at = at;
+        }
+        if !out.is_empty() {
+            self.started = self.splitter.has_partial().then_some(at);
+        }
+        out
+    }
+
+    fn finish(&mut self) -> Option<(DateTime<Utc>, String)> {
+        let text = self.splitter.finish()?;
+        Some((self.started.take().unwrap_or_else(Utc::now), text))
+    }
+}
+
+/// Splits the engine's timestamp prefix off a frame; a frame without one is
+/// stamped now.
+fn split_timestamp(frame: &str) -> (DateTime<Utc>, &str) {
+    if let Some((prefix, rest)) = frame.split_once(' ')
+        && let Ok(at) = DateTime::parse_from_rfc3339(prefix)
+    {
+        return (at.with_timezone(&Utc), rest);
+    }
+    (Utc::now(), frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_parsed_off_and_lines_keep_the_time_they_began() {
+        let mut partial = Partial::default();
+        let lines = partial.push("2026-01-02T03:04:05.123456789Z hello\n");
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].1, "hello");
+        assert_eq!(lines[0].0.to_rfc3339(), "2026-01-02T03:04:05.123456789+00:00");
+        assert!(partial.push("2026-01-02T03:04:06Z par").is_empty());
+        let lines = partial.push("2026-01-02T03:04:07Z t\nnext\n");
+        assert_eq!(lines.iter().map(|line| line.1.as_str()).collect::<Vec<_>>(), vec!["part", "next"]);
+        assert_eq!(lines[0].0.to_rfc3339(), "2026-01-02T03:04:06+00:00");
+        assert_eq!(lines[1].0.to_rfc3339(), "2026-01-02T03:04:07+00:00");
+        assert!(partial.finish().is_none());
+    }
+}
