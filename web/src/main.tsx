@@ -4,6 +4,7 @@ import { createRoot } from "react-dom/client";
 
 import { ApiError } from "./api/client";
 import { App } from "./app/App";
+import { isIdeRoute, preloadIde } from "./app/preload";
 import "./styles/base.css";
 
 const queryClient = new QueryClient({
@@ -16,6 +17,8 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+if (isIdeRoute(window.location.pathname)) preloadIde();
 
 const root = document.getElementById("root");
 if (root) {

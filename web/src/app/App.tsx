@@ -1,8 +1,9 @@
 // The top-level routes. Screens are code-split: the IDE (and with it Monaco and
 // xterm.js) loads only when a project is opened.
-import { Suspense, lazy } from "react";
+import { Suspense, lazy, useEffect } from "react";
 import { Redirect, Route, Switch, useLocation } from "wouter";
 
+import { isIdeRoute, preloadIde } from "./preload";
 import { useMe, useSetupStatus } from "./session";
 
 const SetupScreen = lazy(() => import("../screens/Setup").then((m) => ({ default: m.SetupScreen })));
@@ -24,6 +25,9 @@ export function App() {
   const setup = useSetupStatus();
   const me = useMe();
   const [location] = useLocation();
+  useEffect(() => {
+    if (isIdeRoute(location)) preloadIde();
+  }, [location]);
 
   if (setup.isPending || me.isPending) return <Loading />;
   if (setup.isError || me.isError) {
