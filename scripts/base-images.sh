@@ -14,9 +14,10 @@
 # Debian images need `debootstrap` and a Debian mirror (DEBIAN_MIRROR, default
 # http://deb.debian.org/debian); point it at a local mirror when air-gapped.
 # Then tell Dockyard to use them for generated Dockerfiles, e.g.
-#   DOCKYARD_BUILD__IMAGES__STATIC=dockyard-base/busybox:1
-#   DOCKYARD_BUILD__IMAGES__PYTHON=dockyard-base/python:bookworm
-#   DOCKYARD_BUILD__IMAGES__NODE=dockyard-base/node:bookworm
+#   DOCKYARD_DEPLOY__IMAGES__STATIC_SITE=dockyard-base/busybox:1
+#   DOCKYARD_DEPLOY__IMAGES__PYTHON=dockyard-base/python:bookworm
+#   DOCKYARD_DEPLOY__IMAGES__NODE=dockyard-base/node:bookworm
+#   DOCKYARD_DEPLOY__IMAGES__RUNTIME=dockyard-base/debian:bookworm
 # (see docs/air-gapped.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -101,6 +101,8 @@ id_type!(AuditId);
 id_type!(JobId);
 id_type!(SecretId);
 id_type!(TerminalId);
+id_type!(ServiceId);
+id_type!(DeploymentId);
 
 #[cfg(test)]
 mod tests {

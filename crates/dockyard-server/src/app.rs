@@ -128,6 +128,8 @@ pub struct Server {
     state: AppState,
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    proxy_listener: TcpListener,
+    routes: dockyard_proxy::RouteTable,
 }
 
 impl Server {
@@ -139,7 +141,13 @@ impl Server {
             (true, Some(address)) => Some(TcpListener::bind(address).await?),
             _ => None,
         };
-        Ok(Self { state, listener, metrics_listener })
+        let proxy_listener = TcpListener::bind(state.config.proxy_listen).await?;
+        Ok(Self { state, listener, metrics_listener, proxy_listener, routes: dockyard_proxy::RouteTable::new() })
+    }
+
+    /// The reverse proxy's bound address.
+    pub fn proxy_addr(&self) -> std::io::Result<SocketAddr> {
+        self.proxy_listener.local_addr()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -177,7 +185,8 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
         R: FnOnce(Option<String>) + Send + 'static,
     {
-        let Server { state, listener, metrics_listener } = self;
+        let Server { state, listener, metrics_listener, proxy_listener, routes } = self;
+        let proxy_port = proxy_listener.local_addr().map(|address| address.port()).unwrap_or(8000);
         let stop_tx = state.stop.clone();
         let stop_rx = stop_tx.subscribe();
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
@@ -188,7 +197,15 @@ impl Server {
         // Closes idle terminals, and every terminal at shutdown.
         let sweeper = state.clone();
         tokio::spawn(async move { sweeper.services.run_terminal_sweeper(sweeper.stopped()).await });
-        let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx));
+        let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx, routes.clone(), proxy_port));
+        {
+            let proxy_config = dockyard_proxy::ProxyConfig { shutdown_grace: grace, ..Default::default() };
+            let stopped = state.stopped();
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                dockyard_proxy::serve(proxy_listener, routes, proxy_config, stopped).await;
+            });
+        }
         if let Some(metrics_listener) = metrics_listener {
             let metrics_app = Router::new().route("/metrics", get(routes::health::metrics)).with_state(state.clone());
             let mut stop = stop_rx.clone();
@@ -276,7 +293,12 @@ async fn bootstrap<R: FnOnce(Option<String>)>(
 
 /// Starts the job workers once the database is migrated; they stop claiming at
 /// shutdown, and this returns when the jobs they were running have ended.
-async fn run_job_workers(state: AppState, mut migrated: watch::Receiver<bool>) {
+async fn run_job_workers(
+    state: AppState,
+    mut migrated: watch::Receiver<bool>,
+    routes: dockyard_proxy::RouteTable,
+    proxy_port: u16,
+) {
     let stopped = state.stopped();
     tokio::select! {
         ready = migrated.wait_for(|migrated| *migrated) => {
@@ -286,6 +308,8 @@ async fn run_job_workers(state: AppState, mut migrated: watch::Receiver<bool>) {
         }
         () = stopped => return,
     }
+    // Deploys need the engine before the workers claim deploy jobs.
+    crate::deploy::enable(&state, routes, proxy_port).await;
     let workers = state.services.start_workers(state.config.jobs.workers, state.stopped());
     if let Err(error) = workers.await {
         tracing::error!(%error, "the job workers failed");

@@ -40,6 +40,96 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub outbound: OutboundConfig,
     pub terminal: TerminalConfig,
+    /// The reverse proxy for deployed services (`DOCKYARD_PROXY_LISTEN`).
+    pub proxy_listen: SocketAddr,
+    /// Services get `{service}-{project}.{base_domain}` (`DOCKYARD_BASE_DOMAIN`);
+    /// the default `localhost` makes `*.localhost` work on the machine itself.
+    pub base_domain: String,
+    pub deploy: DeployConfig,
+}
+
+/// Click-to-deploy: the container engine, builds and deployments.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// `auto` (the default) turns deploys on when a Docker engine answers at
+    /// start; `on` refuses to start without one; `off` never connects.
+    pub engine: EngineMode,
+    /// The Docker endpoint, e.g. `unix:///var/run/docker.sock` (default: `DOCKER_HOST`, else that socket).
+    pub docker_host: Option<String>,
+    /// Tells this Dockyard's containers from another's on a shared engine.
+    pub instance_id: String,
+    /// How users reach the proxy: the scheme and port put in service URLs
+    /// (default: http and the proxy listener's port).
+    pub public_scheme: String,
+    pub public_port: Option<u16>,
+    /// Base images of generated Dockerfiles; point them at local images when air-gapped
+    /// (see `scripts/base-images.sh`).
+    pub images: DeployImages,
+    /// A PEM bundle given to builds of generated Dockerfiles and mounted into every
+    /// container (`SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`, …), for TLS-intercepting proxies.
+    pub extra_ca_file: Option<PathBuf>,
+    pub build_concurrency: usize,
+    pub build_timeout_seconds: u64,
+    pub max_context_bytes: u64,
+    /// How long old instances may finish their requests after a switch.
+    pub drain_seconds: u64,
+    /// SIGTERM to SIGKILL when stopping instances.
+    pub stop_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineMode {
+    Auto,
+    On,
+    Off,
+}
+
+/// Base images for generated Dockerfiles, one per stack.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployImages {
+    pub static_site: String,
+    pub node: String,
+    pub python: String,
+    pub go: String,
+    pub rust: String,
+    /// The final stage of compiled stacks (Go, Rust).
+    pub runtime: String,
+}
+
+impl Default for DeployImages {
+    fn default() -> Self {
+        let images = dockyard_runtime::plan::BaseImages::default();
+        Self {
+            static_site: images.static_site,
+            node: images.node,
+            python: images.python,
+            go: images.go,
+            rust: images.rust,
+            runtime: images.runtime,
+        }
+    }
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineMode::Auto,
+            docker_host: None,
+            instance_id: "default".into(),
+            public_scheme: "http".into(),
+            public_port: None,
+            images: DeployImages::default(),
+            extra_ca_file: None,
+            build_concurrency: 2,
+            build_timeout_seconds: 30 * 60,
+            max_context_bytes: 2 * 1024 * 1024 * 1024,
+            drain_seconds: 10,
+            stop_grace_seconds: 10,
+        }
+    }
 }
 
 /// Terminals in the browser IDE: shells on the host, as the user running Dockyard.
@@ -296,6 +386,9 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             outbound: OutboundConfig::default(),
             terminal: TerminalConfig::default(),
+            proxy_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            base_domain: "localhost".into(),
+            deploy: DeployConfig::default(),
         }
     }
 }
@@ -406,7 +499,7 @@ const IGNORED_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
 const LIST_KEYS: &[&str] = &["http.cors_allowed_origins", "secrets.previous_keys"];
 /// Keys whose own name ends in `_file`: their variable names the key itself,
 /// not a file holding another key's value.
-const FILE_NAMED_KEYS: &[&str] = &["secrets.key_file", "outbound.extra_ca_file"];
+const FILE_NAMED_KEYS: &[&str] = &["secrets.key_file", "outbound.extra_ca_file", "deploy.extra_ca_file"];
 /// Every top-level key of [`Config`]; a unit test keeps it in step with the struct.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
@@ -425,6 +518,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secrets",
     "outbound",
     "terminal",
+    "proxy_listen",
+    "base_domain",
+    "deploy",
 ];
 
 impl Config {
@@ -551,6 +647,35 @@ impl Config {
         for (index, key) in self.secrets.previous_keys.iter().enumerate() {
             dockyard_services::SecretKey::from_base64(key.expose())
                 .map_err(|message| ConfigError::new(format!("secrets.previous_keys[{index}]"), message))?;
+        }
+        let base_domain_ok = !self.base_domain.is_empty()
+            && self.base_domain.len() <= 190
+            && self.base_domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !base_domain_ok {
+            return Err(ConfigError::new(
+                "base_domain",
+                "must be a lowercase domain such as apps.example.com or localhost",
+            ));
+        }
+        if !matches!(self.deploy.public_scheme.as_str(), "http" | "https") {
+            return Err(ConfigError::new("deploy.public_scheme", "must be http or https"));
+        }
+        if self.deploy.build_concurrency == 0 || self.deploy.build_timeout_seconds == 0 {
+            return Err(ConfigError::new(
+                "deploy.build_concurrency",
+                "build concurrency and timeout must be greater than 0",
+            ));
+        }
+        if self.deploy.instance_id.is_empty()
+            || !self.deploy.instance_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new("deploy.instance_id", "must be letters, digits, '-' and '_'"));
         }
         if let Some(shell) = &self.terminal.shell
             && !shell.is_absolute()

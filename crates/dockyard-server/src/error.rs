@@ -153,6 +153,10 @@ impl From<ServiceError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
+            ServiceError::EngineUnavailable { message } => {
+                tracing::warn!(%message, "container engine unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", message)
+            }
             ServiceError::Internal(cause) => Self::internal(cause),
         }
     }

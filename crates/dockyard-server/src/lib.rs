@@ -6,6 +6,7 @@
 //! hold no SQL and check no roles.
 
 mod app;
+mod deploy;
 pub mod config;
 mod error;
 mod extract;

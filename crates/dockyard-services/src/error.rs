@@ -41,6 +41,9 @@ pub enum ServiceError {
     Upstream { code: &'static str, message: String },
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// The container engine is not configured or does not answer.
+    #[error("{message}")]
+    EngineUnavailable { message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 pub mod backup;
 pub mod bus;
+pub mod deploy;
 mod crypto;
 mod error;
 mod export;
@@ -145,6 +146,8 @@ struct Inner {
     bus: Arc<dyn Bus>,
     keyring: Keyring,
     terminals: terminals::Terminals,
+    /// The container engine and the proxy's routes, once `serve` enabled deploys.
+    deploy: deploy::EngineSlot,
 }
 
 impl Services {
@@ -172,6 +175,7 @@ impl Services {
                 bus,
                 keyring,
                 terminals: terminals::Terminals::new(),
+                deploy: deploy::EngineSlot::new(),
             }),
         }
     }

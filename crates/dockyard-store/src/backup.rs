@@ -42,6 +42,9 @@ pub const BACKUP_TABLES: &[&str] = &[
     "secrets",
     "user_settings",
     "project_layouts",
+    "services",
+    "service_env",
+    "deployments",
 ];
 
 /// Describes a dump; stored as `manifest.json` beside the table files.

@@ -18,6 +18,7 @@ macro_rules! sql {
 
 mod audit;
 mod backup;
+mod deploy;
 mod error;
 mod jobs;
 mod migrate;
@@ -38,6 +39,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use audit::{AuditFilter, NewAuditEvent};
 pub use backup::{BackupManifest, TableDump};
+pub use deploy::{DeploymentFinish, NewDeployment, RoutableService};
 pub use error::StoreError;
 pub use jobs::{Job, JobEvent, JobOutcome, JobState, JobTransition, NewJob, STATE_EVENT};
 pub use projects::ProjectFilter;

@@ -67,6 +67,15 @@ impl Store {
         Ok(project_from_row(&row)?)
     }
 
+    /// A project by id, for background work that already holds its authority (jobs).
+    pub async fn get_project(&self, id: &ProjectId) -> Result<Project, StoreError> {
+        let row = sqlx::query(sql!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"))
+            .bind(id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(project_from_row(&row)?)
+    }
+
     /// A project with `user`'s role in its org, in one round trip.
     pub async fn get_project_for(&self, id: &ProjectId, user: &UserId) -> Result<(Project, Option<Role>), StoreError> {
         let row = sqlx::query(sql!(

@@ -61,6 +61,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Show how Dockyard would build a folder: the Dockerfile it found, or the
+    /// detected stack and the Dockerfile it would generate.
+    Plan {
+        /// The source folder (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// A Dockerfile at a custom path, relative to the folder.
+        #[arg(long)]
+        dockerfile: Option<String>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the version.
@@ -156,6 +169,49 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `dockyard plan`: stack detection on a local folder, with the configured base images.
+fn plan(cli: &Cli, dir: &std::path::Path, dockerfile: Option<String>, json: bool) -> anyhow::Result<()> {
+    use dockyard_runtime::plan::{BaseImages, PlanOptions, StaticServer, detect};
+    let config = load_config(cli)?;
+    let images = &config.deploy.images;
+    let options = PlanOptions {
+        dockerfile_path: dockerfile,
+        images: BaseImages {
+            static_site: images.static_site.clone(),
+            node: images.node.clone(),
+            python: images.python.clone(),
+            go: images.go.clone(),
+            rust: images.rust.clone(),
+            runtime: images.runtime.clone(),
+        },
+        extra_ca_bundle: config.deploy.extra_ca_file.is_some(),
+        static_server: StaticServer::default(),
+    };
+    let plan = detect(dir, &options).map_err(|error| anyhow::anyhow!("{}: {error}", dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    println!("stack: {}", serde_json::to_string(&plan.stack)?);
+    if let Some(port) = plan.port_hint {
+        println!("port: {port}");
+    }
+    if let Some(command) = &plan.build_command {
+        println!("build: {command}");
+    }
+    if let Some(command) = &plan.start_command {
+        println!("start: {command}");
+    }
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    match &plan.dockerfile {
+        dockyard_runtime::Dockerfile::Path(path) => println!("dockerfile: {path}"),
+        dockyard_runtime::Dockerfile::Inline(text) => println!("dockerfile (generated):\n{text}"),
+    }
+    Ok(())
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let (mut config, report) = Config::load(cli.config.as_deref(), &env)?;
@@ -207,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", dockyard_server::openapi_json());
             Ok(())
         }
+        Command::Plan { dir, dockerfile, json } => plan(&cli, dir, dockerfile.clone(), *json),
         Command::Serve(args) => serve(&cli, args).await,
         Command::Migrate => {
             let config = load_config(&cli)?;
@@ -374,6 +431,9 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(address) = server.metrics_addr() {
         println!("Metrics are served on http://{address}/metrics");
+    }
+    if let Ok(address) = server.proxy_addr() {
+        println!("Deployed services are served on http://{address}");
     }
     let setup_url = url.clone();
     server

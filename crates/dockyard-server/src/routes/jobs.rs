@@ -71,7 +71,14 @@ async fn job_events(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id: JobId = path_id(&job)?;
-    let after = match headers.get("last-event-id") {
+    let after = resume_point(&headers, query.after)?;
+    let follower = state.services.follow_job(&caller.actor, &id, after).await?;
+    Ok(job_sse(&state, follower))
+}
+
+/// Where a resumed event stream starts: `Last-Event-ID`, else `after`, else 0.
+pub(crate) fn resume_point(headers: &HeaderMap, after: Option<i64>) -> ApiResult<i64> {
+    Ok(match headers.get("last-event-id") {
         Some(value) => {
             value.to_str().ok().and_then(|text| text.trim().parse::<i64>().ok()).filter(|seq| *seq >= 0).ok_or_else(
                 || {
@@ -83,7 +90,7 @@ async fn job_events(
                 },
             )?
         }
-        None => match query.after {
+        None => match after {
             Some(after) if after < 0 => {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after must not be negative")
                     .field("after"));
@@ -91,8 +98,12 @@ async fn job_events(
             Some(after) => after,
             None => 0,
         },
-    };
-    let follower = state.services.follow_job(&caller.actor, &id, after).await?;
+    })
+}
+
+/// A job's event log as Server-Sent Events (see [`job_events`]); also the
+/// stream of a deployment's build log.
+pub(crate) fn job_sse(state: &AppState, follower: dockyard_services::JobFollower) -> Response {
     let events = follower.into_stream().filter_map(move |item| {
         let event = match item {
             Ok(JobStreamItem::Event(event)) => Some(
@@ -104,7 +115,7 @@ async fn job_events(
             Ok(JobStreamItem::End(job)) => Some(Event::default().event("end").data(end_data(&job).to_string())),
             // The stream just ends; the client reconnects with Last-Event-ID.
             Err(error) => {
-                tracing::warn!(job = %id, %error, "a job event stream broke off");
+                tracing::warn!(%error, "a job event stream broke off");
                 None
             }
         };
@@ -115,7 +126,7 @@ async fn job_events(
     let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     // Proxies such as nginx would otherwise buffer the stream.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 fn end_data(job: &JobRecord) -> serde_json::Value {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod deploy;
 pub mod dto;
 mod file_index;
 mod files;
@@ -41,5 +42,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(imports::router())
         .merge(git::router())
         .merge(terminals::router())
+        .merge(deploy::router())
         .merge(admin::router())
 }

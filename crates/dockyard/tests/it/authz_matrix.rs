@@ -106,6 +106,13 @@ const ACCEPTED: Expect = Expect { status: 202, code: None };
 const NO_REMOTE: Expect = Expect { status: 404, code: Some("git_remote_not_found") };
 /// Past the policy, the terminal socket answers a plain GET that it only speaks WebSocket.
 const NOT_WS: Expect = Expect { status: 426, code: Some("websocket_required") };
+/// Past the policy, the matrix's Dockyard has no container engine.
+const NO_ENGINE: Expect = Expect { status: 503, code: Some("runtime_unavailable") };
+/// Past the policy, the shared deployment already failed.
+const FINISHED: Expect = Expect { status: 409, code: Some("deployment_finished") };
+const NOT_LIVE: Expect = Expect { status: 409, code: Some("deployment_not_rollbackable") };
+/// Past the policy, the shared project holds only a README: nothing to build.
+const NO_PLAN: Expect = Expect { status: 400, code: Some("no_build_plan") };
 
 /// What a row's request does; decides the fresh resources and the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +255,30 @@ enum Case {
     DeleteTerminal,
     /// A plain GET of the socket route of a fresh project's terminal.
     TerminalSocket,
+    /// The shared project's services.
+    ListServices,
+    /// A fresh service name in the shared project.
+    CreateService,
+    /// The shared service.
+    GetService,
+    UpdateService,
+    /// A fresh service made by the owner.
+    DeleteService,
+    ListDeployments,
+    /// A deployment of the shared service (it fails at once: no engine).
+    CreateDeployment,
+    /// The shared (failed) deployment.
+    GetDeployment,
+    CancelDeployment,
+    DeploymentLogs,
+    /// Back to the shared deployment, which never went live.
+    Rollback,
+    ServiceLogs,
+    StopService,
+    StartService,
+    RestartService,
+    ServiceMetrics,
+    ServicePlan,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -368,6 +399,24 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/projects/{project}/terminals/{terminal}", GetTerminal, [UNAUTH, FORBID, OK,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("DELETE", "/api/v1/projects/{project}/terminals/{terminal}", DeleteTerminal, [UNAUTH, FORBID, DONE, DONE, DONE,   HIDDEN,  DONE,    SCOPE,  DONE]),
         row("GET",    "/api/v1/projects/{project}/terminals/{terminal}/ws", TerminalSocket, [UNAUTH, FORBID, NOT_WS, NOT_WS, NOT_WS, HIDDEN, NOT_WS, SCOPE, NOT_WS]),
+        // Deploys: reading is for members, changing for developers and up.
+        row("GET",    "/api/v1/projects/{project}/services", ListServices,       [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/services", CreateService,      [UNAUTH, FORBID,  CREATED, CREATED, CREATED, HIDDEN,  CREATED, SCOPE,  CREATED]),
+        row("GET",    "/api/v1/services/{service}",        GetService,           [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PATCH",  "/api/v1/services/{service}",        UpdateService,        [UNAUTH, FORBID,  OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/services/{service}",        DeleteService,        [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("GET",    "/api/v1/services/{service}/deployments", ListDeployments, [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/services/{service}/deployments", CreateDeployment, [UNAUTH, FORBID, ACCEPTED, ACCEPTED, ACCEPTED, HIDDEN, ACCEPTED, SCOPE, ACCEPTED]),
+        row("GET",    "/api/v1/deployments/{deployment}",  GetDeployment,        [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/deployments/{deployment}/cancel", CancelDeployment, [UNAUTH, FORBID, FINISHED, FINISHED, FINISHED, HIDDEN, FINISHED, SCOPE, FINISHED]),
+        row("GET",    "/api/v1/deployments/{deployment}/logs", DeploymentLogs,   [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/services/{service}/rollback", Rollback,           [UNAUTH, FORBID,  NOT_LIVE, NOT_LIVE, NOT_LIVE, HIDDEN, NOT_LIVE, SCOPE, NOT_LIVE]),
+        row("GET",    "/api/v1/services/{service}/logs",   ServiceLogs,          [UNAUTH, NO_ENGINE, NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, NO_ENGINE, NO_ENGINE]),
+        row("POST",   "/api/v1/services/{service}/stop",   StopService,          [UNAUTH, FORBID,  NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, SCOPE, NO_ENGINE]),
+        row("POST",   "/api/v1/services/{service}/start",  StartService,         [UNAUTH, FORBID,  NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, SCOPE, NO_ENGINE]),
+        row("POST",   "/api/v1/services/{service}/restart", RestartService,      [UNAUTH, FORBID,  NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, SCOPE, NO_ENGINE]),
+        row("GET",    "/api/v1/services/{service}/metrics", ServiceMetrics,      [UNAUTH, NO_ENGINE, NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, NO_ENGINE, NO_ENGINE]),
+        row("GET",    "/api/v1/services/{service}/plan",   ServicePlan,          [UNAUTH, NO_PLAN, NO_PLAN, NO_PLAN, NO_PLAN, HIDDEN, NO_PLAN, NO_PLAN, NO_PLAN]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -405,6 +454,9 @@ struct World {
     project: String,
     /// A finished job of that project.
     job: String,
+    /// A service of that project, and a deployment of it that failed.
+    service: String,
+    deployment: String,
     serial: u32,
 }
 
@@ -495,6 +547,21 @@ impl World {
             .await;
         expect_status(&commit, 201, "the first commit of the shared project");
         let job = finished_job(&app, &acme_id, &project).await;
+        let service =
+            owner.client.post(&format!("/api/v1/projects/{project}/services"), &json!({ "name": "shared" })).await;
+        expect_status(&service, 201, "the owner creates the shared service");
+        let service = text(&service.json["id"], "service id");
+        let deployment = owner.client.post(&format!("/api/v1/services/{service}/deployments"), &json!({})).await;
+        expect_status(&deployment, 202, "the owner deploys the shared service");
+        let deployment = text(&deployment.json["id"], "deployment id");
+        // Without an engine the deployment fails at once; wait for that.
+        for _ in 0..200 {
+            let state = owner.client.get(&format!("/api/v1/deployments/{deployment}")).await;
+            if state.json["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let read_token = app.with_token(&new_token(&owner.client, "read").await.1);
         let admin_token = app.with_token(&new_token(&owner.client, "admin").await.1);
         let anonymous = app.anonymous();
@@ -514,6 +581,8 @@ impl World {
             acme_slug,
             project,
             job,
+            service,
+            deployment,
             serial: 0,
         }
     }
@@ -831,6 +900,27 @@ impl World {
                 call.params.push(("terminal", text(&opened.json["id"], "terminal id")));
                 call.params.push(("project", project));
             }
+            ListServices | GetService | ListDeployments | GetDeployment | DeploymentLogs | ServiceMetrics
+            | ServicePlan => {}
+            ServiceLogs => call.params.push(("query", "tail=5".to_owned())),
+            CreateService => call.body = Some(json!({ "name": format!("svc-{n}") })),
+            UpdateService => call.body = Some(json!({ "replicas": 1 })),
+            DeleteService => {
+                let made = self
+                    .owner
+                    .client
+                    .post(
+                        &format!("/api/v1/projects/{}/services", self.project),
+                        &json!({ "name": format!("gone-{n}") }),
+                    )
+                    .await;
+                expect_status(&made, 201, "the owner creates a service");
+                call.params.push(("service", text(&made.json["id"], "service id")));
+            }
+            CreateDeployment | CancelDeployment | StopService | StartService | RestartService => {
+                call.body = Some(json!({}));
+            }
+            Rollback => call.body = Some(json!({ "deployment_id": self.deployment })),
             CreateUser => {
                 call.body = Some(
                     json!({ "email": format!("created-{n}@example.com"), "name": "Created", "password": PASSWORD }),
@@ -861,7 +951,11 @@ impl World {
         for (name, value) in params {
             path = path.replace(&format!("{{{name}}}"), value);
         }
-        path = path.replace("{org}", &self.acme_id).replace("{project}", &self.project);
+        path = path
+            .replace("{org}", &self.acme_id)
+            .replace("{project}", &self.project)
+            .replace("{service}", &self.service)
+            .replace("{deployment}", &self.deployment);
         assert!(!path.contains('{'), "the matrix left a placeholder in {template}: {path}");
         if let Some((_, query)) = params.iter().find(|(name, _)| *name == "query") {
             path = format!("{path}?{query}");

@@ -6,6 +6,7 @@ mod accounts;
 mod auth_security;
 mod authz_matrix;
 mod cli;
+mod deploy;
 mod edge;
 mod file_index;
 mod files;

@@ -96,6 +96,8 @@ impl Drop for TestDatabase {
 /// A running `dockyard serve`.
 pub struct TestApp {
     pub base: String,
+    /// The reverse proxy for deployed services, e.g. `http://127.0.0.1:40123`.
+    pub proxy_base: String,
     pub data_dir: PathBuf,
     pub setup_token: Option<String>,
     pub database: TestDatabase,
@@ -134,6 +136,9 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     let mut env: Vec<(String, String)> = vec![
         ("DOCKYARD_DATA_DIR".into(), data_dir.display().to_string()),
         ("DOCKYARD_LOG_LEVEL".into(), "warn".into()),
+        // A free port for the proxy, and no container engine unless a test asks for one.
+        ("DOCKYARD_PROXY_LISTEN".into(), "127.0.0.1:0".into()),
+        ("DOCKYARD_DEPLOY__ENGINE".into(), "off".into()),
     ];
     if let Some(url) = &database.url {
         env.push(("DOCKYARD_DATABASE_URL".into(), url.clone()));
@@ -141,6 +146,7 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut app = TestApp {
         base: String::new(),
+        proxy_base: String::new(),
         data_dir,
         setup_token: None,
         database,
@@ -192,6 +198,8 @@ impl TestApp {
                 .unwrap_or_else(|| panic!("dockyard exited early; output:\n{}", self.output_text()));
             if let Some(url) = line.strip_prefix("Dockyard is listening on ") {
                 self.base = url.trim().to_owned();
+            } else if let Some(url) = line.strip_prefix("Deployed services are served on ") {
+                self.proxy_base = url.trim().to_owned();
             } else if let Some(token) = line.strip_prefix("Setup token: ") {
                 self.setup_token = Some(token.trim().to_owned());
             } else if line == "Dockyard is ready" {

@@ -1,0 +1,707 @@
+//! Click-to-deploy against the real binary and a real Docker engine: builds
+//! from the workspace (Dockerfile and detected stacks), requests through
+//! Dockyard's proxy, zero-downtime redeploys under load, failed health checks,
+//! rollback, cancel, `kill -9` mid-build, secrets and bad input.
+//!
+//! No image can be pulled here: the base images come from
+//! `scripts/base-images.sh` (busybox-static, and a debootstrapped Debian with
+//! python3). Without a Docker engine these tests fail under `CI=true` and are
+//! skipped (with the reason printed) elsewhere.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Client, TestApp, project, put_file, read_events, spawn_app_with, workspace_dir};
+
+const BUSYBOX: &str = "dockyard-base/busybox:1";
+const PYTHON: &str = "dockyard-base/python:bookworm";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether a Docker engine answers; under `CI=true` a missing one is a failure.
+fn engine_available(test: &str) -> bool {
+    let answers = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !answers {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: no Docker engine answers (`docker info` failed); CI must install docker.io and start dockerd"
+        );
+        eprintln!("skipping {test}: no Docker engine answers (install docker.io and start dockerd)");
+    }
+    answers
+}
+
+/// Makes the base images (cached by tag) with the project's own script.
+fn base_images(which: &[&str]) {
+    let status = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/base-images.sh"))
+        .args(which)
+        .status()
+        .expect("run scripts/base-images.sh");
+    assert!(status.success(), "scripts/base-images.sh {which:?} failed");
+}
+
+/// `docker` CLI output (stdout), for checks from outside Dockyard.
+fn docker(args: &[&str]) -> String {
+    let output = std::process::Command::new("docker").args(args).output().expect("run docker");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A Dockyard with deploys on, its own instance label (so parallel tests never
+/// sweep each other's containers), and the local base images.
+struct DeployApp {
+    app: TestApp,
+    admin: Client,
+    org: String,
+    instance: String,
+}
+
+impl DeployApp {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let instance = format!("it-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("DOCKYARD_DEPLOY__ENGINE", "on"),
+            ("DOCKYARD_DEPLOY__INSTANCE_ID", &instance),
+            ("DOCKYARD_DEPLOY__IMAGES__STATIC_SITE", BUSYBOX),
+            ("DOCKYARD_DEPLOY__IMAGES__PYTHON", PYTHON),
+            ("DOCKYARD_DEPLOY__DRAIN_SECONDS", "2"),
+            ("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "1"),
+        ];
+        env.extend_from_slice(extra);
+        let app = spawn_app_with(&env).await;
+        let (admin, org) = app.setup_admin().await;
+        Self { app, admin, org, instance }
+    }
+
+    /// Containers of this Dockyard, as `docker ps -a` sees them.
+    fn containers(&self) -> Vec<String> {
+        docker(&["ps", "-a", "-q", "--filter", &format!("label=dockyard.instance={}", self.instance)])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn cleanup(&self) {
+        let ids = self.containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            docker(&args);
+        }
+        for network in
+            docker(&["network", "ls", "-q", "--filter", &format!("label=dockyard.instance={}", self.instance)]).lines()
+        {
+            docker(&["network", "rm", network]);
+        }
+    }
+}
+
+impl Drop for DeployApp {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+const DOCKERFILE_V: &str = "FROM dockyard-base/busybox:1\n\
+RUN mkdir -p /www && echo ok > /www/health\n\
+COPY version.txt /www/index.html\n\
+CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n";
+
+async fn write(client: &Client, project: &str, path: &str, body: &str) {
+    let reply = put_file(client, project, path, body.as_bytes(), None).await;
+    assert!(reply.status == 200 || reply.status == 201, "write {path}: {} {}", reply.status, reply.body);
+}
+
+async fn create_service(client: &Client, project: &str, body: Value) -> Value {
+    let reply = client.post(&format!("/api/v1/projects/{project}/services"), &body).await;
+    assert_eq!(reply.status, 201, "create service: {}", reply.body);
+    reply.json
+}
+
+async fn deploy(client: &Client, service: &str) -> String {
+    let reply = client.post(&format!("/api/v1/services/{service}/deployments"), &json!({})).await;
+    assert_eq!(reply.status, 202, "deploy: {}", reply.body);
+    assert_eq!(reply.json["status"], "queued", "{}", reply.body);
+    reply.json["id"].as_str().expect("deployment id").to_owned()
+}
+
+/// Polls a deployment until it leaves the in-flight states (at most three minutes).
+async fn settle(client: &Client, deployment: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let reply = client.get(&format!("/api/v1/deployments/{deployment}")).await;
+        assert_eq!(reply.status, 200, "GET deployment: {}", reply.body);
+        let status = reply.json["status"].as_str().unwrap_or_default().to_owned();
+        if !matches!(status.as_str(), "queued" | "building" | "starting") {
+            return reply.json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deployment still {status}: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the deployment reaches `status`.
+async fn wait_status(client: &Client, deployment: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let reply = client.get(&format!("/api/v1/deployments/{deployment}")).await;
+        if reply.json["status"] == status {
+            return reply.json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deployment never became {status}: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// GET through Dockyard's proxy with the service's generated host.
+async fn via_proxy(app: &TestApp, host: &str, path: &str) -> (u16, String) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    match client.get(format!("{}{path}", app.proxy_base)).header("host", host).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+        Err(error) => (0, error.to_string()),
+    }
+}
+
+async fn plain_logs(client: &Client, deployment: &str) -> String {
+    let reply = client.get(&format!("/api/v1/deployments/{deployment}/logs")).await;
+    assert_eq!(reply.status, 200, "logs: {}", reply.body);
+    reply.body
+}
+
+/// 1, 3, 4 and 5: a Dockerfile deploy served through the proxy, a zero-downtime
+/// redeploy under load, a broken health check that leaves the old version
+/// serving, and a rollback that reuses the first image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dockerfile_deploy_redeploy_under_load_failed_health_check_and_rollback() {
+    if !engine_available("dockerfile_deploy_redeploy_under_load_failed_health_check_and_rollback") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Shop").await;
+    write(admin, &project, "Dockerfile", DOCKERFILE_V).await;
+    write(admin, &project, "version.txt", "v1\n").await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let host = service["host"].as_str().expect("host").to_owned();
+    assert_eq!(host, "web-shop.localhost");
+    assert!(service["url"].as_str().expect("url").starts_with("http://web-shop.localhost:"), "{service}");
+
+    // Before any deployment the proxy says so.
+    let (status, body) = via_proxy(app, &host, "/").await;
+    assert_eq!(status, 503, "{body}");
+
+    // 1. The first deployment.
+    let first = deploy(admin, &service_id).await;
+    let done = settle(admin, &first).await;
+    assert_eq!(done["status"], "active", "{done}");
+    for step in ["queued_at", "building_at", "starting_at", "active_at"] {
+        assert!(done["steps"][step].is_string(), "step {step} has a time: {done}");
+    }
+    assert_eq!(done["plan"]["stack"]["type"], "dockerfile", "{done}");
+    let first_image = done["image"].as_str().expect("image").to_owned();
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v1\n".to_owned()));
+    let log = plain_logs(admin, &first).await;
+    assert!(log.contains("Step 1/"), "the build log streams the engine's steps:\n{log}");
+    assert!(log.contains("healthy"), "{log}");
+    let (status, events) = read_events(admin, &format!("/api/v1/deployments/{first}/logs"), None).await;
+    assert_eq!(status, 200);
+    assert!(events.iter().any(|event| event.event == "log"), "log events");
+    assert!(events.iter().any(|event| event.event == "step" && event.data.contains("active")), "step events");
+    assert_eq!(events.last().map(|event| event.event.as_str()), Some("end"));
+    // Resuming after an event id repeats nothing.
+    let middle = events[events.len() / 2].id.clone().expect("id");
+    let (_, rest) = read_events(admin, &format!("/api/v1/deployments/{first}/logs"), Some(&middle)).await;
+    assert_eq!(rest.len(), events.len() - events.len() / 2 - 1, "resume after {middle}");
+
+    // 3. Redeploy while a load generator keeps requesting: no request fails.
+    write(admin, &project, "version.txt", "v2\n").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let saw_v2 = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, failures, served, saw_v2) = (stop.clone(), failures.clone(), served.clone(), saw_v2.clone());
+        let (base, host) = (app.proxy_base.clone(), host.clone());
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::Acquire) {
+                match client.get(format!("{base}/")).header("host", &host).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        let body = response.text().await.unwrap_or_default();
+                        if body == "v2\n" {
+                            saw_v2.store(true, Ordering::Release);
+                        } else if body != "v1\n" {
+                            failures.fetch_add(1, Ordering::AcqRel);
+                            errors.push(format!("body {body:?}"));
+                        }
+                        served.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Ok(response) => {
+                        failures.fetch_add(1, Ordering::AcqRel);
+                        errors.push(format!("status {}", response.status()));
+                    }
+                    Err(error) => {
+                        failures.fetch_add(1, Ordering::AcqRel);
+                        errors.push(error.to_string());
+                    }
+                }
+            }
+            errors
+        }));
+    }
+    let second = deploy(admin, &service_id).await;
+    let done = settle(admin, &second).await;
+    assert_eq!(done["status"], "active", "{done}");
+    // Keep loading past the drain of the old instances.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Release);
+    let mut errors = Vec::new();
+    for task in load {
+        errors.extend(task.await.expect("load task"));
+    }
+    let total = served.load(Ordering::Acquire);
+    assert_eq!(failures.load(Ordering::Acquire), 0, "failed requests during the redeploy ({total} served): {errors:?}");
+    assert!(total > 50, "the load generator made only {total} requests");
+    assert!(saw_v2.load(Ordering::Acquire), "the new version was served");
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v2\n".to_owned()));
+    let first_now = admin.get(&format!("/api/v1/deployments/{first}")).await;
+    assert_eq!(first_now.json["status"], "superseded", "{}", first_now.body);
+    // Only the new deployment's container is left.
+    let running = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=dockyard.instance={}", deploy_app.instance),
+        "--filter",
+        &format!("label=dockyard.deployment={first}"),
+    ]);
+    assert!(running.trim().is_empty(), "the superseded deployment's containers are gone: {running}");
+
+    // 4. A broken health check: the deployment fails, the old version keeps serving.
+    let reply = admin
+        .patch(
+            &format!("/api/v1/services/{service_id}"),
+            &json!({ "health_check_path": "/missing",
+        "health_check_timeout_secs": 3 }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let broken = deploy(admin, &service_id).await;
+    let done = settle(admin, &broken).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"]["code"], "health_check_failed", "{done}");
+    assert!(!done["last_log"].as_array().expect("last_log").is_empty(), "a failure keeps its last log lines: {done}");
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v2\n".to_owned()), "the old version still serves");
+    let leftovers = docker(&["ps", "-a", "-q", "--filter", &format!("label=dockyard.deployment={broken}")]);
+    assert!(leftovers.trim().is_empty(), "the failed deployment's containers are removed: {leftovers}");
+
+    // 5. Roll back to the first deployment: its image, no build.
+    let reply =
+        admin.patch(&format!("/api/v1/services/{service_id}"), &json!({ "health_check_path": "/health" })).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply =
+        admin.post(&format!("/api/v1/services/{service_id}/rollback"), &json!({ "deployment_id": first })).await;
+    assert_eq!(reply.status, 202, "rollback: {}", reply.body);
+    let rollback = reply.json["id"].as_str().expect("id").to_owned();
+    let done = settle(admin, &rollback).await;
+    assert_eq!(done["status"], "active", "{done}");
+    assert_eq!(done["image"], first_image.as_str());
+    assert!(done["steps"]["building_at"].is_null(), "a rollback does not build: {done}");
+    assert_eq!(done["trigger"], "rollback");
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v1\n".to_owned()));
+    // A failed deployment cannot be rolled back to.
+    let reply =
+        admin.post(&format!("/api/v1/services/{service_id}/rollback"), &json!({ "deployment_id": broken })).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert_eq!(reply.code(), "deployment_not_rollbackable");
+
+    // Stop, start, restart.
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/stop"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json["desired_state"], "stopped");
+    let (status, body) = via_proxy(app, &host, "/").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("stopped"), "the page says the service is stopped: {body}");
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/start"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v1\n".to_owned()));
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v1\n".to_owned()));
+
+    // Runtime logs (busybox httpd -v is not on, but the engine has the stream) and metrics.
+    let reply = admin.get(&format!("/api/v1/services/{service_id}/logs?tail=10")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = admin.get(&format!("/api/v1/services/{service_id}/metrics")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let instances = reply.json.as_array().expect("array");
+    assert_eq!(instances.len(), 1, "{}", reply.body);
+    assert!(instances[0]["memory_bytes"].as_u64().unwrap_or(0) > 0, "{}", reply.body);
+
+    // Every action is audited.
+    let audit = admin.get(&format!("/api/v1/orgs/{}/audit?limit=200", deploy_app.org)).await;
+    for action in ["service.created", "deployment.created", "deployment.rollback", "service.stopped", "service.started"]
+    {
+        assert!(audit.body.contains(action), "audit has {action}");
+    }
+
+    // Deleting the service removes its containers.
+    let reply = admin.delete(&format!("/api/v1/services/{service_id}")).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert!(deploy_app.containers().is_empty(), "no container left after the delete");
+    let (status, _) = via_proxy(app, &host, "/").await;
+    assert_eq!(status, 404);
+}
+
+/// 2: no Dockerfile: a static site and a Python app are detected and built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detected_static_site_and_python_app() {
+    if !engine_available("detected_static_site_and_python_app") {
+        return;
+    }
+    base_images(&["busybox", "python"]);
+    let deploy_app = DeployApp::start(&[]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+
+    let site = project(admin, &deploy_app.org, "Site").await;
+    write(admin, &site, "index.html", "<h1>static hello</h1>\n").await;
+    let service = create_service(admin, &site, json!({ "name": "www", "port": 8080, "health_check_path": "/" })).await;
+    let service_id = service["id"].as_str().expect("id");
+    let plan = admin.get(&format!("/api/v1/services/{service_id}/plan")).await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    assert_eq!(plan.json["stack"]["type"], "static", "{}", plan.body);
+    let deployment = deploy(admin, service_id).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}");
+    let (status, body) = via_proxy(app, service["host"].as_str().expect("host"), "/").await;
+    assert_eq!((status, body.as_str()), (200, "<h1>static hello</h1>\n"));
+
+    let api = project(admin, &deploy_app.org, "Api").await;
+    write(admin, &api, "requirements.txt", "# nothing to install\n").await;
+    write(
+        admin,
+        &api,
+        "main.py",
+        "import os\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\n\n\
+class Hello(BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = b'python hello'\n        \
+self.send_response(200)\n        self.send_header('content-length', str(len(body)))\n        self.end_headers()\n        \
+self.wfile.write(body)\n\n\
+HTTPServer(('0.0.0.0', int(os.environ['PORT'])), Hello).serve_forever()\n",
+    )
+    .await;
+    let service = create_service(admin, &api, json!({ "name": "api", "port": 9000, "health_check_path": "/" })).await;
+    let service_id = service["id"].as_str().expect("id");
+    let deployment = deploy(admin, service_id).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
+    assert_eq!(done["plan"]["stack"]["type"], "python", "{done}");
+    let (status, body) = via_proxy(app, service["host"].as_str().expect("host"), "/anything").await;
+    assert_eq!((status, body.as_str()), (200, "python hello"));
+}
+
+const SLOW_DOCKERFILE: &str = "FROM dockyard-base/busybox:1\nRUN echo MARKER && sleep 120\nCMD [\"sh\"]\n";
+
+/// Whether a build step with `marker` still runs (its intermediate container).
+fn build_running(marker: &str) -> bool {
+    docker(&["ps", "--no-trunc", "--format", "{{.Command}}"]).contains(marker)
+}
+
+/// 6: a cancelled build really stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_build() {
+    if !engine_available("cancel_stops_the_build") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Slow").await;
+    let marker = format!("cancel-{}", ulid::Ulid::new().to_string().to_lowercase());
+    write(admin, &project, "Dockerfile", &SLOW_DOCKERFILE.replace("MARKER", &marker)).await;
+    let service = create_service(admin, &project, json!({ "name": "slow", "port": 8080 })).await;
+    let deployment = deploy(admin, service["id"].as_str().expect("id")).await;
+    wait_status(admin, &deployment, "building").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !build_running(&marker) {
+        assert!(tokio::time::Instant::now() < deadline, "the slow build step never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reply = admin.post(&format!("/api/v1/deployments/{deployment}/cancel"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while build_running(&marker) {
+        assert!(tokio::time::Instant::now() < deadline, "the build step still runs 20 s after the cancel");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Cancelling twice is a conflict, not an error.
+    let reply = admin.post(&format!("/api/v1/deployments/{deployment}/cancel"), &json!({})).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+}
+
+/// 7: `kill -9` during a build, then a restart: the deployment ends failed and
+/// nothing of it is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_build_then_restart_leaves_no_orphans() {
+    if !engine_available("kill_during_build_then_restart_leaves_no_orphans") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let mut deploy_app =
+        DeployApp::start(&[("DOCKYARD_JOBS__LEASE_SECONDS", "3"), ("DOCKYARD_JOBS__POLL_SECONDS", "1")]).await;
+    let project = project(&deploy_app.admin, &deploy_app.org, "Crash").await;
+    let marker = format!("crash-{}", ulid::Ulid::new().to_string().to_lowercase());
+    write(&deploy_app.admin, &project, "Dockerfile", &SLOW_DOCKERFILE.replace("MARKER", &marker)).await;
+    let service = create_service(&deploy_app.admin, &project, json!({ "name": "crash", "port": 8080 })).await;
+    let deployment = deploy(&deploy_app.admin, service["id"].as_str().expect("id")).await;
+    wait_status(&deploy_app.admin, &deployment, "building").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !build_running(&marker) {
+        assert!(tokio::time::Instant::now() < deadline, "the slow build step never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    deploy_app.app.kill().await;
+    deploy_app.app.start().await;
+    let admin = deploy_app.app.login(crate::support::ADMIN_EMAIL, crate::support::PASSWORD).await;
+    let done = settle(&admin, &deployment).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"]["code"], "interrupted", "{done}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while build_running(&marker) {
+        assert!(tokio::time::Instant::now() < deadline, "the build of a killed Dockyard still runs");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(deploy_app.containers().is_empty(), "no orphan container: {:?}", deploy_app.containers());
+    deploy_app.admin = admin;
+}
+
+/// 8: secrets are masked, injected, kept on a masked round trip, and never in logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_masked_injected_and_never_logged() {
+    if !engine_available("secrets_are_masked_injected_and_never_logged") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_LOG_LEVEL", "debug")]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Vault").await;
+    let secret = format!("s3cret-{}", ulid::Ulid::new().to_string().to_lowercase());
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\nRUN mkdir -p /www\n\
+CMD [\"sh\", \"-c\", \"echo \\\"$API_TOKEN|$MODE|$PORT\\\" > /www/env && httpd -f -p $PORT -h /www\"]\n",
+    )
+    .await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "vault", "port": 8081, "health_check_path": "/env",
+            "env": { "API_TOKEN": { "value": secret, "secret": true }, "MODE": { "value": "prod" } } }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    assert_eq!(service["env"]["API_TOKEN"]["value"], "********", "{service}");
+    assert_eq!(service["env"]["MODE"]["value"], "prod");
+    assert!(!service.to_string().contains(&secret));
+    let deployment = deploy(admin, &service_id).await;
+    assert_eq!(settle(admin, &deployment).await["status"], "active");
+    let host = service["host"].as_str().expect("host");
+    assert_eq!(via_proxy(app, host, "/env").await, (200, format!("{secret}|prod|8081\n")));
+
+    // Sending the masked value back keeps the secret; changing MODE works.
+    let reply = admin
+        .patch(
+            &format!("/api/v1/services/{service_id}"),
+            &json!({ "env": { "API_TOKEN": { "value": "********", "secret": true }, "MODE": { "value": "staging" } } }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(!reply.body.contains(&secret));
+    let deployment = deploy(admin, &service_id).await;
+    assert_eq!(settle(admin, &deployment).await["status"], "active");
+    assert_eq!(via_proxy(app, host, "/env").await, (200, format!("{secret}|staging|8081\n")));
+
+    // Nowhere else: not in the API, the deploy logs, the audit log or the server's output.
+    let got = admin.get(&format!("/api/v1/services/{service_id}")).await;
+    assert!(!got.body.contains(&secret));
+    assert!(!plain_logs(admin, &deployment).await.contains(&secret));
+    let audit = admin.get(&format!("/api/v1/orgs/{}/audit?limit=200", deploy_app.org)).await;
+    assert!(!audit.body.contains(&secret));
+    assert!(!app.output_text().contains(&secret), "the server logged a secret");
+    if matches!(crate::support::backend(), crate::support::Backend::Sqlite) {
+        let database = std::fs::read(app.data_dir().join("dockyard.db")).unwrap_or_default();
+        let needle = secret.as_bytes();
+        assert!(!database.windows(needle.len()).any(|window| window == needle), "the database holds the plaintext");
+    }
+    // Engine-side, the value is in the container's env (that is where it must be), nowhere in its labels.
+    let labels =
+        docker(&["ps", "--filter", &format!("label=dockyard.service={service_id}"), "--format", "{{.Labels}}"]);
+    assert!(!labels.contains(&secret));
+}
+
+/// 10: bad input gets 4xx problems with stable codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_clear_errors() {
+    if !engine_available("bad_input_is_refused_with_clear_errors") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__MAX_CONTEXT_BYTES", "200000")]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Bad").await;
+    let path = format!("/api/v1/projects/{project}/services");
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (json!({ "name": "Web" }), 422, "invalid_service_name"),
+        (json!({ "name": "-web" }), 422, "invalid_service_name"),
+        (json!({ "name": "x".repeat(41) }), 422, "invalid_service_name"),
+        (json!({ "name": "web", "port": 0 }), 422, "invalid_port"),
+        (json!({ "name": "web", "port": 70000 }), 422, "invalid_port"),
+        (json!({ "name": "web", "replicas": 0 }), 422, "invalid_replicas"),
+        (json!({ "name": "web", "health_check_path": "health" }), 422, "invalid_health_check_path"),
+        (json!({ "name": "web", "source": { "type": "image", "image": "-v" } }), 422, "invalid_image"),
+        (json!({ "name": "web", "source": { "type": "image", "image": "UPPER/case" } }), 422, "invalid_image"),
+        (json!({ "name": "web", "build": { "dockerfile_path": "../../etc/passwd" } }), 422, "invalid_path"),
+        (json!({ "name": "web", "build": { "context": "/etc" } }), 422, "invalid_path"),
+        (json!({ "name": "web", "env": { "1BAD": { "value": "x" } } }), 422, "invalid_env_key"),
+        (json!({ "name": "web", "env": { "PORT": { "value": "1" } } }), 422, "reserved_env_key"),
+        (json!({ "name": "web", "env": { "A": { "secret": true } } }), 422, "missing_env_value"),
+        (json!({ "name": "web", "source": { "type": "ftp" } }), 400, ""),
+        (json!({ "name": "web", "colour": "blue" }), 400, ""),
+        (json!({ "name": "web", "port": "eighty" }), 400, ""),
+    ];
+    for (body, status, code) in cases {
+        let reply = admin.post(&path, &body).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{body}");
+        if !code.is_empty() {
+            assert_eq!(reply.code(), code, "{body}: {}", reply.body);
+        }
+    }
+    // A duplicate name is a conflict.
+    create_service(admin, &project, json!({ "name": "web" })).await;
+    let reply = admin.post(&path, &json!({ "name": "web" })).await;
+    assert_eq!((reply.status, reply.code()), (409, "service_name_taken"), "{}", reply.body);
+    // An image the engine lacks is refused at deploy time, nothing is pulled.
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "img", "source": { "type": "image", "image": "no-such/image:404" } }),
+    )
+    .await;
+    let reply =
+        admin.post(&format!("/api/v1/services/{}/deployments", service["id"].as_str().expect("id")), &json!({})).await;
+    assert_eq!((reply.status, reply.code()), (422, "image_not_found"), "{}", reply.body);
+    // Unknown ids are 404, never 500.
+    for path in ["/api/v1/services/nope", "/api/v1/deployments/nope", "/api/v1/services/01arz3ndektsv4rrffq69g5fav"] {
+        assert_eq!(admin.get(path).await.status, 404, "{path}");
+    }
+
+    // Hostile build contexts: too large, and a link out of the source.
+    let big = project_with_service(admin, &deploy_app.org, "Big", "big").await;
+    write(admin, &big.0, "Dockerfile", "FROM dockyard-base/busybox:1\nCOPY . /app\n").await;
+    write(admin, &big.0, "blob.txt", &"x".repeat(300_000)).await;
+    let deployment = deploy(admin, &big.1).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("context_too_large")),
+        "{done}"
+    );
+
+    let linked = project_with_service(admin, &deploy_app.org, "Linked", "linked").await;
+    write(admin, &linked.0, "Dockerfile", "FROM dockyard-base/busybox:1\nCOPY . /app\n").await;
+    std::os::unix::fs::symlink("/etc/passwd", workspace_dir(&deploy_app.app, &linked.0).join("passwd"))
+        .expect("make a link out of the workspace");
+    let deployment = deploy(admin, &linked.1).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("invalid_context")),
+        "{done}"
+    );
+}
+
+async fn project_with_service(admin: &Client, org: &str, name: &str, service: &str) -> (String, String) {
+    let project = project(admin, org, name).await;
+    let service = create_service(admin, &project, json!({ "name": service, "port": 8080 })).await;
+    (project, service["id"].as_str().expect("id").to_owned())
+}
+
+/// Without an engine a deployment is recorded and fails at once with
+/// `runtime_unavailable`; routes that need the engine answer 503; the proxy
+/// still listens.
+#[tokio::test]
+async fn without_an_engine_deployments_fail_clearly() {
+    let app = spawn_app_with(&[]).await;
+    let (admin, org) = app.setup_admin().await;
+    let project = project(&admin, &org, "Off").await;
+    let service = create_service(&admin, &project, json!({ "name": "web" })).await;
+    let service_id = service["id"].as_str().expect("id");
+    let deployment = deploy(&admin, service_id).await;
+    let done = settle(&admin, &deployment).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("runtime_unavailable")),
+        "{done}"
+    );
+    for action in ["stop", "start", "restart"] {
+        let reply = admin.post(&format!("/api/v1/services/{service_id}/{action}"), &json!({})).await;
+        assert_eq!((reply.status, reply.code()), (503, "runtime_unavailable"), "{action}: {}", reply.body);
+    }
+    let (status, _) = via_proxy(&app, "nothing.localhost", "/").await;
+    assert_eq!(status, 404, "the proxy listens and answers unknown hosts");
+}
+
+/// `dockyard plan` shows the detected stack of a local folder, and refuses one with nothing to build.
+#[test]
+fn plan_command_detects_a_folder() {
+    let dir = crate::support::TempDir::new();
+    std::fs::write(dir.0.join("requirements.txt"), "flask\n").expect("write");
+    std::fs::write(dir.0.join("app.py"), "print('hi')\n").expect("write");
+    let output = std::process::Command::new(crate::support::binary())
+        .args(["plan", "--json"])
+        .arg(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run dockyard plan");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let plan: Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
+    assert_eq!(plan["stack"]["type"], "python", "{plan}");
+    assert!(plan["dockerfile"]["inline"].as_str().is_some_and(|text| text.contains("FROM ")), "{plan}");
+
+    let empty = crate::support::TempDir::new();
+    let output = std::process::Command::new(crate::support::binary())
+        .arg("plan")
+        .arg(&empty.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run dockyard plan");
+    assert!(!output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stderr).is_empty(), "a clear error");
+}
