@@ -14,10 +14,13 @@
 //!   the same round trip straight through a PTY.
 //! - `proxy`: dockyard-proxy against direct access, nginx and Caddy in front of
 //!   the same upstream, with `wrk`.
+//! - `deploy`: click to healthy for a prebuilt image against `docker run`, and
+//!   redeploys with a warm build cache.
 //!
 //! Load only ever goes to loopback addresses, and every run is bounded in time.
 
 mod client;
+mod deploy;
 mod file_index;
 mod foundation;
 mod hello;
@@ -62,6 +65,8 @@ enum Command {
     Terminal(terminal::TerminalArgs),
     /// The proxy benchmark: dockyard-proxy against direct access, nginx and Caddy, measured with wrk.
     Proxy(proxy::ProxyArgs),
+    /// The deploy benchmark: Dockyard's deploy of a prebuilt image against `docker run`, and warm redeploys.
+    Deploy(deploy::DeployArgs),
 }
 
 #[derive(Args)]
@@ -124,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspace(args) => workspace::run(args).await,
         Command::Terminal(args) => terminal::run(args).await,
         Command::Proxy(args) => proxy::run(args).await,
+        Command::Deploy(args) => deploy::run(args).await,
     }
 }
 

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 
 use crate::metrics::RouteMetrics;
 use crate::table::{InFlight, RouteEntry};
+use crate::upstream::PoolTicket;
 
 /// The tracing target of the access log.
 pub const ACCESS_LOG_TARGET: &str = "dockyard::proxy::access";
@@ -23,6 +24,8 @@ pub struct ProxyBody {
     kind: Kind,
     /// Written once, when the body ends or is dropped.
     record: Option<Box<AccessRecord>>,
+    /// The upstream connection, back to its pool once the whole body was passed on.
+    ticket: Option<PoolTicket>,
 }
 
 enum Kind {
@@ -33,7 +36,8 @@ enum Kind {
 /// One request, as the access log and the metrics see it.
 pub(crate) struct AccessRecord {
     pub(crate) started: Instant,
-    pub(crate) host: String,
+    /// The Host header (or the request target's authority).
+    pub(crate) host: Option<http::HeaderValue>,
     pub(crate) method: Method,
     pub(crate) uri: http::Uri,
     pub(crate) status: u16,
@@ -46,6 +50,11 @@ pub(crate) struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// The host as text; empty when missing or not visible ASCII.
+    pub(crate) fn host(&self) -> &str {
+        self.host.as_ref().and_then(|value| value.to_str().ok()).unwrap_or("")
+    }
+
     /// Writes the access log line and the request metrics.
     pub(crate) fn finish(self) {
         let elapsed = self.started.elapsed();
@@ -56,7 +65,7 @@ impl AccessRecord {
         };
         tracing::info!(
             target: ACCESS_LOG_TARGET,
-            host = %self.host,
+            host = self.host(),
             route = route_id,
             method = %self.method,
             path = self.uri.path(),
@@ -77,22 +86,38 @@ impl AccessRecord {
 }
 
 impl ProxyBody {
-    pub(crate) fn upstream(body: Incoming, record: AccessRecord) -> Self {
-        Self { kind: Kind::Upstream(body), record: Some(Box::new(record)) }
+    pub(crate) fn upstream(body: Incoming, record: AccessRecord, ticket: Option<PoolTicket>) -> Self {
+        let mut this = Self { kind: Kind::Upstream(body), record: Some(Box::new(record)), ticket };
+        this.give_back_if_done();
+        this
     }
 
     pub(crate) fn full(bytes: Bytes, mut record: AccessRecord) -> Self {
         record.bytes = bytes.len() as u64;
-        Self { kind: Kind::Full(Some(bytes)), record: Some(Box::new(record)) }
+        Self { kind: Kind::Full(Some(bytes)), record: Some(Box::new(record)), ticket: None }
     }
 
     pub(crate) fn empty(record: Option<AccessRecord>) -> Self {
-        Self { kind: Kind::Full(None), record: record.map(Box::new) }
+        Self { kind: Kind::Full(None), record: record.map(Box::new), ticket: None }
     }
 
     fn finish(&mut self) {
+        self.give_back_if_done();
         if let Some(record) = self.record.take() {
             record.finish();
+        }
+    }
+
+    /// Once the backend's body has ended, its connection can serve another
+    /// request. (hyper stops polling a body that says it ended, so this is
+    /// checked after every frame, not only on the final `None`.) A body cut
+    /// short keeps its ticket, and the connection closes when it drops.
+    fn give_back_if_done(&mut self) {
+        if let Kind::Upstream(body) = &self.kind
+            && body.is_end_stream()
+            && let Some(ticket) = self.ticket.take()
+        {
+            ticket.give_back();
         }
     }
 }
@@ -117,8 +142,14 @@ impl Body for ProxyBody {
                         if let (Some(data), Some(record)) = (frame.data_ref(), this.record.as_mut()) {
                             record.bytes += data.len() as u64;
                         }
+                        this.give_back_if_done();
                     }
-                    Poll::Ready(None) => this.finish(),
+                    Poll::Ready(None) => {
+                        if let Some(ticket) = this.ticket.take() {
+                            ticket.give_back();
+                        }
+                        this.finish();
+                    }
                     Poll::Ready(Some(Err(_))) | Poll::Pending => {}
                 }
                 poll

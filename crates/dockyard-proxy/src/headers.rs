@@ -29,6 +29,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
                 if token.eq_ignore_ascii_case("upgrade") {
                     wants_upgrade = true;
                 }
+                // The usual tokens name no header to remove here (`Upgrade` and
+                // `Keep-Alive` go below): skip making a header name for them, which
+                // allocates for names outside the standard set.
+                if token.is_empty()
+                    || token.eq_ignore_ascii_case("close")
+                    || token.eq_ignore_ascii_case("keep-alive")
+                    || token.eq_ignore_ascii_case("upgrade")
+                {
+                    return None;
+                }
                 HeaderName::from_bytes(token.as_bytes()).ok()
             })
             .collect();
@@ -49,21 +59,40 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     if wants_upgrade { upgrade } else { None }
 }
 
+/// The client's address as an `X-Forwarded-For` value (IPv4-mapped IPv6
+/// addresses as IPv4). Made once per connection.
+pub(crate) fn forwarded_for_value(client: std::net::SocketAddr) -> Option<HeaderValue> {
+    HeaderValue::try_from(client.ip().to_canonical().to_string()).ok()
+}
+
 /// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` to what this hop saw.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: &HeaderValue) {
-    let client = client.to_canonical().to_string();
-    let forwarded_for = {
-        let previous: Vec<&str> = headers
+/// `X-Forwarded-Host` to what this hop saw. `client_value` is
+/// [`forwarded_for_value`] of `client`, when the caller made it already.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    client_value: Option<HeaderValue>,
+    proto: &'static str,
+    host: &HeaderValue,
+) {
+    let previous: Vec<&str> = if headers.contains_key(&X_FORWARDED_FOR) {
+        headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .map(str::trim)
             .filter(|value| !value.is_empty())
-            .collect();
-        if previous.is_empty() { client } else { format!("{}, {client}", previous.join(", ")) }
+            .collect()
+    } else {
+        Vec::new()
     };
-    if let Ok(value) = HeaderValue::try_from(forwarded_for) {
+    let value = match (previous.is_empty(), client_value) {
+        // The common case: no proxy before this one, and the value made once per connection.
+        (true, Some(value)) => Some(value),
+        (true, None) => HeaderValue::try_from(client.to_canonical().to_string()).ok(),
+        (false, _) => HeaderValue::try_from(format!("{}, {}", previous.join(", "), client.to_canonical())).ok(),
+    };
+    if let Some(value) = value {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
@@ -104,9 +133,25 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
         let host = HeaderValue::from_static("web.localhost:8000");
-        add_forwarded(&mut headers, "::ffff:127.0.0.1".parse().expect("ip"), "http", &host);
+        add_forwarded(&mut headers, "::ffff:127.0.0.1".parse().expect("ip"), None, "http", &host);
         assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 127.0.0.1");
         assert_eq!(headers[&X_FORWARDED_PROTO], "http");
         assert_eq!(headers[&X_FORWARDED_HOST], "web.localhost:8000");
+    }
+
+    #[test]
+    fn forwarded_for_uses_the_connection_value_only_when_it_is_the_first_hop() {
+        let client: std::net::SocketAddr = "[::ffff:10.0.0.7]:4000".parse().expect("addr");
+        let value = forwarded_for_value(client);
+        assert_eq!(value.as_ref().map(|value| value.to_str().expect("ascii")), Some("10.0.0.7"));
+        let host = HeaderValue::from_static("web.localhost");
+        let mut headers = HeaderMap::new();
+        add_forwarded(&mut headers, client.ip(), value.clone(), "http", &host);
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.7");
+        let mut headers = HeaderMap::new();
+        headers.append(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+        headers.append(&X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.2"));
+        add_forwarded(&mut headers, client.ip(), value, "http", &host);
+        assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 198.51.100.2, 10.0.0.7");
     }
 }

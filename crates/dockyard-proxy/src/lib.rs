@@ -57,6 +57,7 @@ mod metrics;
 mod pages;
 mod server;
 mod table;
+mod upstream;
 
 pub use body::{ACCESS_LOG_TARGET, ProxyBody};
 pub use pages::ProxyError;

@@ -22,10 +22,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use crate::body::{AccessRecord, ProxyBody};
-use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::headers::{add_forwarded, forwarded_for_value, strip_hop_by_hop};
 use crate::metrics::{NO_ROUTE, RouteMetrics, UpstreamErrorKind};
 use crate::pages::{self, PageContext, ProxyError};
 use crate::table::{BackendSlot, RouteEntry, RouteTable, UpstreamProtocol};
+use crate::upstream::{Http1Pool, PoolTicket, UpstreamError};
 
 /// The proxy's settings. `Default` gives values fit for production.
 #[derive(Debug, Clone)]
@@ -76,14 +77,16 @@ enum Phase {
     Stop,
 }
 
-type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
 type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
 struct Shared {
     table: RouteTable,
     config: ProxyConfig,
     via: Option<HeaderValue>,
-    http1: UpstreamClient,
+    /// HTTP/1.1 backends: hyper's connection-level client with our own pool.
+    http1: Arc<Http1Pool>,
+    /// h2c backends: one multiplexed connection each, through hyper-util's client.
     h2c: UpstreamClient,
     unrouted: OnceLock<Arc<RouteMetrics>>,
     phase: watch::Receiver<Phase>,
@@ -99,8 +102,12 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
     let shared = Arc::new(Shared {
-        http1: upstream_client(&config, false),
-        h2c: upstream_client(&config, true),
+        http1: Arc::new(Http1Pool::new(
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.pool_max_idle_per_backend,
+        )),
+        h2c: upstream_client(&config),
         via: config.via.as_deref().and_then(|via| HeaderValue::try_from(format!("1.1 {via}")).ok()),
         table,
         config,
@@ -109,6 +116,16 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
         alive,
     });
     let builder = Arc::new(server_builder());
+    let pool = Arc::clone(&shared.http1);
+    let sweep_every = (shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1));
+    let sweeper = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(sweep_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            pool.sweep();
+        }
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -127,6 +144,9 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
         }
     }
     drop(listener);
+    sweeper.abort();
+    // Idle upstream connections close now; busy ones when their request ends.
+    shared.http1.clear();
     drop(shared);
     let _ = phase_sender.send(Phase::Draining);
     if tokio::time::timeout(grace, all_gone.recv()).await.is_err() {
@@ -146,7 +166,7 @@ fn server_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-fn upstream_client(config: &ProxyConfig, h2c: bool) -> UpstreamClient {
+fn upstream_client(config: &ProxyConfig) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(config.connect_timeout));
@@ -156,10 +176,9 @@ fn upstream_client(config: &ProxyConfig, h2c: bool) -> UpstreamClient {
         .pool_idle_timeout(config.pool_idle_timeout)
         .pool_max_idle_per_host(config.pool_max_idle_per_backend)
         // The Host header is the client's, set on every request.
-        .set_host(false);
-    if h2c {
-        builder.http2_only(true).timer(TokioTimer::new());
-    }
+        .set_host(false)
+        .http2_only(true)
+        .timer(TokioTimer::new());
     builder.build(connector)
 }
 
@@ -175,7 +194,9 @@ async fn serve_connection(
     let mut phase = shared.phase.clone();
     let _alive = shared.alive.clone();
     let service_shared = Arc::clone(&shared);
-    let service = service_fn(move |request| handle(Arc::clone(&service_shared), client, request));
+    // The client's address as an `X-Forwarded-For` value, made once per connection.
+    let client_value = forwarded_for_value(client);
+    let service = service_fn(move |request| handle(Arc::clone(&service_shared), client, client_value.clone(), request));
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
@@ -198,6 +219,7 @@ async fn serve_connection(
 async fn handle(
     shared: Arc<Shared>,
     client: SocketAddr,
+    client_value: Option<HeaderValue>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
@@ -206,10 +228,9 @@ async fn handle(
         .get(header::HOST)
         .cloned()
         .or_else(|| request.uri().authority().and_then(|authority| HeaderValue::try_from(authority.as_str()).ok()));
-    let host = host_value.as_ref().and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
     let mut record = AccessRecord {
         started,
-        host,
+        host: host_value.clone(),
         method: request.method().clone(),
         uri: request.uri().clone(),
         status: 0,
@@ -219,7 +240,7 @@ async fn handle(
         in_flight: None,
         unrouted: None,
     };
-    let (Some(host_value), Some(entry)) = (host_value, shared.table.resolve(&record.host)) else {
+    let (Some(host_value), Some(entry)) = (host_value, shared.table.resolve(record.host())) else {
         record.unrouted = Some(Arc::clone(shared.unrouted.get_or_init(|| Arc::new(RouteMetrics::new(NO_ROUTE)))));
         return Ok(error_page(&shared, ProxyError::RouteNotFound, request.headers().get(header::ACCEPT), record));
     };
@@ -232,7 +253,7 @@ async fn handle(
             record,
         ));
     }
-    Ok(forward(&shared, client, &entry, host_value, request, record).await)
+    Ok(forward(&shared, client, client_value, &entry, host_value, request, record).await)
 }
 
 /// The proxy's own page, logged like any response.
@@ -243,7 +264,7 @@ fn error_page(
     mut record: AccessRecord,
 ) -> Response<ProxyBody> {
     let route = record.route.as_ref().map(|entry| Arc::clone(&entry.route));
-    let context = PageContext { host: &record.host, route: route.as_deref() };
+    let context = PageContext { host: record.host(), route: route.as_deref() };
     let (status, headers, body) = pages::render(error, &context, accept, shared.config.retry_after);
     record.status = status.as_u16();
     let mut response = Response::new(ProxyBody::full(body, record));
@@ -267,12 +288,18 @@ struct Outgoing {
 
 impl Outgoing {
     fn request(&mut self, slot: &BackendSlot, last_attempt: bool) -> Request<UpstreamBody> {
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(slot.authority.clone())
-            .path_and_query(self.path_and_query.clone())
-            .build()
-            .unwrap_or_default();
+        let uri = if self.version == Version::HTTP_2 {
+            // h2c: `:scheme` and `:authority` come from the URI.
+            Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(slot.authority.clone())
+                .path_and_query(self.path_and_query.clone())
+                .build()
+                .unwrap_or_default()
+        } else {
+            // HTTP/1.1 on our own connection: the origin form, as sent on the wire.
+            Uri::from(self.path_and_query.clone())
+        };
         let headers = if last_attempt { std::mem::take(&mut self.headers) } else { self.headers.clone() };
         let body = match self.body.take() {
             Some(body) => Either::Left(body),
@@ -290,6 +317,7 @@ impl Outgoing {
 async fn forward(
     shared: &Shared,
     client: SocketAddr,
+    client_value: Option<HeaderValue>,
     entry: &Arc<RouteEntry>,
     host: HeaderValue,
     mut request: Request<Incoming>,
@@ -313,7 +341,7 @@ async fn forward(
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     headers.insert(header::HOST, host.clone());
-    add_forwarded(&mut headers, client.ip(), "http", &host);
+    add_forwarded(&mut headers, client.ip(), client_value, "http", &host);
     if let Some(via) = &shared.via {
         headers.append(header::VIA, via.clone());
     }
@@ -330,10 +358,6 @@ async fn forward(
         body: if retryable { None } else { Some(body) },
         retryable,
     };
-    let upstream_client = match upstream {
-        UpstreamProtocol::Http1 => &shared.http1,
-        UpstreamProtocol::H2c => &shared.h2c,
-    };
     let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
 
     let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
@@ -343,13 +367,12 @@ async fn forward(
         let in_flight = slot.acquire();
         let upstream_request = outgoing.request(slot, last_attempt);
         let sent =
-            tokio::time::timeout(shared.config.response_header_timeout, upstream_client.request(upstream_request));
-        let response = match sent.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) if error.is_connect() => {
-                let timed_out = is_timeout(&error);
+            tokio::time::timeout(shared.config.response_header_timeout, send(shared, upstream, slot, upstream_request));
+        let (response, ticket) = match sent.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(UpstreamError::Connect { timed_out, message })) => {
                 metrics.upstream_error(if timed_out { UpstreamErrorKind::Timeout } else { UpstreamErrorKind::Connect });
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %error_chain(&error), "proxy: cannot connect to a backend");
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %message, "proxy: cannot connect to a backend");
                 shared.table.mark_down(slot, shared.config.backend_cooldown);
                 failure = if timed_out { ProxyError::UpstreamTimeout } else { ProxyError::UpstreamUnreachable };
                 record.backend = backend_index(entry, slot);
@@ -360,7 +383,7 @@ async fn forward(
             }
             Ok(Err(error)) => {
                 metrics.upstream_error(UpstreamErrorKind::Protocol);
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %error_chain(&error), "proxy: the backend failed the request");
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
                 failure = ProxyError::UpstreamFailed;
                 record.backend = backend_index(entry, slot);
                 break;
@@ -376,9 +399,32 @@ async fn forward(
         shared.table.mark_up(slot);
         record.backend = backend_index(entry, slot);
         record.in_flight = Some(in_flight);
-        return respond(shared, response, on_client_upgrade, accept.as_ref(), record);
+        return respond(shared, response, ticket, on_client_upgrade, accept.as_ref(), record);
     }
     error_page(shared, failure, accept.as_ref(), record)
+}
+
+/// Sends one request to a backend: HTTP/1.1 through the pool (with the ticket
+/// that gives its connection back), h2c through hyper-util's client.
+async fn send(
+    shared: &Shared,
+    upstream: UpstreamProtocol,
+    slot: &BackendSlot,
+    request: Request<UpstreamBody>,
+) -> Result<(Response<Incoming>, Option<PoolTicket>), UpstreamError> {
+    match upstream {
+        UpstreamProtocol::Http1 => {
+            let (response, ticket) = shared.http1.send(slot.backend.addr, request).await?;
+            Ok((response, Some(ticket)))
+        }
+        UpstreamProtocol::H2c => match shared.h2c.request(request).await {
+            Ok(response) => Ok((response, None)),
+            Err(error) if error.is_connect() => {
+                Err(UpstreamError::Connect { timed_out: is_timeout(&error), message: error_chain(&error) })
+            }
+            Err(error) => Err(UpstreamError::Failed(error_chain(&error))),
+        },
+    }
 }
 
 /// Turns the backend's response into the client's: hop-by-hop headers out,
@@ -386,6 +432,7 @@ async fn forward(
 fn respond(
     shared: &Shared,
     mut response: Response<Incoming>,
+    ticket: Option<PoolTicket>,
     on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     accept: Option<&HeaderValue>,
     mut record: AccessRecord,
@@ -415,7 +462,7 @@ fn respond(
         return Response::from_parts(parts, ProxyBody::empty(Some(record)));
     }
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, ProxyBody::upstream(body, record))
+    Response::from_parts(parts, ProxyBody::upstream(body, record, ticket))
 }
 
 /// Copies bytes both ways between the client and the backend after a `101`,

@@ -42,6 +42,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0004_user_preferences.sql"),
         postgres: include_str!("../migrations/postgres/0004_user_preferences.sql"),
     },
+    Embedded {
+        version: 5,
+        description: "deploy",
+        sqlite: include_str!("../migrations/sqlite/0005_deploy.sql"),
+        postgres: include_str!("../migrations/postgres/0005_deploy.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -603,7 +603,8 @@ impl Services {
             .await?;
         self.store().set_deployment_job(&deployment.id, job.id.as_str()).await?;
         self.refresh_routes().await;
-        Ok(self.store().get_deployment(&deployment.id).await?)
+        // As queued: a worker may already have moved it on, which the caller sees on its next read.
+        Ok(Deployment { job_id: Some(job.id.as_str().to_owned()), ..deployment })
     }
 
     pub async fn deploy_service(
@@ -738,7 +739,11 @@ impl Services {
     ) -> Result<ServiceView, ServiceError> {
         let (service, project, _grant) = self.service_for(actor, id, Action::Deploy).await?;
         let engine = self.deploy_engine()?;
-        let selector = Selector::service(service.id.as_str());
+        // Only the live deployment's instances: older ones may be draining or on their way out.
+        let active = self.active_deployment(&service.id).await?.ok_or_else(|| {
+            ServiceError::conflict("service_not_deployed", "the service has no live deployment; deploy it first")
+        })?;
+        let selector = Selector::deployment(active.id.as_str());
         match action {
             PowerAction::Stop => {
                 self.store().set_service_desired_state(&service.id, DesiredState::Stopped).await?;
@@ -768,11 +773,18 @@ impl Services {
         Ok(self.view(service, &project))
     }
 
+    /// The deployment serving now, if any.
+    pub(crate) async fn active_deployment(&self, service: &ServiceId) -> Result<Option<Deployment>, ServiceError> {
+        let recent = self.store().list_deployments(service, None, 200).await?;
+        Ok(recent.into_iter().find(|deployment| deployment.status == DeploymentStatus::Active))
+    }
+
     /// After a start or restart: waits (bounded) for the instances to answer,
     /// so the route comes back with healthy backends.
     async fn wait_service_healthy(&self, service: &Service) {
         let Ok(engine) = self.deploy_engine() else { return };
-        let Ok(instances) = engine.runtime.list(Selector::service(service.id.as_str())).await else { return };
+        let Ok(Some(active)) = self.active_deployment(&service.id).await else { return };
+        let Ok(instances) = engine.runtime.list(Selector::deployment(active.id.as_str())).await else { return };
         let timeout = Duration::from_secs(u64::from(service.health_check_timeout_secs));
         for instance in instances {
             if let (Some(addr), Some(path)) = (instance.addr, service.health_check_path.as_deref()) {
@@ -805,7 +817,8 @@ impl Services {
     pub async fn service_stats(&self, actor: &Actor, id: &ServiceId) -> Result<Vec<InstanceStats>, ServiceError> {
         let (service, _project, _grant) = self.service_for(actor, id, Action::ReadProject).await?;
         let engine = self.deploy_engine()?;
-        engine.runtime.stats(Selector::service(service.id.as_str())).await.map_err(runtime_error)
+        let Some(active) = self.active_deployment(&service.id).await? else { return Ok(Vec::new()) };
+        engine.runtime.stats(Selector::deployment(active.id.as_str())).await.map_err(runtime_error)
     }
 
     /// The instances of a service as the engine reports them.
