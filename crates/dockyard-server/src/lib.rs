@@ -6,8 +6,8 @@
 //! hold no SQL and check no roles.
 
 mod app;
-mod deploy;
 pub mod config;
+mod deploy;
 mod error;
 mod extract;
 mod middleware;
