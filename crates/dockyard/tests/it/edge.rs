@@ -124,7 +124,10 @@ impl ManualServer {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DOCKYARD_DATA_DIR", temp.0.join("data"))
-            .env("DOCKYARD_LOG_LEVEL", "warn");
+            .env("DOCKYARD_LOG_LEVEL", "warn")
+            // A free port for the proxy, and no container engine.
+            .env("DOCKYARD_PROXY_LISTEN", "127.0.0.1:0")
+            .env("DOCKYARD_DEPLOY__ENGINE", "off");
         if let Some(url) = database.as_ref().and_then(|database| database.url.as_deref()) {
             command.env("DOCKYARD_DATABASE_URL", url);
         }
@@ -243,6 +246,8 @@ async fn run_dockyard(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, Strin
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKYARD_PROXY_LISTEN", "127.0.0.1:0")
+        .env("DOCKYARD_DEPLOY__ENGINE", "off")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true);
