@@ -1,0 +1,312 @@
+//! The HTTP/1.1 upstream connections: a small pool of idle keep-alive
+//! connections per backend address, on hyper's connection-level client.
+//!
+//! Why not `hyper_util`'s pooled client: for every HTTP/1.1 request whose body
+//! is still streaming when the headers arrive (nearly all of them), it spawns a
+//! task that waits for the connection to become idle and only then puts it
+//! back, and each checkout races the pool against a lazily built connect
+//! future. Here the response body hands its connection back itself when it
+//! ends (see [`crate::body::ProxyBody`]), so a request costs no extra task.
+//!
+//! - Checkout takes the oldest idle connection (the one most likely idle on
+//!   the wire by now), skipping closed and expired ones.
+//! - A request that a reused connection could not even start (the backend
+//!   closed it meanwhile) is retried once on a new connection, like hyper's
+//!   client does.
+//! - A connection goes back to the pool only after the whole response body
+//!   was passed on; one whose body was cut short is dropped (closed).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::server::UpstreamBody;
+
+type Sender = http1::SendRequest<UpstreamBody>;
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// Why a request could not be sent or answered.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// No TCP connection: refused, unreachable, or not within the connect timeout.
+    Connect { timed_out: bool, message: String },
+    /// The connection broke or the backend spoke bad HTTP (the error chain).
+    Failed(String),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect { message, .. } => write!(f, "connect: {message}"),
+            Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+fn failed(error: &hyper::Error) -> UpstreamError {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    UpstreamError::Failed(text)
+}
+
+pub(crate) struct Http1Pool {
+    idle: Mutex<HashMap<SocketAddr, VecDeque<Idle>>>,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    max_idle_per_backend: usize,
+}
+
+/// A connection lent to one request; back to the pool with [`PoolTicket::give_back`].
+pub(crate) struct PoolTicket {
+    pool: Arc<Http1Pool>,
+    addr: SocketAddr,
+    sender: Sender,
+}
+
+impl PoolTicket {
+    pub(crate) fn give_back(self) {
+        self.pool.put(self.addr, self.sender);
+    }
+}
+
+impl Http1Pool {
+    pub(crate) fn new(connect_timeout: Duration, idle_timeout: Duration, max_idle_per_backend: usize) -> Self {
+        Self { idle: Mutex::new(HashMap::new()), connect_timeout, idle_timeout, max_idle_per_backend }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, VecDeque<Idle>>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `request` to `addr` on an idle connection, or a new one. The
+    /// ticket, when given back after the response body ended, returns the
+    /// connection to the pool.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, PoolTicket), UpstreamError> {
+        // At most one retry, on a new connection, of a request a reused one could not start.
+        let mut fresh_only = false;
+        loop {
+            let (mut sender, reused) = match self.checkout(addr, fresh_only).await {
+                Some(sender) => (sender, true),
+                None => (self.connect(addr).await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    return Ok((response, PoolTicket { pool: Arc::clone(self), addr, sender }));
+                }
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused => {
+                        request = unsent;
+                        fresh_only = true;
+                    }
+                    _ => return Err(failed(&error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The oldest idle connection to `addr` that is still open, ready for a request.
+    async fn checkout(&self, addr: SocketAddr, fresh_only: bool) -> Option<Sender> {
+        if fresh_only {
+            return None;
+        }
+        loop {
+            let idle = {
+                let mut pools = self.idle();
+                let queue = pools.get_mut(&addr)?;
+                queue.pop_front()?
+            };
+            if idle.sender.is_closed() || idle.since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            let mut sender = idle.sender;
+            if sender.is_ready() {
+                return Some(sender);
+            }
+            // The connection is still finishing its previous exchange (its
+            // task has not seen the end of the last body yet): a moment.
+            if let Ok(Ok(())) = tokio::time::timeout(self.connect_timeout, sender.ready()).await {
+                return Some(sender);
+            }
+        }
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<Sender, UpstreamError> {
+        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                return Err(UpstreamError::Connect {
+                    timed_out: error.kind() == std::io::ErrorKind::TimedOut,
+                    message: error.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(UpstreamError::Connect {
+                    timed_out: true,
+                    message: format!("no connection within {} ms", self.connect_timeout.as_millis()),
+                });
+            }
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "proxy: cannot set TCP_NODELAY upstream");
+        }
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|error| failed(&error))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(%error, "proxy: upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn put(&self, addr: SocketAddr, sender: Sender) {
+        if sender.is_closed() || self.max_idle_per_backend == 0 {
+            return;
+        }
+        let mut pools = self.idle();
+        let queue = pools.entry(addr).or_default();
+        if queue.len() < self.max_idle_per_backend {
+            queue.push_back(Idle { sender, since: Instant::now() });
+        }
+    }
+
+    /// Drops closed and expired idle connections, and empty queues.
+    pub(crate) fn sweep(&self) {
+        let mut pools = self.idle();
+        for queue in pools.values_mut() {
+            queue.retain(|idle| !idle.sender.is_closed() && idle.since.elapsed() <= self.idle_timeout);
+        }
+        pools.retain(|_, queue| !queue.is_empty());
+    }
+
+    /// Closes every idle connection (shutdown).
+    pub(crate) fn clear(&self) {
+        self.idle().clear();
+    }
+
+    #[cfg(test)]
+    fn idle_count(&self, addr: SocketAddr) -> usize {
+        self.idle().get(&addr).map_or(0, VecDeque::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Either, Empty};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A backend answering every request on a connection with "hi", counting connections.
+    async fn backend() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&connections);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut pending = Vec::new();
+                    loop {
+                        let Ok(read) = stream.read(&mut buffer).await else { return };
+                        if read == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&buffer[..read]);
+                        while let Some(end) = pending.windows(4).position(|window| window == b"\r\n\r\n") {
+                            pending.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, connections)
+    }
+
+    fn get() -> Request<UpstreamBody> {
+        let mut request = Request::new(Either::Right(Empty::<Bytes>::new()));
+        *request.uri_mut() = "/".parse().expect("uri");
+        request.headers_mut().insert(http::header::HOST, http::HeaderValue::from_static("b"));
+        request
+    }
+
+    #[tokio::test]
+    async fn a_connection_given_back_is_reused() {
+        let (addr, connections) = backend().await;
+        let pool = Arc::new(Http1Pool::new(Duration::from_secs(1), Duration::from_secs(60), 8));
+        for _ in 0..5 {
+            let (response, ticket) = pool.send(addr, get()).await.expect("send");
+            let body = response.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"hi");
+            ticket.give_back();
+        }
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(pool.idle_count(addr), 1);
+    }
+
+    #[tokio::test]
+    async fn a_ticket_not_given_back_closes_its_connection() {
+        let (addr, connections) = backend().await;
+        let pool = Arc::new(Http1Pool::new(Duration::from_secs(1), Duration::from_secs(60), 8));
+        for _ in 0..3 {
+            let (_response, _ticket) = pool.send(addr, get()).await.expect("send");
+        }
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(pool.idle_count(addr), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let pool = Arc::new(Http1Pool::new(Duration::from_secs(1), Duration::from_secs(60), 8));
+        match pool.send(addr, get()).await {
+            Err(UpstreamError::Connect { timed_out: false, .. }) => {}
+            other => panic!("expected a connect error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_and_closed_connections_are_not_reused() {
+        let (addr, connections) = backend().await;
+        let pool = Arc::new(Http1Pool::new(Duration::from_secs(1), Duration::from_millis(1), 8));
+        let (response, ticket) = pool.send(addr, get()).await.expect("send");
+        response.into_body().collect().await.expect("body");
+        ticket.give_back();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (response, ticket) = pool.send(addr, get()).await.expect("send");
+        response.into_body().collect().await.expect("body");
+        ticket.give_back();
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pool.sweep();
+        assert_eq!(pool.idle_count(addr), 0);
+    }
+}
