@@ -6,6 +6,9 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } fro
 import { useLocation } from "wouter";
 
 import { api, unwrap } from "../api/client";
+import { deployCommands, DEPLOY_VIEW } from "../deploy/commands";
+import { DeployLogsDock } from "../deploy/DeployLogs";
+import { DeployView, IconRocket } from "../deploy/DeployView";
 import { dispatchKey, shellCommands } from "./commands";
 import { CloseGuardDialog } from "./CloseGuard";
 import { ConflictDialog } from "./ConflictDialog";
@@ -27,6 +30,7 @@ const VIEWS: { id: SidebarView; label: string; key: string; icon: ReactNode }[] 
   { id: "explorer", label: "Explorer", key: "Ctrl+Shift+E", icon: <IconFiles /> },
   { id: "search", label: "Search", key: "Ctrl+Shift+F", icon: <IconSearch /> },
   { id: "git", label: "Source Control", key: "Ctrl+Shift+G", icon: <IconGit /> },
+  { id: DEPLOY_VIEW, label: "Deploy", key: "", icon: <IconRocket /> },
   { id: "settings", label: "Settings", key: "Ctrl+,", icon: <IconGear /> },
 ];
 
@@ -160,6 +164,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
     // saveSettings.mutate is stable enough; re-registering per render would churn the palette.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [projectId, navigate]);
+  useEffect(() => useIde.getState().registerCommands(deployCommands()), []);
 
   // Keyboard shortcuts, before Monaco and the browser see them.
   useEffect(() => {
@@ -250,7 +255,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
                   aria-controls="ide-sidebar"
                   tabIndex={sidebarView === view.id ? 0 : -1}
                   aria-label={view.label}
-                  title={`${view.label} (${view.key})`}
+                  title={view.key ? `${view.label} (${view.key})` : view.label}
                   className={selected ? "active" : undefined}
                   onClick={() => useIde.getState().setSidebarView(view.id)}
                 >
@@ -277,6 +282,11 @@ export function IdeScreen({ projectId }: { projectId: string }) {
                   <GitView projectId={projectId} />
                 </div>
               )}
+              {sidebarView === DEPLOY_VIEW && (
+                <div className="ide-view">
+                  <DeployView projectId={projectId} />
+                </div>
+              )}
               {sidebarView === "settings" && (
                 <div className="ide-view">
                   <SettingsView />
@@ -298,6 +308,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
               onChange={(v) => useIde.getState().setPanelHeight(v)}
             />
           )}
+          <DeployLogsDock projectId={projectId} />
           <BottomPanel projectId={projectId} />
         </main>
       </div>
