@@ -7,6 +7,8 @@
 //   DOCKYARD_TEST_DATABASE_URL   a PostgreSQL admin URL; unset means SQLite
 //   CHROMIUM                     the browser (default: /usr/bin/chromium)
 //   CI=true                      a missing component fails instead of skipping
+//   DOCKYARD_TEST_DEPLOY_ENGINE  the deploy engine of ordinary tests (default off);
+//                                startDockyard(env, { deploy: { instanceId } }) turns it on
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,11 +78,45 @@ function freshDatabase() {
   };
 }
 
+/** Whether a Docker engine answers (`docker info`), with the reason when it does not. */
+export function dockerEngine() {
+  const info = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8", timeout: 20_000 });
+  if (info.error) return { ok: false, reason: `docker: ${info.error.message}` };
+  if (info.status !== 0) return { ok: false, reason: `docker info failed: ${(info.stderr || info.stdout).trim().split("\n")[0]}` };
+  return { ok: true, version: info.stdout.trim() };
+}
+
 /**
- * A running Dockyard: `base` is its URL, `setupToken` the one-time token it printed.
- * `stop()` ends it and removes its data.
+ * The env that turns the deploy engine on for one test's server: its own instance id
+ * (containers are labelled `dockyard.instance=<id>`, so cleanup cannot touch another
+ * run's) and the locally built busybox image for static sites.
  */
-export async function startDockyard(extraEnv = {}) {
+export function deployEnv(instanceId) {
+  return {
+    DOCKYARD_DEPLOY__ENGINE: "on",
+    DOCKYARD_DEPLOY__INSTANCE_ID: instanceId,
+    DOCKYARD_DEPLOY__IMAGES__STATIC_SITE: "dockyard-base/busybox:1",
+    ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}),
+  };
+}
+
+/** Removes every container (and network) a deploy test's server labelled with its instance id. */
+export function removeDeployContainers(instanceId) {
+  const label = `label=dockyard.instance=${instanceId}`;
+  const ids = spawnSync("docker", ["ps", "-aq", "--filter", label], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+  if (ids.length) spawnSync("docker", ["rm", "-f", ...ids], { encoding: "utf8" });
+  const networks = spawnSync("docker", ["network", "ls", "-q", "--filter", label], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+  if (networks.length) spawnSync("docker", ["network", "rm", ...networks], { encoding: "utf8" });
+  return ids.length;
+}
+
+/**
+ * A running Dockyard: `base` is its URL, `setupToken` the one-time token it printed,
+ * `proxy` the deployed services' listener (`http://127.0.0.1:PORT`) when it printed one.
+ * `stop()` ends it and removes its data. `options.deploy = { instanceId }` turns the
+ * deploy engine on (see `deployEnv`).
+ */
+export async function startDockyard(extraEnv = {}, options = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "dockyard-e2e-"));
   const database = freshDatabase();
   const env = {
@@ -88,12 +124,15 @@ export async function startDockyard(extraEnv = {}) {
     HOME: dataDir,
     DOCKYARD_DATA_DIR: dataDir,
     DOCKYARD_LOG_LEVEL: "warn",
+    DOCKYARD_PROXY_LISTEN: "127.0.0.1:0",
+    DOCKYARD_DEPLOY__ENGINE: process.env.DOCKYARD_TEST_DEPLOY_ENGINE ?? "off",
     ...(database ? { DOCKYARD_DATABASE_URL: database.url } : {}),
+    ...(options.deploy ? deployEnv(options.deploy.instanceId) : {}),
     ...extraEnv,
   };
   const child = spawn(binaryPath(), ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
   const output = [];
-  const server = { base: "", setupToken: "", dataDir, output, child };
+  const server = { base: "", setupToken: "", proxy: "", dataDir, output, child };
   createInterface({ input: child.stderr }).on("line", (line) => output.push(`stderr: ${line}`));
   await new Promise((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`dockyard did not become ready:\n${output.join("\n")}`)), 60_000);
@@ -105,6 +144,7 @@ export async function startDockyard(extraEnv = {}) {
       output.push(line);
       if (line.startsWith("Dockyard is listening on ")) server.base = line.slice("Dockyard is listening on ".length).trim();
       else if (line.startsWith("Setup token: ")) server.setupToken = line.slice("Setup token: ".length).trim();
+      else if (line.startsWith("Deployed services are served on ")) server.proxy = line.slice("Deployed services are served on ".length).trim();
       else if (line === "Dockyard is ready") {
         clearTimeout(timer);
         resolveReady();
