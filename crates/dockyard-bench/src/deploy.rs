@@ -404,7 +404,7 @@ impl Steps {
             building: at("building_at"),
             starting: at("starting_at"),
             active: at("active_at"),
-            finished: at("finished_at"),
+            finished: at("job_finished_at"),
         }
     }
 
@@ -644,16 +644,22 @@ impl Api {
         }
     }
 
-    /// Waits until the deployment's job has finished (drain and stop of the previous one included).
+    /// Waits until the deployment's job has finished (drain and stop of the
+    /// previous deployment included); answers the deployment with the job's
+    /// `finished_at` as `steps.job_finished_at`.
     async fn wait_finished(&self, id: &str) -> anyhow::Result<Value> {
         let started = Instant::now();
+        let mut deployment = self.call(Method::GET, &format!("/api/v1/deployments/{id}"), None).await?.json()?;
+        let job = deployment["job_id"].as_str().context("the deployment has no job_id")?.to_owned();
         loop {
-            let deployment = self.call(Method::GET, &format!("/api/v1/deployments/{id}"), None).await?.json()?;
-            if deployment["steps"]["finished_at"].is_string() {
+            let answer = self.call(Method::GET, &format!("/api/v1/jobs/{job}"), None).await?;
+            let record = answer.expect(StatusCode::OK, "GET job")?.json()?;
+            if let Some(finished) = record["finished_at"].as_str() {
+                deployment["steps"]["job_finished_at"] = Value::String(finished.to_owned());
                 return Ok(deployment);
             }
             if started.elapsed() > DEPLOY_TIMEOUT {
-                bail!("deployment {id}'s job did not finish in {} s: {deployment}", DEPLOY_TIMEOUT.as_secs());
+                bail!("deployment {id}'s job {job} did not finish in {} s: {record}", DEPLOY_TIMEOUT.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -840,7 +846,7 @@ mod tests {
         let deployment = json!({ "steps": {
             "queued_at": "2026-01-01T00:00:00.000Z", "building_at": "2026-01-01T00:00:00.100Z",
             "starting_at": "2026-01-01T00:00:01.600Z", "active_at": "2026-01-01T00:00:02.000Z",
-            "finished_at": "2026-01-01T00:00:05.000Z" } });
+            "job_finished_at": "2026-01-01T00:00:05.000Z" } });
         let sample = Steps::of(&deployment).sample("no change", 1, 2100.0);
         assert_eq!(sample.queue_ms, Some(100.0));
         assert_eq!(sample.build_ms, Some(1500.0));
