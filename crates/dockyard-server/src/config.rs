@@ -99,6 +99,20 @@ pub struct DeployImages {
     pub runtime: String,
 }
 
+impl DeployImages {
+    /// The images as the stack detector takes them.
+    pub fn to_base_images(&self) -> dockyard_runtime::plan::BaseImages {
+        dockyard_runtime::plan::BaseImages {
+            static_site: self.static_site.clone(),
+            node: self.node.clone(),
+            python: self.python.clone(),
+            go: self.go.clone(),
+            rust: self.rust.clone(),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
 impl Default for DeployImages {
     fn default() -> Self {
         let images = dockyard_runtime::plan::BaseImages::default();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use dockyard_runtime::Runtime;
 use dockyard_runtime::docker::{DockerConfig, DockerRuntime};
-use dockyard_runtime::plan::BaseImages;
 use dockyard_services::deploy::{DeployConfig, DeployEngine, RouteSync};
 
 use crate::config::EngineMode;
@@ -41,19 +40,11 @@ pub(crate) async fn enable(state: &AppState, routes: dockyard_proxy::RouteTable,
         }
     };
     let info = runtime.info().await.ok();
-    let images = &config.deploy.images;
     let deploy = DeployConfig {
         base_domain: config.base_domain.clone(),
         public_scheme: config.deploy.public_scheme.clone(),
         public_port: config.deploy.public_port.unwrap_or(proxy_port),
-        images: BaseImages {
-            static_site: images.static_site.clone(),
-            node: images.node.clone(),
-            python: images.python.clone(),
-            go: images.go.clone(),
-            rust: images.rust.clone(),
-            runtime: images.runtime.clone(),
-        },
+        images: config.deploy.images.to_base_images(),
         extra_ca_file: config.deploy.extra_ca_file.clone(),
         build_timeout: Duration::from_secs(config.deploy.build_timeout_seconds),
         max_context_bytes: config.deploy.max_context_bytes,

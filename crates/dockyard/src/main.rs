@@ -171,19 +171,11 @@ fn main() -> std::process::ExitCode {
 
 /// `dockyard plan`: stack detection on a local folder, with the configured base images.
 fn plan(cli: &Cli, dir: &std::path::Path, dockerfile: Option<String>, json: bool) -> anyhow::Result<()> {
-    use dockyard_runtime::plan::{BaseImages, PlanOptions, StaticServer, detect};
+    use dockyard_runtime::plan::{PlanOptions, StaticServer, detect};
     let config = load_config(cli)?;
-    let images = &config.deploy.images;
     let options = PlanOptions {
         dockerfile_path: dockerfile,
-        images: BaseImages {
-            static_site: images.static_site.clone(),
-            node: images.node.clone(),
-            python: images.python.clone(),
-            go: images.go.clone(),
-            rust: images.rust.clone(),
-            runtime: images.runtime.clone(),
-        },
+        images: config.deploy.images.to_base_images(),
         extra_ca_bundle: config.deploy.extra_ca_file.is_some(),
         static_server: StaticServer::default(),
     };
