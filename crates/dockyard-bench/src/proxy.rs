@@ -4,9 +4,10 @@
 //! - The upstream: nginx (one worker, no access log) serving a small static
 //!   file on a loopback port.
 //! - `direct`: wrk straight to the upstream, the baseline.
-//! - `dockyard-proxy`: [`dockyard_proxy::serve`] in this process (the
-//!   runtime's default two worker threads, as in `dockyard serve`), one route
-//!   for `Host: bench.localhost` with the upstream as its only backend.
+//! - `dockyard-proxy`: [`dockyard_proxy::serve`] in this process with its
+//!   default worker threads (one per core, as in `dockyard serve`: two here,
+//!   like the proxy nginx's two workers), one route for `Host:
+//!   bench.localhost` with the upstream as its only backend.
 //! - `nginx`: a second nginx (worker per core) with `proxy_pass` to an
 //!   `upstream` block with a keep-alive pool of 64, HTTP/1.1 upstream.
 //! - `caddy`: `reverse_proxy` with its default keep-alive transport.

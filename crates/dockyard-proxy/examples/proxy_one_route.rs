@@ -1,11 +1,12 @@
 //! Serves dockyard-proxy with one route, for profiling (callgrind, perf) and
 //! manual tests: `Host: bench.localhost` goes to the given upstream.
 //!
-//!   cargo run --release -p dockyard-proxy --example proxy_one_route -- 127.0.0.1:8081 127.0.0.1:9000 [seconds] [workers]
+//!   cargo run --release -p dockyard-proxy --example proxy_one_route -- 127.0.0.1:8081 127.0.0.1:9000 [seconds] [threads]
 //!
 //! It listens on the first address, forwards to the second, and stops by
-//! itself after `seconds` (default 30). `workers` sets the runtime's worker
-//! threads (default: one per core, as in `dockyard serve`).
+//! itself after `seconds` (default 30). `threads` sets the proxy's worker
+//! threads (default 0: one per core, as in `dockyard serve`); the accept loop
+//! runs on a single-threaded runtime of its own.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,12 +18,8 @@ fn main() {
     let listen: SocketAddr = args.next().and_then(|arg| arg.parse().ok()).expect("a listen address");
     let upstream: SocketAddr = args.next().and_then(|arg| arg.parse().ok()).expect("an upstream address");
     let seconds: u64 = args.next().and_then(|arg| arg.parse().ok()).unwrap_or(30);
-    let workers: Option<usize> = args.next().and_then(|arg| arg.parse().ok());
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        builder.worker_threads(workers);
-    }
-    let runtime = builder.enable_all().build().expect("runtime");
+    let threads: usize = args.next().and_then(|arg| arg.parse().ok()).unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let table = RouteTable::new();
         table.upsert(Route {
@@ -37,7 +34,7 @@ fn main() {
         dockyard_proxy::serve(
             listener,
             table,
-            ProxyConfig::default(),
+            ProxyConfig { threads, ..ProxyConfig::default() },
             tokio::time::sleep(Duration::from_secs(seconds)),
         )
         .await;

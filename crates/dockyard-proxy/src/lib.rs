@@ -36,6 +36,13 @@
 //! port; backends get HTTP/1.1 over a keep-alive pool, or h2c when the route
 //! says [`UpstreamProtocol::H2c`].
 //!
+//! Threads: [`serve`] accepts on the caller's runtime and hands each
+//! connection to one of [`ProxyConfig::threads`] worker threads (one per core
+//! by default), the one with the fewest open connections. Each worker runs a
+//! single-threaded tokio runtime with its own upstream pool and h2c client, so
+//! a request never wakes a task on another thread; the route table, the
+//! in-flight counts and the metrics are shared.
+//!
 //! **Invariant:** a request counts as in flight on its backend from the moment
 //! it is sent until its response body has been sent to the client or dropped;
 //! a WebSocket counts until either side closes. The count is per backend

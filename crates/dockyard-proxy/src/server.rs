@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,9 @@ pub struct ProxyConfig {
     pub retry_after: Duration,
     /// When set, `Via: 1.1 {via}` is added to requests and responses.
     pub via: Option<String>,
+    /// Worker threads serving connections, each with its own single-threaded
+    /// runtime and upstream pool; 0 means one per core.
+    pub threads: usize,
 }
 
 impl Default for ProxyConfig {
@@ -63,6 +67,7 @@ impl Default for ProxyConfig {
             backend_cooldown: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
             via: None,
+            threads: 0,
         }
     }
 }
@@ -80,6 +85,17 @@ enum Phase {
 pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
 type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
+/// What every worker thread reads: the table, the settings and the lifecycle.
+struct Common {
+    table: RouteTable,
+    config: ProxyConfig,
+    via: Option<HeaderValue>,
+    phase: watch::Receiver<Phase>,
+}
+
+/// One worker thread's state. Its upstream pool and h2c client are its own,
+/// so a request's client connection, upstream connection and pooled
+/// connections all live on one thread and one runtime.
 struct Shared {
     table: RouteTable,
     config: ProxyConfig,
@@ -90,42 +106,71 @@ struct Shared {
     h2c: UpstreamClient,
     unrouted: OnceLock<Arc<RouteMetrics>>,
     phase: watch::Receiver<Phase>,
-    /// Held by every connection and tunnel task; `serve` waits for the last to go.
+    /// Held by every connection and tunnel task of the worker; the worker
+    /// waits for the last to go.
     alive: mpsc::Sender<()>,
+    builder: auto::Builder<TokioExecutor>,
+}
+
+/// An accepted client connection on its way to a worker.
+type Handoff = (std::net::TcpStream, SocketAddr);
+
+/// The acceptor's handle on one worker: where to send connections, and how
+/// many it has open.
+struct Worker {
+    connections: mpsc::UnboundedSender<Handoff>,
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts a client connection on its worker until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The number of worker threads `threads` asks for (0: one per core).
+fn worker_count(threads: usize) -> usize {
+    if threads > 0 {
+        return threads;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Serves the proxy on `listener` until `shutdown` completes, then stops
 /// accepting, lets in-flight requests (and open WebSockets) finish for up to
 /// `config.shutdown_grace`, closes what is left and returns.
+///
+/// Connections are served by `config.threads` worker threads (one per core by
+/// default), each running a single-threaded tokio runtime with its own
+/// upstream pool: a request's client and upstream connection tasks never wake
+/// each other across threads, and no task moves between cores. This future
+/// only accepts (on the caller's runtime) and hands each connection to the
+/// worker with the fewest open connections. The route table, the metrics and
+/// the in-flight counts are shared by all workers.
 pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig, shutdown: impl Future<Output = ()>) {
     let (phase_sender, phase) = watch::channel(Phase::Running);
-    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    // Held by every worker until its runtime is gone; `serve` waits for the last.
+    let (workers_alive, mut all_gone) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
-    let shared = Arc::new(Shared {
-        http1: Arc::new(Http1Pool::new(
-            config.connect_timeout,
-            config.pool_idle_timeout,
-            config.pool_max_idle_per_backend,
-        )),
-        h2c: upstream_client(&config),
+    let n_workers = worker_count(config.threads);
+    let common = Arc::new(Common {
         via: config.via.as_deref().and_then(|via| HeaderValue::try_from(format!("1.1 {via}")).ok()),
         table,
         config,
-        unrouted: OnceLock::new(),
         phase,
-        alive,
     });
-    let builder = Arc::new(server_builder());
-    let pool = Arc::clone(&shared.http1);
-    let sweep_every = (shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1));
-    let sweeper = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(sweep_every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            pool.sweep();
-        }
-    });
+    let mut workers: Vec<Worker> =
+        (0..n_workers).filter_map(|index| start_worker(index, &common, &workers_alive)).collect();
+    if workers.is_empty() {
+        workers.push(start_local_worker(&common, &workers_alive));
+    }
+    drop(workers_alive);
+    drop(common);
+
+    let mut next = 0usize;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -133,7 +178,20 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
-                    tokio::spawn(serve_connection(stream, client, Arc::clone(&shared), Arc::clone(&builder)));
+                    // Out of the acceptor's reactor, into the worker's.
+                    let stream = match stream.into_std() {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::debug!(%error, %client, "proxy: cannot hand a connection over");
+                            continue;
+                        }
+                    };
+                    let worker = pick_worker(&workers, &mut next);
+                    worker.open.fetch_add(1, Ordering::Relaxed);
+                    if worker.connections.send((stream, client)).is_err() {
+                        worker.open.fetch_sub(1, Ordering::Relaxed);
+                        tracing::error!(%client, "proxy: a worker is gone; connection dropped");
+                    }
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait instead of spinning.
@@ -144,10 +202,9 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
         }
     }
     drop(listener);
-    sweeper.abort();
-    // Idle upstream connections close now; busy ones when their request ends.
-    shared.http1.clear();
-    drop(shared);
+    // The workers see their queues close: they stop their pool sweeps and close
+    // their idle upstream connections (busy ones close when their request ends).
+    drop(workers);
     let _ = phase_sender.send(Phase::Draining);
     if tokio::time::timeout(grace, all_gone.recv()).await.is_err() {
         tracing::warn!(
@@ -156,6 +213,117 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
         );
         let _ = phase_sender.send(Phase::Stop);
         let _ = tokio::time::timeout(Duration::from_secs(1), all_gone.recv()).await;
+    }
+}
+
+/// The worker with the fewest open connections, the next in turn among equals.
+fn pick_worker<'a>(workers: &'a [Worker], next: &mut usize) -> &'a Worker {
+    let n_workers = workers.len();
+    let start = *next % n_workers;
+    *next = next.wrapping_add(1);
+    let mut best = &workers[start];
+    let mut best_open = best.open.load(Ordering::Relaxed);
+    for offset in 1..n_workers {
+        let worker = &workers[(start + offset) % n_workers];
+        let open = worker.open.load(Ordering::Relaxed);
+        if open < best_open {
+            best = worker;
+            best_open = open;
+        }
+    }
+    best
+}
+
+/// Starts worker `index` on its own thread with a single-threaded runtime;
+/// `None` (logged) when the runtime or the thread cannot be made.
+fn start_worker(index: usize, common: &Arc<Common>, alive: &mpsc::Sender<()>) -> Option<Worker> {
+    let (connections, incoming) = mpsc::unbounded_channel::<Handoff>();
+    let open = Arc::new(AtomicUsize::new(0));
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "proxy: cannot build a worker runtime");
+            return None;
+        }
+    };
+    let (common, thread_open, alive) = (Arc::clone(common), Arc::clone(&open), alive.clone());
+    let spawned = std::thread::Builder::new().name(format!("dockyard-proxy-{index}")).spawn(move || {
+        runtime.block_on(run_worker(common, incoming, thread_open));
+        // Tasks still left (after the grace) are dropped with the runtime,
+        // which closes their sockets; only then may `serve` return.
+        drop(runtime);
+        drop(alive);
+    });
+    match spawned {
+        Ok(_) => Some(Worker { connections, open }),
+        Err(error) => {
+            tracing::error!(%error, "proxy: cannot start a worker thread");
+            None
+        }
+    }
+}
+
+/// The fallback when no worker thread could start: one worker on the
+/// caller's runtime (slower, never down).
+fn start_local_worker(common: &Arc<Common>, alive: &mpsc::Sender<()>) -> Worker {
+    let (connections, incoming) = mpsc::unbounded_channel::<Handoff>();
+    let open = Arc::new(AtomicUsize::new(0));
+    let (common, task_open, alive) = (Arc::clone(common), Arc::clone(&open), alive.clone());
+    tokio::spawn(async move {
+        run_worker(common, incoming, task_open).await;
+        drop(alive);
+    });
+    Worker { connections, open }
+}
+
+/// A worker: serves the connections handed to it until the acceptor stops,
+/// then until its last connection ends or the grace runs out.
+async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<Handoff>, open: Arc<AtomicUsize>) {
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let config = &common.config;
+    let shared = Arc::new(Shared {
+        http1: Arc::new(Http1Pool::new(
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.pool_max_idle_per_backend,
+        )),
+        h2c: upstream_client(config),
+        via: common.via.clone(),
+        table: common.table.clone(),
+        config: config.clone(),
+        unrouted: OnceLock::new(),
+        phase: common.phase.clone(),
+        alive,
+        builder: server_builder(),
+    });
+    let mut phase = common.phase.clone();
+    drop(common);
+    let pool = Arc::clone(&shared.http1);
+    let sweep_every = (shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1));
+    let sweeper = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(sweep_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            pool.sweep();
+        }
+    });
+    while let Some((stream, client)) = incoming.recv().await {
+        let guard = OpenConnection(Arc::clone(&open));
+        match TcpStream::from_std(stream) {
+            Ok(stream) => {
+                tokio::spawn(serve_connection(stream, client, Arc::clone(&shared), guard));
+            }
+            Err(error) => tracing::debug!(%error, %client, "proxy: cannot take a connection over"),
+        }
+    }
+    sweeper.abort();
+    // Idle upstream connections close now; busy ones when their request ends.
+    shared.http1.clear();
+    drop(shared);
+    tokio::select! {
+        _ = all_gone.recv() => {}
+        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
     }
 }
 
@@ -182,12 +350,7 @@ fn upstream_client(config: &ProxyConfig) -> UpstreamClient {
     builder.build(connector)
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    client: SocketAddr,
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-) {
+async fn serve_connection(stream: TcpStream, client: SocketAddr, shared: Arc<Shared>, _open: OpenConnection) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "proxy: cannot set TCP_NODELAY");
     }
@@ -197,7 +360,7 @@ async fn serve_connection(
     // The client's address as an `X-Forwarded-For` value, made once per connection.
     let client_value = forwarded_for_value(client);
     let service = service_fn(move |request| handle(Arc::clone(&service_shared), client, client_value.clone(), request));
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let connection = shared.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

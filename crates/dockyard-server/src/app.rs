@@ -199,7 +199,11 @@ impl Server {
         tokio::spawn(async move { sweeper.services.run_terminal_sweeper(sweeper.stopped()).await });
         let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx, routes.clone(), proxy_port));
         {
-            let proxy_config = dockyard_proxy::ProxyConfig { shutdown_grace: grace, ..Default::default() };
+            let proxy_config = dockyard_proxy::ProxyConfig {
+                shutdown_grace: grace,
+                threads: state.config.proxy_threads,
+                ..Default::default()
+            };
             let stopped = state.stopped();
             let routes = routes.clone();
             tokio::spawn(async move {

@@ -42,6 +42,10 @@ pub struct Config {
     pub terminal: TerminalConfig,
     /// The reverse proxy for deployed services (`DOCKYARD_PROXY_LISTEN`).
     pub proxy_listen: SocketAddr,
+    /// The proxy's worker threads, each with its own single-threaded runtime
+    /// and upstream pool (`DOCKYARD_PROXY_THREADS`); 0, the default, means one
+    /// per core.
+    pub proxy_threads: usize,
     /// Services get `{service}-{project}.{base_domain}` (`DOCKYARD_BASE_DOMAIN`);
     /// the default `localhost` makes `*.localhost` work on the machine itself.
     pub base_domain: String,
@@ -401,6 +405,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             terminal: TerminalConfig::default(),
             proxy_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            proxy_threads: 0,
             base_domain: "localhost".into(),
             deploy: DeployConfig::default(),
         }
@@ -533,6 +538,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "outbound",
     "terminal",
     "proxy_listen",
+    "proxy_threads",
     "base_domain",
     "deploy",
 ];

@@ -127,14 +127,24 @@ async fn the_proxy_records_per_route_metrics() {
         }
     }
 
-    // The test's runtime has one thread, so a thread-local recorder sees the proxy's tasks.
-    let recorder = Recorded::default();
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    // The proxy serves on its own worker threads, so the recorder is the
+    // process's global one. Route ids of this test only, and counts compared
+    // with what was there before, keep it right when other tests share the
+    // process (`cargo test`).
+    static RECORDER: std::sync::OnceLock<&'static Recorded> = std::sync::OnceLock::new();
+    let recorder: &'static Recorded = RECORDER.get_or_init(|| {
+        let recorder: &'static Recorded = Box::leak(Box::default());
+        metrics::set_global_recorder(recorder).expect("no other global recorder in the proxy's tests");
+        recorder
+    });
+    let counter =
+        |key: &str| recorder.counters.lock().expect("lock").get(key).map_or(0, |value| value.load(Ordering::Relaxed));
+    let unrouted_before = counter("dockyard_proxy_requests_total{route=_none,status_class=4xx}");
     let web = whoami("web").await;
     let dead = closed_port().await;
     let proxy = Proxy::with_routes(vec![
-        route("svc-web", "web-shop.localhost", vec![web.backend()]),
-        route("svc-dead", "dead-shop.localhost", vec![Backend { id: "c".into(), addr: dead }]),
+        route("svc-metrics-web", "web-shop.localhost", vec![web.backend()]),
+        route("svc-metrics-dead", "dead-shop.localhost", vec![Backend { id: "c".into(), addr: dead }]),
     ])
     .await;
     for _ in 0..3 {
@@ -143,18 +153,17 @@ async fn the_proxy_records_per_route_metrics() {
     assert_eq!(get(&proxy, "dead-shop.localhost", "/").await.status, StatusCode::BAD_GATEWAY);
     assert_eq!(get(&proxy, "unknown.localhost", "/").await.status, StatusCode::NOT_FOUND);
 
-    let counter =
-        |key: &str| recorder.counters.lock().expect("lock").get(key).map_or(0, |value| value.load(Ordering::Relaxed));
     // The response body ends after the client has it; give the last record a moment.
     eventually("the metrics are recorded", || {
-        counter("dockyard_proxy_requests_total{route=_none,status_class=4xx}") == 1
+        counter("dockyard_proxy_requests_total{route=_none,status_class=4xx}") > unrouted_before
+            && counter("dockyard_proxy_requests_total{route=svc-metrics-web,status_class=2xx}") == 3
+            && counter("dockyard_proxy_requests_total{route=svc-metrics-dead,status_class=5xx}") == 1
     })
     .await;
-    assert_eq!(counter("dockyard_proxy_requests_total{route=svc-web,status_class=2xx}"), 3);
-    assert_eq!(counter("dockyard_proxy_requests_total{route=svc-dead,status_class=5xx}"), 1);
-    assert_eq!(counter("dockyard_proxy_upstream_errors_total{kind=connect,route=svc-dead}"), 1);
+    assert_eq!(counter("dockyard_proxy_upstream_errors_total{kind=connect,route=svc-metrics-dead}"), 1);
     let histograms = recorder.histograms.lock().expect("lock");
-    let durations = histograms.get("dockyard_proxy_request_duration_seconds{route=svc-web}").expect("histogram");
+    let durations =
+        histograms.get("dockyard_proxy_request_duration_seconds{route=svc-metrics-web}").expect("histogram");
     assert_eq!(durations.0.lock().expect("lock").len(), 3);
     assert!(histograms.keys().all(|key| !key.contains("/a/path")), "no path in labels");
 }
