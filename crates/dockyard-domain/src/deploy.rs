@@ -21,6 +21,9 @@ pub enum ServiceSource {
     Git { url: String, branch: String },
     /// An image the engine already has; nothing is built or pulled.
     Image { image: String },
+    /// A folder uploaded for one deployment (`dockyard deploy`). Only a
+    /// deployment has this source; a service's own source is one of the others.
+    Upload { files: u64, bytes: u64 },
 }
 
 impl ServiceSource {
@@ -29,6 +32,7 @@ impl ServiceSource {
             ServiceSource::Workspace => "workspace",
             ServiceSource::Git { .. } => "git",
             ServiceSource::Image { .. } => "image",
+            ServiceSource::Upload { .. } => "upload",
         }
     }
 }

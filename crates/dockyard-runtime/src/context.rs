@@ -100,31 +100,91 @@ pub fn tar_context(
         matcher.keep(&dockerfile_path)?;
     }
 
+    let entries = collect(dir, &matcher, &generated)?;
+    if !matches!(dockerfile, Dockerfile::Inline(_)) && !entries.iter().any(|entry| entry.path == dockerfile_path) {
+        return Err(RuntimeError::InvalidContext(format!("no Dockerfile at {dockerfile_path}")));
+    }
+    let (file, size) = write_tar(dir, &entries, &generated, max_bytes)?;
+    Ok(BuildContext { file, size, dockerfile: dockerfile_path, entries: entries.len() })
+}
+
+/// A source folder packed for upload, ready to stream.
+#[derive(Debug)]
+pub struct SourceTar {
+    /// Positioned at the start of the (uncompressed) tar.
+    pub file: File,
+    pub size: u64,
+    /// How many files, links and directories went in.
+    pub entries: usize,
+}
+
+/// The tar of a source folder to upload (`dockyard deploy`): the same walk,
+/// rules and determinism as [`tar_context`], without the root's `.git` folder
+/// and without requiring a Dockerfile. The folder's `.dockerignore` applies,
+/// except to `.dockerignore` itself and the paths in `keep` (the Dockerfile),
+/// which the server's build needs.
+///
+/// Blocking: call it from `spawn_blocking`.
+pub fn tar_source(dir: &Path, keep: &[&str], max_bytes: u64) -> Result<SourceTar, RuntimeError> {
+    let root_meta =
+        fs::metadata(dir).map_err(|error| RuntimeError::InvalidContext(format!("{}: {error}", dir.display())))?;
+    if !root_meta.is_dir() {
+        return Err(RuntimeError::InvalidContext(format!("{} is not a directory", dir.display())));
+    }
+    let ignore = match fs::read(dir.join(".dockerignore")) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(RuntimeError::InvalidContext(format!(".dockerignore: {error}"))),
+    };
+    // `.git` first, so the folder's own patterns may still take it back with `!`.
+    let mut matcher = PatternMatcher::parse(&format!(".git\n{ignore}"))?;
+    matcher.keep(".dockerignore")?;
+    for path in keep {
+        matcher.keep(&normalize_relative(path)?)?;
+    }
+    let generated = BTreeMap::new();
+    let entries = collect(dir, &matcher, &generated)?;
+    let (file, size) = write_tar(dir, &entries, &generated, max_bytes)?;
+    Ok(SourceTar { file, size, entries: entries.len() })
+}
+
+/// The entries of `dir` the matcher keeps plus the generated ones, sorted by path.
+fn collect(
+    dir: &Path,
+    matcher: &PatternMatcher,
+    generated: &BTreeMap<String, &[u8]>,
+) -> Result<Vec<Entry>, RuntimeError> {
     let mut entries = Vec::new();
-    walk(dir, "", &matcher, &generated, &mut entries)?;
+    walk(dir, "", matcher, generated, &mut entries)?;
     for path in generated.keys() {
         entries.push(Entry { path: path.clone(), kind: EntryKind::Generated });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
 
-    if !matches!(dockerfile, Dockerfile::Inline(_)) && !entries.iter().any(|entry| entry.path == dockerfile_path) {
-        return Err(RuntimeError::InvalidContext(format!("no Dockerfile at {dockerfile_path}")));
-    }
-
+/// Writes the entries as a deterministic tar into an anonymous temporary file;
+/// answers it rewound, with its size.
+fn write_tar(
+    dir: &Path,
+    entries: &[Entry],
+    generated: &BTreeMap<String, &[u8]>,
+    max_bytes: u64,
+) -> Result<(File, u64), RuntimeError> {
     let file = anonymous_temp_file()?;
     let writer = LimitedWriter { inner: io::BufWriter::new(file), written: 0, limit: max_bytes };
     let mut builder = tar::Builder::new(writer);
     builder.mode(tar::HeaderMode::Deterministic);
 
-    for entry in &entries {
-        append(&mut builder, dir, entry, &generated, max_bytes)?;
+    for entry in entries {
+        append(&mut builder, dir, entry, generated, max_bytes)?;
     }
     let writer = builder.into_inner().map_err(|error| map_write_error(error, max_bytes))?;
     let size = writer.written;
     let mut file = writer.inner.into_inner().map_err(|error| RuntimeError::Io(error.into_error()))?;
     file.flush()?;
     file.rewind()?;
-    Ok(BuildContext { file, size, dockerfile: dockerfile_path, entries: entries.len() })
+    Ok((file, size))
 }
 
 enum EntryKind {

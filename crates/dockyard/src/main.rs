@@ -12,6 +12,9 @@ use dockyard_server::{AppState, Config, Server, telemetry};
 use dockyard_services::{Bus, InProcessBus, Keyring, PostgresBus, RequestContext, Services};
 use dockyard_store::{Dialect, Store};
 
+mod deploy_cmd;
+mod remote;
+
 /// mimalloc instead of glibc's allocator: the request path allocates many small
 /// objects (rows, headers, JSON), and the foundation benchmark showed malloc and
 /// free as the top entries of the profile.
@@ -74,6 +77,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deploy a local folder to a service on a Dockyard server: upload it, show
+    /// the build, end with the URL (DOCKYARD_URL and DOCKYARD_TOKEN say where and who).
+    Deploy(deploy_cmd::DeployArgs),
+    /// Print a service's logs (--follow to keep following), or a deployment's build log.
+    Logs(deploy_cmd::LogsArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Print the version.
@@ -256,6 +264,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plan { dir, dockerfile, json } => plan(&cli, dir, dockerfile.clone(), *json),
+        Command::Deploy(args) => deploy_cmd::deploy(args).await,
+        Command::Logs(args) => deploy_cmd::logs(args).await,
         Command::Serve(args) => serve(&cli, args).await,
         Command::Migrate => {
             let config = load_config(&cli)?;

@@ -422,7 +422,7 @@ function DeploymentItem({ projectId, service, deployment: d, current }: { projec
         <span className="deploy-number">#{d.number}</span>
         <StatusBadge status={d.status} />
         <span className="deploy-muted" title={new Date(d.created_at).toLocaleString()}>
-          {d.trigger} · {relativeTime(d.created_at)}
+          {d.source.type === "upload" ? `uploaded by the CLI (${d.source.files} files)` : d.trigger} · {relativeTime(d.created_at)}
         </span>
       </div>
       <div className="deploy-steps" aria-label="Step durations">

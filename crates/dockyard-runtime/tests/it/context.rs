@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use dockyard_runtime::context::{CONTEXT_MTIME, INLINE_DOCKERFILE, tar_context};
+use dockyard_runtime::context::{CONTEXT_MTIME, INLINE_DOCKERFILE, tar_context, tar_source};
 use dockyard_runtime::{Dockerfile, RuntimeError};
 
 use crate::support::TempDir;
@@ -141,4 +141,35 @@ fn contexts_over_the_limit_are_refused() {
     assert!(matches!(refused, Err(RuntimeError::ContextTooLarge { limit: 32768 })), "{refused:?}");
     let fits = tar_context(dir.path(), &Dockerfile::Path("Dockerfile".into()), &[], 80 * 1024).expect("fits");
     assert!(fits.size <= 80 * 1024);
+}
+
+#[test]
+fn an_upload_leaves_out_git_and_ignored_paths_but_keeps_the_dockerfile() {
+    let dir = TempDir::new();
+    dir.write(".git/HEAD", "ref: refs/heads/main\n");
+    dir.write("sub/.git/keep", "only the root's .git is left out");
+    dir.write(".dockerignore", "node_modules\ndocker/app.Dockerfile\n");
+    dir.write("docker/app.Dockerfile", "FROM scratch\n");
+    dir.write("node_modules/x/index.js", "x");
+    dir.write("index.html", "<h1>hi</h1>");
+
+    let source = tar_source(dir.path(), &["docker/app.Dockerfile"], 1 << 20).expect("source");
+    let size = source.size;
+    let mut archive = tar::Archive::new(source.file);
+    let mut names = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let entry = entry.expect("entry");
+        names.push(entry.path().expect("path").to_string_lossy().trim_end_matches('/').to_owned());
+    }
+    assert_eq!(
+        names,
+        vec![".dockerignore", "docker", "docker/app.Dockerfile", "index.html", "sub", "sub/.git", "sub/.git/keep"]
+    );
+    assert!(size > 0);
+
+    // No Dockerfile is needed, and the limit holds.
+    let bare = TempDir::new();
+    bare.write("index.html", "x".repeat(4096));
+    assert!(tar_source(bare.path(), &[], 1 << 20).is_ok());
+    assert!(matches!(tar_source(bare.path(), &[], 2048), Err(RuntimeError::ContextTooLarge { .. })));
 }

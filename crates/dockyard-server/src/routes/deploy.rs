@@ -35,6 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_services, create_service))
         .routes(routes!(get_service, update_service, delete_service))
         .routes(routes!(list_deployments, create_deployment))
+        // Uploads are bounded by `deploy.max_context_bytes` while reading, not by the JSON body limit.
+        .routes({
+            let (schemas, paths, method_router) = routes!(upload_deployment);
+            (schemas, paths, method_router.layer(axum::extract::DefaultBodyLimit::disable()))
+        })
         .routes(routes!(get_deployment))
         .routes(routes!(cancel_deployment))
         .routes(routes!(deployment_logs))
@@ -57,6 +62,9 @@ pub enum SourceDto {
     Git { url: String, branch: String },
     /// An image the engine already has (nothing is pulled).
     Image { image: String },
+    /// A folder uploaded for one deployment (`dockyard deploy`); only deployments
+    /// have it, and a service refuses it with 422 `invalid_source`.
+    Upload { files: u64, bytes: u64 },
 }
 
 impl From<SourceDto> for ServiceSource {
@@ -65,6 +73,7 @@ impl From<SourceDto> for ServiceSource {
             SourceDto::Workspace => ServiceSource::Workspace,
             SourceDto::Git { url, branch } => ServiceSource::Git { url, branch },
             SourceDto::Image { image } => ServiceSource::Image { image },
+            SourceDto::Upload { files, bytes } => ServiceSource::Upload { files, bytes },
         }
     }
 }
@@ -75,6 +84,7 @@ impl From<ServiceSource> for SourceDto {
             ServiceSource::Workspace => SourceDto::Workspace,
             ServiceSource::Git { url, branch } => SourceDto::Git { url, branch },
             ServiceSource::Image { image } => SourceDto::Image { image },
+            ServiceSource::Upload { files, bytes } => SourceDto::Upload { files, bytes },
         }
     }
 }
@@ -442,6 +452,67 @@ async fn create_deployment(
 ) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
     let id: ServiceId = path_id(&service)?;
     let deployment = state.services.deploy_service(&caller.actor, &id, &context).await?;
+    Ok((StatusCode::ACCEPTED, Json(deployment.into())))
+}
+
+/// Deploys an uploaded folder instead of the service's source (developers and
+/// up; `dockyard deploy` sends it): the body is a gzip-compressed tar of the
+/// folder (`Content-Type: application/gzip`), at most `deploy.max_context_bytes`
+/// compressed and unpacked. It is unpacked with the import rules (no absolute
+/// or `..` names, no links out, no devices) and built like a workspace, with the
+/// service's build settings. 202 with the queued deployment.
+#[utoipa::path(post, path = "/api/v1/services/{service}/deployments/upload", tag = "deploy", params(("service" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/gzip", description = "A tar.gz of the folder"),
+    responses((status = 202, body = DeploymentDto), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 503, body = Problem)))]
+async fn upload_deployment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Ctx(context): Ctx,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
+    let id: ServiceId = path_id(&service)?;
+    // The caller's rights (and a configured engine) are checked before anything else.
+    let upload = state.services.begin_source_upload(&caller.actor, &id).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(
+        essence.as_str(),
+        "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" | "application/octet-stream"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the folder as a gzip-compressed tar with Content-Type: application/gzip",
+        ));
+    }
+    let limit = upload.limit();
+    let mut file = tokio::fs::File::create(upload.archive_path()).await.map_err(ApiError::internal)?;
+    let mut received: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", format!("the upload was cut off: {error}"))
+        })?;
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "context_too_large",
+                format!("uploads are limited to {limit} bytes"),
+            ));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(ApiError::internal)?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(ApiError::internal)?;
+    drop(file);
+    if received == 0 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "upload_empty", "the request has no body"));
+    }
+    let deployment = state.services.deploy_upload(&caller.actor, upload, &context).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment.into())))
 }
 

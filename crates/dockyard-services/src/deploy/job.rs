@@ -113,6 +113,9 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
         services.store().get_deployment(&id).await.map_err(|error| {
             JobFailure::new("deployment_missing", format!("the deployment cannot be read: {error}"))
         })?;
+    // An uploaded source (or a clone) is staged here; it goes when the job ends, whatever happened.
+    let _staging =
+        services.deploy_engine().ok().map(|engine| StagingGuard(engine.config.staging_root.join(id.as_str())));
     if deployment.status != DeploymentStatus::Queued {
         // Cancelled (or failed by a reconcile) before a worker got to it.
         return Ok(json!({ "deployment_id": id.as_str(), "status": deployment.status, "skipped": true }));
@@ -415,8 +418,8 @@ async fn build(
     log: &RunLog,
     cancel: &CancellationToken,
 ) -> Result<String, Stop> {
+    // Removed by `run` when the job ends.
     let staging = engine.config.staging_root.join(deployment.id.as_str());
-    let _cleanup = StagingGuard(staging.clone());
     let source_root: PathBuf = match &deployment.source {
         ServiceSource::Workspace => {
             services.inner.workspaces.get(&project.id).map_err(Stop::from)?.root().to_path_buf()
@@ -428,6 +431,13 @@ async fn build(
         }
         ServiceSource::Image { image } => {
             return Err(Stop::failed("invalid_source", format!("image sources are not built ({image})")));
+        }
+        ServiceSource::Upload { files, bytes } => {
+            if !is_inside_dir(&staging) {
+                return Err(Stop::failed("upload_missing", "the uploaded source is gone; upload it again"));
+            }
+            log.system(&format!("building the uploaded folder ({files} files, {bytes} bytes)"));
+            staging.clone()
         }
     };
     let context_dir = match &service.build.context {
@@ -579,6 +589,9 @@ pub(crate) async fn reconcile(services: &Services, job: &JobRecord) {
         Ok(Some(_)) => tracing::info!(deployment = %id, "failed an interrupted deployment"),
         Ok(None) => {}
         Err(error) => tracing::warn!(deployment = %id, %error, "could not fail an interrupted deployment"),
+    }
+    if let Ok(engine) = services.deploy_engine() {
+        drop(StagingGuard(engine.config.staging_root.join(id.as_str())));
     }
     let still_active = matches!(
         services.store().get_deployment(&id).await,

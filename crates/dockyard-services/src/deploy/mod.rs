@@ -20,6 +20,7 @@
 
 pub(crate) mod job;
 pub(crate) mod routing;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ use crate::secrets::SecretScope;
 use crate::{RequestContext, ServiceError, Services};
 
 pub use routing::RouteSync;
+pub use upload::SourceUpload;
 
 /// The job kind of a deployment.
 pub const KIND: &str = "deploy";
@@ -174,6 +176,14 @@ fn validate_source(source: &ServiceSource, services: &Services) -> Result<Servic
             ServiceSource::Git { url: url.clone(), branch: branch.clone() }
         }
         ServiceSource::Image { image } => ServiceSource::Image { image: rules::image_reference(image)? },
+        ServiceSource::Upload { .. } => {
+            return Err(invalid(
+                "source.type",
+                "invalid_source",
+                "an upload is the source of one deployment (POST /api/v1/services/{service}/deployments/upload), \
+                 not of a service",
+            ));
+        }
     })
 }
 
@@ -562,6 +572,7 @@ impl Services {
         project: &Project,
         trigger: &str,
         rollback: Option<&Deployment>,
+        prepared: Option<upload::PreparedSource>,
     ) -> Result<Deployment, ServiceError> {
         let image = match (rollback, &service.source) {
             (Some(previous), _) => previous.image.clone(),
@@ -585,12 +596,31 @@ impl Services {
                 service_id: service.id.clone(),
                 project_id: project.id.clone(),
                 trigger: trigger.to_owned(),
-                source: rollback.map(|previous| previous.source.clone()).unwrap_or_else(|| service.source.clone()),
+                source: match (&prepared, rollback) {
+                    (Some(prepared), _) => prepared.source.clone(),
+                    (None, Some(previous)) => previous.source.clone(),
+                    (None, None) => service.source.clone(),
+                },
                 rollback_of: rollback.map(|previous| previous.id.clone()),
                 image,
                 created_by: Some(actor.user_id.clone()),
             })
             .await?;
+        if let Some(prepared) = prepared
+            // Before the job exists, so its worker finds the source in place.
+            && let Err(error) = prepared.place(self, &deployment).await
+        {
+            let finish = DeploymentFinish {
+                error_code: Some("upload_unstaged".into()),
+                error_message: Some("the uploaded source could not be staged".into()),
+                last_log: None,
+            };
+            let _ = self
+                .store()
+                .transition_deployment(&deployment.id, &[DeploymentStatus::Queued], DeploymentStatus::Failed, &finish)
+                .await;
+            return Err(error);
+        }
         let job = self
             .enqueue_job(NewJob {
                 kind: KIND.to_owned(),
@@ -614,7 +644,7 @@ impl Services {
         context: &RequestContext,
     ) -> Result<Deployment, ServiceError> {
         let (service, project, _grant) = self.service_for(actor, id, Action::Deploy).await?;
-        let deployment = self.queue_deployment(actor, &service, &project, "deploy", None).await?;
+        let deployment = self.queue_deployment(actor, &service, &project, "deploy", None, None).await?;
         self.audit(
             AuditEntry::new("deployment.created", context)
                 .by(&actor.user_id)
@@ -651,7 +681,7 @@ impl Services {
                 "only a deployment that went live can be rolled back to",
             ));
         }
-        let deployment = self.queue_deployment(actor, &service, &project, "rollback", Some(&previous)).await?;
+        let deployment = self.queue_deployment(actor, &service, &project, "rollback", Some(&previous), None).await?;
         self.audit(
             AuditEntry::new("deployment.rollback", context)
                 .by(&actor.user_id)

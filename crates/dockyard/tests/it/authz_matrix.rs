@@ -267,6 +267,8 @@ enum Case {
     ListDeployments,
     /// A deployment of the shared service (it fails at once: no engine).
     CreateDeployment,
+    /// An upload to the shared service (past the policy: no engine, so nothing is read).
+    UploadDeployment,
     /// The shared (failed) deployment.
     GetDeployment,
     CancelDeployment,
@@ -407,6 +409,7 @@ fn table() -> Vec<Row> {
         row("DELETE", "/api/v1/services/{service}",        DeleteService,        [UNAUTH, FORBID,  DONE,    DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
         row("GET",    "/api/v1/services/{service}/deployments", ListDeployments, [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("POST",   "/api/v1/services/{service}/deployments", CreateDeployment, [UNAUTH, FORBID, ACCEPTED, ACCEPTED, ACCEPTED, HIDDEN, ACCEPTED, SCOPE, ACCEPTED]),
+        row("POST",   "/api/v1/services/{service}/deployments/upload", UploadDeployment, [UNAUTH, FORBID, NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, SCOPE, NO_ENGINE]),
         row("GET",    "/api/v1/deployments/{deployment}",  GetDeployment,        [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("POST",   "/api/v1/deployments/{deployment}/cancel", CancelDeployment, [UNAUTH, FORBID, FINISHED, FINISHED, FINISHED, HIDDEN, FINISHED, SCOPE, FINISHED]),
         row("GET",    "/api/v1/deployments/{deployment}/logs", DeploymentLogs,   [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
@@ -901,7 +904,7 @@ impl World {
                 call.params.push(("project", project));
             }
             ListServices | GetService | ListDeployments | GetDeployment | DeploymentLogs | ServiceMetrics
-            | ServicePlan => {}
+            | ServicePlan | UploadDeployment => {}
             ServiceLogs => call.params.push(("query", "tail=5".to_owned())),
             CreateService => call.body = Some(json!({ "name": format!("svc-{n}") })),
             UpdateService => call.body = Some(json!({ "replicas": 1 })),

@@ -703,3 +703,146 @@ fn plan_command_detects_a_folder() {
     assert!(!output.status.success());
     assert!(!String::from_utf8_lossy(&output.stderr).is_empty(), "a clear error");
 }
+
+/// Runs the `dockyard` CLI against the app with an API token; answers (success, stdout, stderr).
+async fn cli(app: &TestApp, token: &str, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(crate::support::binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKYARD_URL", &app.base)
+        .env("DOCKYARD_TOKEN", token)
+        .output()
+        .await
+        .expect("run the dockyard CLI");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A gzip-compressed tar with one entry named exactly as given (no checks by the tar crate).
+fn raw_tar_gz(name: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data).expect("tar entry");
+    builder.into_inner().expect("finish tar").finish().expect("finish gzip")
+}
+
+/// `dockyard deploy` uploads a local folder (with `.dockerignore` and without
+/// `.git`), follows the build and ends with the URL; `dockyard logs` prints the
+/// instances' and the build's logs; a failing build exits non-zero with its
+/// reason; hostile or malformed uploads are refused with stable codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_deploy_uploads_a_folder_and_logs_follow_it() {
+    if !engine_available("cli_deploy_uploads_a_folder_and_logs_follow_it") {
+        return;
+    }
+    base_images(&["busybox"]);
+    // Small enough that the ignored folder below could not be uploaded.
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__MAX_CONTEXT_BYTES", "200000")]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Cli").await;
+    let service =
+        create_service(admin, &project, json!({ "name": "cli", "port": 8080, "health_check_path": "/" })).await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let token = crate::support::token(admin, &["read", "write"]).await;
+
+    let dir = crate::support::TempDir::new();
+    let write_local = |path: &str, body: &[u8]| {
+        let path = dir.0.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, body).expect("write");
+    };
+    write_local(
+        "Dockerfile",
+        b"FROM dockyard-base/busybox:1\nCOPY site/ /www/\n\
+CMD [\"sh\", \"-c\", \"echo cli-app-started; exec httpd -f -p 8080 -h /www\"]\n",
+    );
+    write_local("site/index.html", b"hello from the cli\n");
+    // The Dockerfile is ignored too, but must still reach the build.
+    write_local(".dockerignore", b"node_modules\nDockerfile\n");
+    write_local("node_modules/big.bin", &vec![7u8; 300_000]);
+    write_local(".git/big.pack", &vec![9u8; 300_000]);
+
+    let folder = dir.0.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", "cli", "--project", &project]).await;
+    assert!(ok, "dockyard deploy failed:\n{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), service["url"].as_str(), "the URL ends the output:\n{stdout}");
+    assert!(stdout.contains("building the uploaded folder"), "the build log streams:\n{stdout}");
+    assert!(stderr.contains("==> building") && stderr.contains("==> active"), "the steps show:\n{stderr}");
+    let host = service["host"].as_str().expect("host");
+    assert_eq!(via_proxy(app, host, "/").await, (200, "hello from the cli\n".to_owned()));
+
+    let deployments = admin.get(&format!("/api/v1/services/{service_id}/deployments")).await;
+    let newest = &deployments.json[0];
+    assert_eq!((newest["trigger"].as_str(), newest["source"]["type"].as_str()), (Some("upload"), Some("upload")));
+    assert!(newest["source"]["files"].as_u64().is_some_and(|files| files >= 3), "{newest}");
+    let deployment_id = newest["id"].as_str().expect("deployment id").to_owned();
+    // Nothing of the upload is left on the server once the build is over.
+    let staging = app.data_dir().join("deploy-staging");
+    assert_no_leftovers(&staging).await;
+
+    // The instances' log, then the build log of the deployment.
+    let (ok, stdout, stderr) = cli(app, &token, &["logs", "--service", &service_id, "--tail", "20"]).await;
+    assert!(ok && stdout.contains("cli-app-started"), "dockyard logs:\n{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = cli(app, &token, &["logs", "--deployment", &deployment_id]).await;
+    assert!(ok && stdout.contains("building the uploaded folder"), "build log:\n{stdout}\n{stderr}");
+
+    // A failing build: non-zero exit with the reason; the running version keeps serving.
+    write_local("Dockerfile", b"FROM dockyard-base/busybox:1\nRUN echo about-to-fail && false\n");
+    let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", &service_id]).await;
+    assert!(!ok, "a failed build must fail the command:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("about-to-fail"), "{stdout}");
+    assert!(stderr.contains("build_failed"), "{stderr}");
+    assert_eq!(via_proxy(app, host, "/").await, (200, "hello from the cli\n".to_owned()));
+
+    // A wrong token and an unknown service are clear errors.
+    let (ok, _, stderr) = cli(app, "dy_wrong", &["deploy", &folder, "--service", &service_id]).await;
+    assert!(!ok && stderr.contains("401"), "{stderr}");
+    let (ok, _, stderr) = cli(app, &token, &["deploy", &folder, "--service", "nope", "--project", &project]).await;
+    assert!(!ok && stderr.contains("has no service \"nope\""), "{stderr}");
+
+    // Hostile and malformed uploads through the API.
+    let upload = format!("/api/v1/services/{service_id}/deployments/upload");
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let request = admin.inner.post(admin.url(&upload)).header("content-type", content_type).body(body);
+        admin.send(request)
+    };
+    let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
+        (raw_tar_gz(b"../evil", b"x"), "application/gzip", 400, "archive_unsafe_path"),
+        (raw_tar_gz(b"/etc/evil", b"x"), "application/gzip", 400, "archive_unsafe_path"),
+        (b"not a tarball".to_vec(), "application/gzip", 400, "archive_corrupt"),
+        (Vec::new(), "application/gzip", 400, "upload_empty"),
+        (b"{}".to_vec(), "application/json", 415, "unsupported_media_type"),
+        (vec![0u8; 250_000], "application/gzip", 413, "context_too_large"),
+    ];
+    for (body, content_type, status, code) in cases {
+        let reply = send(body, content_type).await;
+        assert_eq!((reply.status, reply.code()), (status, code), "{code}: {}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{code}");
+    }
+    let after = admin.get(&format!("/api/v1/services/{service_id}/deployments")).await;
+    assert_eq!(after.json.as_array().map(Vec::len), deployments.json.as_array().map(|list| list.len() + 1));
+    assert_no_leftovers(&staging).await;
+}
+
+/// The staging folder empties (the job removes a build's source off the async threads, just after it ends).
+async fn assert_no_leftovers(staging: &std::path::Path) {
+    let list = || -> Vec<PathBuf> {
+        std::fs::read_dir(staging).map(|dir| dir.flatten().map(|entry| entry.path()).collect()).unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if list().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("uploads left files behind: {:?}", list());
+}
