@@ -3,8 +3,8 @@ import type { Command, SidebarView } from "../ide/contract";
 import { useIde } from "../ide/store";
 import { useDeploy } from "./store";
 
-/** The sidebar view id. (Not in contract.ts's SidebarView union yet; see DeployView.) */
-export const DEPLOY_VIEW = "deploy" as SidebarView;
+/** The sidebar view id. */
+export const DEPLOY_VIEW: SidebarView = "deploy";
 
 function showView() {
   const ide = useIde.getState();

@@ -192,4 +192,13 @@ describe("the rest of the shell", () => {
     expect(parseLayout({ nonsense: true })).toBeNull();
     expect(parseLayout(null)).toBeNull();
   });
+
+  it("remembers the Deploy view as the sidebar's view", () => {
+    ide().setSidebarView("deploy");
+    const saved = JSON.parse(JSON.stringify(ide().layout()));
+    ide().reset("p1");
+    expect(ide().sidebarView).toBe("explorer");
+    ide().applyLayout(saved);
+    expect(ide().sidebarView).toBe("deploy");
+  });
 });
