@@ -16,32 +16,45 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 /// Answers the `Upgrade` value when `Connection` asked for an upgrade, so the
 /// caller can pass that one on deliberately.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
+    // One pass over the names first: most messages carry none of these, or
+    // only `Connection: keep-alive`, and a walk over a few names is cheaper
+    // than a hashed lookup per hop-by-hop name.
+    let mut has_connection = false;
+    let mut has_other = false;
+    for name in headers.keys() {
+        if name == header::CONNECTION {
+            has_connection = true;
+        } else if is_fixed_hop_by_hop(name) {
+            has_other = true;
+        }
+    }
+    if !has_connection && !has_other {
+        return None;
+    }
     let mut wants_upgrade = false;
-    let upgrade = headers.remove(header::UPGRADE);
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
+    if has_connection {
+        let mut named: Vec<HeaderName> = Vec::new();
+        for token in headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|token| {
-                let token = token.trim();
-                if token.eq_ignore_ascii_case("upgrade") {
-                    wants_upgrade = true;
-                }
-                // The usual tokens name no header to remove here (`Upgrade` and
-                // `Keep-Alive` go below): skip making a header name for them, which
-                // allocates for names outside the standard set.
-                if token.is_empty()
-                    || token.eq_ignore_ascii_case("close")
-                    || token.eq_ignore_ascii_case("keep-alive")
-                    || token.eq_ignore_ascii_case("upgrade")
-                {
-                    return None;
-                }
-                HeaderName::from_bytes(token.as_bytes()).ok()
-            })
-            .collect();
+        {
+            let token = token.trim();
+            if token.eq_ignore_ascii_case("upgrade") {
+                wants_upgrade = true;
+                continue;
+            }
+            // The usual tokens name no header to remove here (`Keep-Alive` goes
+            // below): skip making a header name for them, which allocates for
+            // names outside the standard set.
+            if token.is_empty() || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
         for name in named {
             // The named header may be an end-to-end one a client abuses
             // (`Connection: host`); hyper and the router need Host, so it stays.
@@ -51,12 +64,22 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
         }
         headers.remove(header::CONNECTION);
     }
-    for name in [&PROXY_CONNECTION, &KEEP_ALIVE, &header::TE, &header::TRANSFER_ENCODING] {
-        if headers.contains_key(name) {
+    let upgrade = if has_other { headers.remove(header::UPGRADE) } else { None };
+    if has_other {
+        for name in [&PROXY_CONNECTION, &KEEP_ALIVE, &header::TE, &header::TRANSFER_ENCODING] {
             headers.remove(name);
         }
     }
     if wants_upgrade { upgrade } else { None }
+}
+
+/// The hop-by-hop headers removed whether or not `Connection` names them.
+fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::UPGRADE
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
 }
 
 /// The client's address as an `X-Forwarded-For` value (IPv4-mapped IPv6
@@ -75,7 +98,8 @@ pub(crate) fn add_forwarded(
     proto: &'static str,
     host: &HeaderValue,
 ) {
-    let previous: Vec<&str> = if headers.contains_key(&X_FORWARDED_FOR) {
+    // A walk over the names, cheaper than hashing this custom name for a lookup.
+    let previous: Vec<&str> = if headers.keys().any(|name| name == X_FORWARDED_FOR) {
         headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
@@ -117,6 +141,23 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn end_to_end_headers_are_left_alone_and_keep_alive_alone_goes() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("a"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        assert_eq!(strip_hop_by_hop(&mut headers), None);
+        assert_eq!(headers.len(), 3);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert_eq!(strip_hop_by_hop(&mut headers), None);
+        assert_eq!(headers.len(), 3);
+        assert!(!headers.contains_key(header::CONNECTION));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        assert_eq!(strip_hop_by_hop(&mut headers), None, "an Upgrade that Connection does not ask for");
+        assert_eq!(headers.len(), 3);
     }
 
     #[test]

@@ -107,7 +107,10 @@ impl Http1Pool {
         loop {
             let (mut sender, reused) = match self.checkout(addr, fresh_only).await {
                 Some(sender) => (sender, true),
-                None => (self.connect(addr).await?, false),
+                // Boxed: a new connection is the rare path, and its futures
+                // would otherwise make every request's future (moved around
+                // by value) larger.
+                None => (Box::pin(self.connect(addr)).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
