@@ -45,10 +45,7 @@ pub fn stage(root: &Path, paths: &[String]) -> Result<(), GitError> {
     let selected = selection(root, &repo, paths)?;
     let mut index = repo.index()?;
     match &selected {
-        None => {
-            index.add_all(std::iter::empty::<&str>(), IndexAddOption::DEFAULT, None)?;
-            index.update_all(std::iter::empty::<&str>(), None)?;
-        }
+        None => stage_everything(&mut index)?,
         Some(paths) => {
             index.add_all(paths.iter(), IndexAddOption::DEFAULT | IndexAddOption::DISABLE_PATHSPEC_MATCH, None)?;
             // Deletions: tracked files under the paths that are gone from the work tree.
@@ -64,6 +61,14 @@ pub fn stage(root: &Path, paths: &[String]) -> Result<(), GitError> {
         }
     }
     index.write()?;
+    Ok(())
+}
+
+/// Stages every addition, modification and deletion in the work tree into
+/// `index` (not written); ignored files are not added.
+pub(crate) fn stage_everything(index: &mut git2::Index) -> Result<(), GitError> {
+    index.add_all(std::iter::empty::<&str>(), IndexAddOption::DEFAULT, None)?;
+    index.update_all(std::iter::empty::<&str>(), None)?;
     Ok(())
 }
 
@@ -127,7 +132,7 @@ pub fn unstage(root: &Path, paths: &[String]) -> Result<(), GitError> {
     Ok(())
 }
 
-fn check_author(author: &Author) -> Result<(), GitError> {
+pub(crate) fn check_author(author: &Author) -> Result<(), GitError> {
     for (what, value) in [("name", &author.name), ("email", &author.email)] {
         let value = value.trim();
         if value.is_empty() {
@@ -145,18 +150,36 @@ fn check_author(author: &Author) -> Result<(), GitError> {
 /// a merge. Returns the new commit's id.
 pub fn commit(root: &Path, message: &str, paths: Option<&[String]>, author: &Author) -> Result<String, GitError> {
     check_author(author)?;
-    if message.contains('\0') {
-        return Err(GitError::InvalidArgument("the commit message contains a NUL character".into()));
-    }
-    // `git commit -m` cleans up whitespace the same way (cleanup=whitespace).
-    let message = git2::message_prettify(message, None)?;
-    if message.trim().is_empty() {
-        return Err(GitError::EmptyMessage);
-    }
+    let message = clean_message(message)?;
     let mut repo = open(root)?;
     if let Some(paths) = paths {
         stage(root, paths)?;
     }
+    commit_index(&mut repo, &message, author, author)
+}
+
+/// Checks a commit message and cleans up its whitespace as `git commit -m`
+/// does (cleanup=whitespace).
+pub(crate) fn clean_message(message: &str) -> Result<String, GitError> {
+    if message.contains('\0') {
+        return Err(GitError::InvalidArgument("the commit message contains a NUL character".into()));
+    }
+    let message = git2::message_prettify(message, None)?;
+    if message.trim().is_empty() {
+        return Err(GitError::EmptyMessage);
+    }
+    Ok(message)
+}
+
+/// Commits the repository's index as it is on the current branch (a merge
+/// in progress becomes a merge commit). `message` is already cleaned and the
+/// authors checked. Fails with `NothingToCommit` when the tree would not change.
+pub(crate) fn commit_index(
+    repo: &mut Repository,
+    message: &str,
+    author: &Author,
+    committer: &Author,
+) -> Result<String, GitError> {
     let mut index = repo.index()?;
     if index.has_conflicts() {
         return Err(GitError::UnresolvedConflicts);
@@ -169,7 +192,7 @@ pub fn commit(root: &Path, message: &str, paths: Option<&[String]>, author: &Aut
         })?;
     }
     let tree_id = index.write_tree()?;
-    let head = head_commit(&repo)?;
+    let head = head_commit(repo)?;
     if merge_heads.is_empty() {
         let unchanged = match &head {
             Some(head) => head.tree_id() == tree_id,
@@ -180,8 +203,12 @@ pub fn commit(root: &Path, message: &str, paths: Option<&[String]>, author: &Aut
         }
     }
     let tree = repo.find_tree(tree_id)?;
-    let signature = Signature::now(author.name.trim(), author.email.trim())
-        .map_err(|error| GitError::InvalidAuthor(error.message().to_owned()))?;
+    let signature = |who: &Author| {
+        Signature::now(who.name.trim(), who.email.trim())
+            .map_err(|error| GitError::InvalidAuthor(error.message().to_owned()))
+    };
+    let author_signature = signature(author)?;
+    let committer_signature = signature(committer)?;
     let mut parents = Vec::with_capacity(1 + merge_heads.len());
     if let Some(head) = head {
         parents.push(head);
@@ -190,7 +217,7 @@ pub fn commit(root: &Path, message: &str, paths: Option<&[String]>, author: &Aut
         parents.push(repo.find_commit(*id)?);
     }
     let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    let id = repo.commit(Some("HEAD"), &signature, &signature, &message, &tree, &parent_refs)?;
+    let id = repo.commit(Some("HEAD"), &author_signature, &committer_signature, message, &tree, &parent_refs)?;
     if !merge_heads.is_empty() {
         repo.cleanup_state()?;
     }

@@ -90,8 +90,7 @@ pub fn diff(root: &Path, query: DiffQuery<'_>) -> Result<Diff, GitError> {
         return Err(GitError::PathNotFound(path.clone()));
     }
 
-    let mut options = DiffOptions::new();
-    options.indent_heuristic(true).max_size(MAX_FILE_BYTES).ignore_submodules(false);
+    let mut options = diff_options();
     if let Some(path) = &path {
         options.pathspec(path.as_str()).disable_pathspec_match(true);
     }
@@ -103,13 +102,28 @@ pub fn diff(root: &Path, query: DiffQuery<'_>) -> Result<Diff, GitError> {
         diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
         diff
     } else {
-        options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+        include_untracked(&mut options);
         repo.diff_index_to_workdir(None, Some(&mut options))?
     };
     collect(&diff, root)
 }
 
-fn collect(diff: &git2::Diff<'_>, workdir: &Path) -> Result<Diff, GitError> {
+/// The options every diff shares: the size past which a file counts as binary,
+/// the indent heuristic, submodules compared.
+pub(crate) fn diff_options() -> DiffOptions {
+    let mut options = DiffOptions::new();
+    options.indent_heuristic(true).max_size(MAX_FILE_BYTES).ignore_submodules(false);
+    options
+}
+
+/// Lists untracked (not ignored) files one by one, with their content, as added.
+pub(crate) fn include_untracked(options: &mut DiffOptions) {
+    options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+}
+
+/// Turns a libgit2 diff into a [`Diff`], applying the limits ([`MAX_DIFF_FILES`],
+/// [`MAX_DIFF_BYTES`]). `workdir` is where untracked files are read from.
+pub(crate) fn collect(diff: &git2::Diff<'_>, workdir: &Path) -> Result<Diff, GitError> {
     let mut text = String::new();
     let mut truncated = false;
     let mut files = Vec::new();

@@ -82,6 +82,12 @@ pub enum GitError {
     NonFastForward,
     #[error("the remote rejected the push: {0}")]
     RemoteRejected(String),
+    #[error("the worktree folder already exists")]
+    WorktreeExists,
+    #[error("the folder is not a worktree of this repository")]
+    NotAWorktree,
+    #[error("another git operation (a merge, rebase, cherry-pick, …) is in progress")]
+    OperationInProgress,
     #[error("the destination folder is not empty")]
     DestinationNotEmpty,
     #[error("the repository is locked by another git operation")]
@@ -142,6 +148,9 @@ impl GitError {
             GitError::Diverged => "git_diverged",
             GitError::NonFastForward => "git_non_fast_forward",
             GitError::RemoteRejected(_) => "git_remote_rejected",
+            GitError::WorktreeExists => "git_worktree_exists",
+            GitError::NotAWorktree => "git_not_a_worktree",
+            GitError::OperationInProgress => "git_operation_in_progress",
             GitError::DestinationNotEmpty => "git_destination_not_empty",
             GitError::Locked => "git_locked",
             GitError::Network(_) => "git_network",
@@ -191,6 +200,9 @@ impl GitError {
             | GitError::Diverged
             | GitError::NonFastForward
             | GitError::DestinationNotEmpty
+            | GitError::WorktreeExists
+            | GitError::NotAWorktree
+            | GitError::OperationInProgress
             | GitError::Locked => ErrorClass::Conflict,
             GitError::AuthFailed
             | GitError::RemoteRepositoryNotFound

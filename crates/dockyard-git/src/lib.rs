@@ -1,7 +1,8 @@
 //! Git operations on a workspace folder.
 //!
 //! Every function is blocking and takes the repository's folder (its work
-//! tree); callers run them on the blocking pool. Local operations (status,
+//! tree); callers run them on the blocking pool. `worktree` adds the agent
+//! session's linked work trees, commit-all, range diffs and merges. Local operations (status,
 //! diff, stage, commit, log, branches, remotes) use libgit2 through `git2`,
 //! built without TLS or SSH. Network operations (clone, fetch, pull, push) run
 //! the `git` CLI, hardened (see `cli`): an SSRF check with the checked
@@ -24,6 +25,7 @@ mod status;
 #[cfg(feature = "test-server")]
 pub mod testserver;
 mod url;
+mod worktree;
 
 pub use branch::{BranchInfo, branches, create_branch, delete_branch, switch_branch};
 pub use changes::{Author, commit, stage, unstage};
@@ -37,3 +39,4 @@ pub use remote::{
 pub use repo::{init, is_repository, is_valid_branch_name};
 pub use status::{ChangeKind, Status, StatusEntry, status};
 pub use url::{Credential, GitUrl, MAX_URL_BYTES, NetworkPolicy};
+pub use worktree::{MergeOutcome, add_worktree, commit_all, diff_range, merge_branch, remove_worktree};

@@ -15,6 +15,51 @@ use crate::GitError;
 pub(crate) fn open(root: &Path) -> Result<Repository, GitError> {
     let repo = Repository::open_ext(root, RepositoryOpenFlags::NO_SEARCH, &[] as &[&OsStr])
         .map_err(|_| GitError::NotARepository)?;
+    check_contained(&repo, root)?;
+    Ok(repo)
+}
+
+/// Like [`open`], but also accepts a linked work tree (`git worktree add`),
+/// whose git directory lives in the main repository's `.git/worktrees/<name>`
+/// outside `root`. It is accepted only when that repository registered it at
+/// exactly this folder: `root/.git` is a file, the git directory is a direct
+/// child of the common directory's `worktrees` folder, and its `gitdir` file
+/// points back at `root/.git`. A `.git` file written by hand to reach another
+/// repository fails the last two checks unless that repository's own `.git`
+/// folder was written to, which needs write access to it in the first place.
+pub(crate) fn open_work_tree(root: &Path) -> Result<Repository, GitError> {
+    let repo = Repository::open_ext(root, RepositoryOpenFlags::NO_SEARCH, &[] as &[&OsStr])
+        .map_err(|_| GitError::NotARepository)?;
+    if !repo.is_worktree() {
+        check_contained(&repo, root)?;
+        return Ok(repo);
+    }
+    let unsafe_repo = |_| GitError::UnsafeRepository;
+    let Some(workdir) = repo.workdir() else {
+        return Err(GitError::NotARepository);
+    };
+    let root_real = root.canonicalize()?;
+    let workdir_real = workdir.canonicalize().map_err(unsafe_repo)?;
+    let gitdir_real = repo.path().canonicalize().map_err(unsafe_repo)?;
+    let commondir_real = repo.commondir().canonicalize().map_err(unsafe_repo)?;
+    let dot_git = root_real.join(".git");
+    let dot_git_is_file = dot_git.symlink_metadata().map(|meta| meta.file_type().is_file()).unwrap_or(false);
+    let back_link = std::fs::read_to_string(gitdir_real.join("gitdir")).map_err(unsafe_repo)?;
+    let back_link = gitdir_real.join(back_link.trim_end_matches(['\r', '\n']));
+    let back_link_real = back_link.canonicalize().map_err(unsafe_repo)?;
+    if workdir_real != root_real
+        || !dot_git_is_file
+        || gitdir_real.parent() != Some(commondir_real.join("worktrees").as_path())
+        || back_link_real != dot_git
+    {
+        return Err(GitError::UnsafeRepository);
+    }
+    Ok(repo)
+}
+
+/// Refuses a repository whose git directory, common directory or work tree is
+/// not `root` or inside it.
+fn check_contained(repo: &Repository, root: &Path) -> Result<(), GitError> {
     let Some(workdir) = repo.workdir() else {
         return Err(GitError::NotARepository);
     };
@@ -26,7 +71,7 @@ pub(crate) fn open(root: &Path) -> Result<Repository, GitError> {
     if workdir_real != root_real || !gitdir_real.starts_with(&root_real) || !commondir_real.starts_with(&root_real) {
         return Err(GitError::UnsafeRepository);
     }
-    Ok(repo)
+    Ok(())
 }
 
 /// Whether `root` is the work tree of a repository we can operate on.

@@ -7,3 +7,4 @@ mod local;
 mod network;
 mod support;
 mod urls;
+mod worktree;
