@@ -103,6 +103,8 @@ id_type!(SecretId);
 id_type!(TerminalId);
 id_type!(ServiceId);
 id_type!(DeploymentId);
+id_type!(AgentProfileId);
+id_type!(AgentSessionId);
 
 #[cfg(test)]
 mod tests {

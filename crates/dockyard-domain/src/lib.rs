@@ -3,6 +3,7 @@
 //!
 //! Architecture Invariant: this crate does no I/O and knows nothing of HTTP or SQL.
 
+pub mod agent;
 pub mod deploy;
 pub mod ids;
 pub mod model;

@@ -104,6 +104,8 @@ pub enum Action {
     CreateOrg,
     ManageUsers,
     ReadInstanceAudit,
+    /// Define the agent profiles users may run.
+    ManageAgentProfiles,
     // An org.
     ReadOrg,
     UpdateOrg,
@@ -140,7 +142,7 @@ impl Action {
             DeleteOrg | ManageOwners => Role::Owner,
             // Not org-scoped; never asked with an org resource.
             ReadSelf | UpdateSelf | ChangeOwnPassword | ManageOwnSessions | ManageOwnTokens | CreateOrg
-            | ManageUsers | ReadInstanceAudit => Role::Owner,
+            | ManageUsers | ReadInstanceAudit | ManageAgentProfiles => Role::Owner,
         }
     }
 
@@ -150,8 +152,9 @@ impl Action {
         match self {
             ReadSelf | ReadOrg | ListMembers | ListProjects | ReadProject => Scope::Read,
             UpdateSelf | CreateOrg | CreateProject | UpdateProject | WriteCode | Deploy | LeaveOrg => Scope::Write,
-            ChangeOwnPassword | ManageOwnSessions | ManageOwnTokens | ManageUsers | ReadInstanceAudit | UpdateOrg
-            | DeleteOrg | ManageMembers | ManageOwners | ReadAudit | DeleteProject | ManageSecrets => Scope::Admin,
+            ChangeOwnPassword | ManageOwnSessions | ManageOwnTokens | ManageUsers | ReadInstanceAudit
+            | ManageAgentProfiles | UpdateOrg | DeleteOrg | ManageMembers | ManageOwners | ReadAudit
+            | DeleteProject | ManageSecrets => Scope::Admin,
         }
     }
 }
@@ -227,7 +230,9 @@ pub fn authorize(actor: &Actor, action: Action, resource: Resource<'_>) -> Resul
         }
         Resource::Instance => match action {
             Action::CreateOrg => Grant { role: None },
-            Action::ManageUsers | Action::ReadInstanceAudit if actor.instance_admin => Grant { role: None },
+            Action::ManageUsers | Action::ReadInstanceAudit | Action::ManageAgentProfiles if actor.instance_admin => {
+                Grant { role: None }
+            }
             _ => return Err(Denied::Forbidden),
         },
     };

@@ -31,6 +31,47 @@ impl Sandbox for HostSandbox {
     fn spawn(&self, spawn: Spawn) -> BoxFuture<'_, Result<Process, SandboxError>> {
         Box::pin(async move { spawn_on_host(spawn) })
     }
+
+    fn spawn_piped(&self, spawn: Spawn) -> BoxFuture<'_, Result<Process, SandboxError>> {
+        Box::pin(async move { spawn_piped_on_host(spawn) })
+    }
+}
+
+/// A child with pipes, leading a process group of its own, so that `kill`
+/// and `terminate` reach everything it started (what stays in the group).
+fn spawn_piped_on_host(spawn: Spawn) -> Result<Process, SandboxError> {
+    use std::process::Stdio;
+    let mut command = tokio::process::Command::new(&spawn.program);
+    command
+        .args(&spawn.args)
+        .env_clear()
+        .envs(spawn.env.iter().map(|(name, value)| (name.as_str(), value.as_str())))
+        .current_dir(&spawn.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|source| SandboxError::Spawn { program: spawn.program.display().to_string(), source })?;
+    let pid = child.id().and_then(|pid| i32::try_from(pid).ok()).and_then(Pid::from_raw);
+    tracing::debug!(program = %spawn.program.display(), pid = pid.map(Pid::as_raw_pid), "spawned with pipes");
+    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(SandboxError::Io(std::io::Error::other("the child's pipes are missing")));
+    };
+    Ok(Process {
+        output: Box::new(stdout),
+        input: Box::new(stdin),
+        errors: Some(Box::new(stderr)),
+        control: Box::new(HostControl {
+            pid,
+            child: tokio::sync::Mutex::new(child),
+            master: None,
+            exited: AtomicBool::new(false),
+        }),
+    })
 }
 
 fn pty_error(error: pty_process::Error) -> SandboxError {
@@ -65,10 +106,11 @@ fn spawn_on_host(spawn: Spawn) -> Result<Process, SandboxError> {
     Ok(Process {
         output: Box::new(HostOutput(reader)),
         input: Box::new(writer),
+        errors: None,
         control: Box::new(HostControl {
             pid,
             child: tokio::sync::Mutex::new(child),
-            master,
+            master: Some(master),
             exited: AtomicBool::new(false),
         }),
     })
@@ -93,15 +135,17 @@ struct HostControl {
     /// The child's pid, which is also its session id and process group id.
     pid: Option<Pid>,
     child: tokio::sync::Mutex<tokio::process::Child>,
-    master: OwnedFd,
+    /// The PTY's master side; `None` for a process with pipes.
+    master: Option<OwnedFd>,
     exited: AtomicBool,
 }
 
 impl Control for HostControl {
     fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<(), SandboxError>> {
         Box::pin(async move {
+            let Some(master) = &self.master else { return Ok(()) };
             let winsize = rustix::termios::Winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
-            rustix::termios::tcsetwinsize(&self.master, winsize).map_err(std::io::Error::from)?;
+            rustix::termios::tcsetwinsize(master, winsize).map_err(std::io::Error::from)?;
             Ok(())
         })
     }
@@ -110,6 +154,18 @@ impl Control for HostControl {
         Box::pin(async move {
             if let Some(leader) = self.pid {
                 kill_session(leader, self.exited.load(Ordering::Acquire));
+            }
+            Ok(())
+        })
+    }
+
+    fn terminate(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
+        Box::pin(async move {
+            if let Some(leader) = self.pid {
+                if !self.exited.load(Ordering::Acquire) {
+                    let _ = rustix::process::kill_process(leader, Signal::TERM);
+                }
+                let _ = rustix::process::kill_process_group(leader, Signal::TERM);
             }
             Ok(())
         })

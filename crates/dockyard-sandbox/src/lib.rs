@@ -71,6 +71,9 @@ impl ExitStatus {
 pub struct Process {
     pub output: Box<dyn AsyncRead + Send + Unpin>,
     pub input: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Standard error, for a process spawned with pipes ([`Sandbox::spawn_piped`]);
+    /// on a PTY it is part of `output`.
+    pub errors: Option<Box<dyn AsyncRead + Send + Unpin>>,
     pub control: Box<dyn Control>,
 }
 
@@ -81,6 +84,11 @@ pub trait Control: Send + Sync {
     /// Kills the process and every process in its session (its background jobs
     /// included). Killing a process that already ended is not an error.
     fn kill(&self) -> BoxFuture<'_, Result<(), SandboxError>>;
+    /// Asks the process and its group to end (`SIGTERM`), so it can clean up;
+    /// callers `kill` after a grace period. By default the same as `kill`.
+    fn terminate(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
+        self.kill()
+    }
     /// Resolves when the process has exited. It may be called while `kill` runs.
     fn wait(&self) -> BoxFuture<'_, Result<ExitStatus, SandboxError>>;
 }
@@ -90,6 +98,11 @@ pub trait Sandbox: Send + Sync {
     /// A short name for logs: `host`, later `container`.
     fn kind(&self) -> &'static str;
     fn spawn(&self, spawn: Spawn) -> BoxFuture<'_, Result<Process, SandboxError>>;
+    /// Runs a process with pipes instead of a terminal: standard output as
+    /// `output`, standard error as `errors`, for programs that speak a protocol
+    /// on their standard streams (agents' JSON lines, JSON-RPC). `spawn.size` is
+    /// ignored, and so is `resize`.
+    fn spawn_piped(&self, spawn: Spawn) -> BoxFuture<'_, Result<Process, SandboxError>>;
 }
 
 #[derive(Debug, thiserror::Error)]

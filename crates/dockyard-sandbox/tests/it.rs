@@ -171,3 +171,30 @@ async fn a_missing_program_is_a_spawn_error() {
     let result = HostSandbox::new().spawn(spawn_spec("/nonexistent/dockyard-shell", &[])).await;
     assert!(matches!(result, Err(SandboxError::Spawn { .. })), "{:?}", result.err());
 }
+
+/// With pipes: standard output and error apart, input line by line, the exit
+/// code, and `terminate` ending a process that waits (its trap runs).
+#[tokio::test]
+async fn piped_processes_keep_stdout_and_stderr_apart_and_terminate_gently() {
+    let script = "read line; echo \"out:$line\"; echo \"err:$line\" >&2; exit 3";
+    let mut process = HostSandbox::new().spawn_piped(spawn_spec("/bin/sh", &["-c", script])).await.expect("spawn");
+    process.input.write_all(b"hello\n").await.expect("write");
+    process.input.flush().await.expect("flush");
+    let output = read_to_end(&mut process).await;
+    let mut errors = String::new();
+    let mut stderr = process.errors.take().expect("a process with pipes has stderr");
+    tokio::time::timeout(DEADLINE, stderr.read_to_string(&mut errors)).await.expect("in time").expect("read");
+    assert_eq!(output, "out:hello\n");
+    assert_eq!(errors, "err:hello\n");
+    let status = tokio::time::timeout(DEADLINE, process.control.wait()).await.expect("in time").expect("wait");
+    assert_eq!(status.code, Some(3));
+
+    let script = "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done";
+    let mut process = HostSandbox::new().spawn_piped(spawn_spec("/bin/sh", &["-c", script])).await.expect("spawn");
+    let mut seen = String::new();
+    read_until(&mut process, &mut seen, "ready").await;
+    process.control.terminate().await.expect("terminate");
+    read_until(&mut process, &mut seen, "bye").await;
+    let status = tokio::time::timeout(DEADLINE, process.control.wait()).await.expect("in time").expect("wait");
+    assert_eq!(status.code, Some(0), "the trap ran and exited 0");
+}

@@ -314,9 +314,28 @@ async fn run_job_workers(
     }
     // Deploys need the engine before the workers claim deploy jobs.
     crate::deploy::enable(&state, routes, proxy_port).await;
+    let profiles: Vec<_> = state.config.agents.profiles.iter().map(|profile| profile.to_input()).collect();
+    if !profiles.is_empty() {
+        match state.services.sync_agent_profiles(profiles).await {
+            Ok(synced) => tracing::info!(synced, "agent profiles from the config file"),
+            Err(error) => tracing::error!(%error, "the agent profiles of the config file are invalid"),
+        }
+    }
     let workers = state.services.start_workers(state.config.jobs.workers, state.stopped());
-    if let Err(error) = workers.await {
-        tracing::error!(%error, "the job workers failed");
+    // At shutdown running agents are stopped, so they do not hold the exit up.
+    let agent_stop = {
+        let (services, stopped) = (state.services.clone(), state.stopped());
+        async move {
+            stopped.await;
+            services.stop_agents();
+        }
+    };
+    let agents = state.services.start_agent_workers(state.config.agents.max_running, agent_stop);
+    let (workers, agents) = tokio::join!(workers, agents);
+    for result in [workers, agents] {
+        if let Err(error) = result {
+            tracing::error!(%error, "the job workers failed");
+        }
     }
 }
 

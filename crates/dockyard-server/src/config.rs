@@ -50,6 +50,75 @@ pub struct Config {
     /// the default `localhost` makes `*.localhost` work on the machine itself.
     pub base_domain: String,
     pub deploy: DeployConfig,
+    pub agents: AgentsConfig,
+}
+
+/// Remote coding agents (`[agents]`; profiles also come from the API).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// Sessions this replica runs at once (more wait queued).
+    pub max_running: usize,
+    /// Sessions one user may start per hour (0: no limit).
+    pub sessions_per_hour: u32,
+    /// Consecutive start failures or early crashes that open a profile's circuit breaker.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_seconds: u64,
+    /// A non-zero exit within this many seconds of the start counts as a crash.
+    pub early_exit_seconds: u64,
+    /// From stop (SIGTERM, or the agent's own cancel) to SIGKILL.
+    pub stop_grace_seconds: u64,
+    /// `HOME` for agents (where their own config and credentials live); default: the session's folder.
+    pub home: Option<PathBuf>,
+    /// Profiles defined in the config file (`[[agents.profiles]]`), created or updated by name at start.
+    pub profiles: Vec<AgentProfileConfig>,
+}
+
+/// One `[[agents.profiles]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProfileConfig {
+    pub name: String,
+    /// `claude-code`, `acp` or `pty`.
+    pub kind: String,
+    /// The argv; `{prompt}` is replaced by the prompt (else it goes to standard input).
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    pub max_runtime_secs: Option<i64>,
+    pub max_per_user: Option<i64>,
+    pub max_per_org: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            max_running: 8,
+            sessions_per_hour: 60,
+            breaker_failures: 3,
+            breaker_cooldown_seconds: 60,
+            early_exit_seconds: 5,
+            stop_grace_seconds: 5,
+            home: None,
+            profiles: Vec::new(),
+        }
+    }
+}
+
+impl AgentProfileConfig {
+    pub fn to_input(&self) -> dockyard_services::agents::ProfileInput {
+        dockyard_services::agents::ProfileInput {
+            name: Some(self.name.clone()),
+            kind: Some(self.kind.clone()),
+            command: Some(self.command.clone()),
+            env: Some(self.env.clone()),
+            max_runtime_secs: self.max_runtime_secs,
+            max_per_user: self.max_per_user,
+            max_per_org: self.max_per_org,
+            enabled: self.enabled,
+        }
+    }
 }
 
 /// Click-to-deploy: the container engine, builds and deployments.
@@ -408,6 +477,7 @@ impl Default for Config {
             proxy_threads: 0,
             base_domain: "localhost".into(),
             deploy: DeployConfig::default(),
+            agents: AgentsConfig::default(),
         }
     }
 }
@@ -541,6 +611,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "proxy_threads",
     "base_domain",
     "deploy",
+    "agents",
 ];
 
 impl Config {
@@ -767,6 +838,17 @@ impl Config {
                 extra_ca_file: self.outbound.extra_ca_file.clone(),
                 git_timeout: Duration::from_secs(self.outbound.git_timeout_seconds.max(1)),
                 git_binary: self.outbound.git_binary.clone(),
+            },
+            agents: dockyard_services::agents::AgentsConfig {
+                worktree_root: self.data_dir.join("agent-worktrees"),
+                sessions_per_hour: self.agents.sessions_per_hour,
+                breaker_failures: self.agents.breaker_failures,
+                breaker_cooldown: Duration::from_secs(self.agents.breaker_cooldown_seconds),
+                early_exit: Duration::from_secs(self.agents.early_exit_seconds),
+                stop_grace: Duration::from_secs(self.agents.stop_grace_seconds),
+                path: self.terminal.host.path.clone().unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned()),
+                lang: "C.UTF-8".to_owned(),
+                home: self.agents.home.clone(),
             },
             terminal: dockyard_services::TerminalConfig {
                 shell: self.terminal.effective_shell(),

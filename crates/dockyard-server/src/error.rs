@@ -153,6 +153,12 @@ impl From<ServiceError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
+            ServiceError::TooMany { code, message, retry_after } => {
+                Self { retry_after, ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
+            }
+            ServiceError::ServiceUnavailable { code, message, retry_after } => {
+                Self { retry_after, ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
+            }
             ServiceError::EngineUnavailable { message } => {
                 tracing::warn!(%message, "container engine unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", message)

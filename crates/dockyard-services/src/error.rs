@@ -41,6 +41,12 @@ pub enum ServiceError {
     Upstream { code: &'static str, message: String },
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// Too many at once or too often (429), with a stable code.
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String, retry_after: Option<Duration> },
+    /// Something the request needs is off or failing for now (503), with a stable code.
+    #[error("{message}")]
+    ServiceUnavailable { code: &'static str, message: String, retry_after: Option<Duration> },
     /// The container engine is not configured or does not answer.
     #[error("{message}")]
     EngineUnavailable { message: String },

@@ -13,6 +13,7 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
     match context.job().kind.as_str() {
         crate::import::KIND => crate::import::run(context).await,
         crate::deploy::KIND => crate::deploy::job::run(context).await,
+        crate::agents::KIND => crate::agents::runner::run(context).await,
         #[cfg(test)]
         kind if kind.starts_with("test.") => test_kinds::run(context).await,
         other => {
@@ -27,6 +28,7 @@ pub(crate) async fn reconcile(services: &Services, job: &JobRecord) {
     match job.kind.as_str() {
         crate::import::KIND => crate::import::reconcile(services, job).await,
         crate::deploy::KIND => crate::deploy::job::reconcile(services, job).await,
+        crate::agents::KIND => crate::agents::runner::reconcile(services, job).await,
         #[cfg(test)]
         kind if kind.starts_with("test.") => test_kinds::reconcile(services, job).await,
         kind => tracing::debug!(job = %job.id, kind, "nothing to reconcile for this kind of job"),

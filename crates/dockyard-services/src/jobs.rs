@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dockyard_domain::{Action, Actor, JobId, OrgId, ProjectId, Resource, UserId, authorize};
-use dockyard_store::{Job, JobOutcome, JobTransition, STATE_EVENT};
+use dockyard_store::{Job, JobOutcome, JobTransition, KindFilter, STATE_EVENT};
 pub use dockyard_store::{JobEvent, JobState, NewJob};
 use futures_util::Stream;
 use serde_json::{Value, json};
@@ -460,7 +460,20 @@ impl Services {
         F: Future<Output = ()> + Send + 'static,
     {
         let services = self.clone();
-        tokio::spawn(async move { services.work(workers, shutdown).await })
+        let kinds = KindFilter::Except(vec![crate::agents::KIND]);
+        tokio::spawn(async move { services.work(workers, kinds, shutdown).await })
+    }
+
+    /// Starts the pool that runs agent sessions (at most `workers` at once on
+    /// this replica); they are long-lived, so they never take the places of
+    /// imports and deploys.
+    pub fn start_agent_workers<F>(&self, workers: usize, shutdown: F) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let services = self.clone();
+        let kinds = KindFilter::Only(vec![crate::agents::KIND]);
+        tokio::spawn(async move { services.work(workers, kinds, shutdown).await })
     }
 
     /// Fails the jobs whose lease expired with no attempt left (`job_abandoned`)
@@ -479,7 +492,7 @@ impl Services {
         Ok(failed)
     }
 
-    async fn work<F>(self, workers: usize, shutdown: F)
+    async fn work<F>(self, workers: usize, kinds: KindFilter, shutdown: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -491,7 +504,7 @@ impl Services {
         let mut claims: u64 = 0;
         let mut next_reap = Instant::now();
         tokio::pin!(shutdown);
-        tracing::info!(workers, pool, "job workers started");
+        tracing::info!(workers, pool, ?kinds, "job workers started");
         'work: loop {
             // A free worker, while failing abandoned jobs every poll interval.
             let permit = loop {
@@ -513,7 +526,7 @@ impl Services {
             };
             claims += 1;
             let owner = format!("{pool}/{claims}");
-            match self.store().claim_job(&owner, config.lease_ttl, Utc::now()).await {
+            match self.store().claim_job(&owner, config.lease_ttl, Utc::now(), &kinds).await {
                 Ok(Some(claimed)) => {
                     running.spawn(run_claimed(self.clone(), claimed, owner, config.lease_ttl, permit));
                     continue;
@@ -903,9 +916,17 @@ mod tests {
         // Both were claimed an hour ago by a worker that died.
         let retried =
             services.enqueue_job(new_job(&org, "test.echo", json!({ "steps": 1 }), 2)).await.expect("enqueue");
-        services.store().claim_job("dead-worker", Duration::from_secs(30), long_ago).await.expect("claim");
+        services
+            .store()
+            .claim_job("dead-worker", Duration::from_secs(30), long_ago, &KindFilter::Any)
+            .await
+            .expect("claim");
         let abandoned = services.enqueue_job(new_job(&org, "test.echo", json!({}), 1)).await.expect("enqueue");
-        services.store().claim_job("dead-worker", Duration::from_secs(30), long_ago).await.expect("claim");
+        services
+            .store()
+            .claim_job("dead-worker", Duration::from_secs(30), long_ago, &KindFilter::Any)
+            .await
+            .expect("claim");
 
         let (_stop, _handle) = workers(services, 1);
         let done = terminal(services, &retried.id).await;
@@ -971,7 +992,11 @@ mod tests {
         services.bus().publish(&topic, bus::look());
         seen.push(next(&mut follower).await);
         seen.push(next(&mut follower).await);
-        let claimed = services.store().claim_job("w", Duration::from_secs(30), Utc::now()).await.expect("claim");
+        let claimed = services
+            .store()
+            .claim_job("w", Duration::from_secs(30), Utc::now(), &KindFilter::Any)
+            .await
+            .expect("claim");
         services.announce(&claimed.expect("claimed"));
         let finished = services
             .store()

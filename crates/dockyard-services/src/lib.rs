@@ -7,6 +7,7 @@
 //! here knows about HTTP.
 
 mod accounts;
+pub mod agents;
 mod audit;
 pub mod backup;
 pub mod bus;
@@ -84,6 +85,7 @@ pub struct ServiceConfig {
     pub jobs: JobsConfig,
     pub outbound: OutboundConfig,
     pub terminal: TerminalConfig,
+    pub agents: agents::AgentsConfig,
 }
 
 /// What requests made for users (git clones, fetches and pushes) may reach.
@@ -126,6 +128,7 @@ impl Default for ServiceConfig {
             jobs: JobsConfig::default(),
             outbound: OutboundConfig::default(),
             terminal: TerminalConfig::default(),
+            agents: agents::AgentsConfig::default(),
         }
     }
 }
@@ -148,6 +151,9 @@ struct Inner {
     terminals: terminals::Terminals,
     /// The container engine and the proxy's routes, once `serve` enabled deploys.
     deploy: deploy::EngineSlot,
+    agent_breakers: agents::breaker::Breakers,
+    /// Cancelled when this replica stops: running agent sessions are stopped.
+    agents_shutdown: dockyard_runtime::CancellationToken,
 }
 
 impl Services {
@@ -164,6 +170,8 @@ impl Services {
         let account_failures = FailureThrottle::new(config.login_max_failures_per_account, config.login_failure_window);
         let ip_failures = FailureThrottle::new(config.login_max_failures_per_ip, config.login_failure_window);
         let workspaces = Workspaces::new(config.workspace_root.clone(), config.workspace_quotas);
+        let (agent_breaker_failures, agent_breaker_cooldown) =
+            (config.agents.breaker_failures, config.agents.breaker_cooldown);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -176,6 +184,8 @@ impl Services {
                 keyring,
                 terminals: terminals::Terminals::new(),
                 deploy: deploy::EngineSlot::new(),
+                agent_breakers: agents::breaker::Breakers::new(agent_breaker_failures, agent_breaker_cooldown),
+                agents_shutdown: dockyard_runtime::CancellationToken::new(),
             }),
         }
     }

@@ -294,6 +294,11 @@ impl Terminals {
         Self::with_sandbox(Arc::new(HostSandbox::new()))
     }
 
+    /// Where processes run (agents use the same sandbox as terminals).
+    pub(crate) fn sandbox(&self) -> &Arc<dyn Sandbox> {
+        &self.sandbox
+    }
+
     pub(crate) fn with_sandbox(sandbox: Arc<dyn Sandbox>) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),

@@ -45,6 +45,8 @@ pub const BACKUP_TABLES: &[&str] = &[
     "services",
     "service_env",
     "deployments",
+    "agent_profiles",
+    "agent_sessions",
 ];
 
 /// Describes a dump; stored as `manifest.json` beside the table files.

@@ -232,6 +232,29 @@ fn state_event_data(job: &Job) -> Value {
     data
 }
 
+/// Which kinds of job a worker pool claims: long-lived agent runs have a pool
+/// of their own, so they never hold up imports and deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindFilter {
+    Any,
+    Only(Vec<&'static str>),
+    Except(Vec<&'static str>),
+}
+
+impl KindFilter {
+    /// The SQL condition (kinds are code constants, never user input).
+    fn sql(&self) -> String {
+        let list = |kinds: &[&str]| kinds.iter().map(|kind| format!("'{kind}'")).collect::<Vec<_>>().join(", ");
+        match self {
+            KindFilter::Any => String::new(),
+            KindFilter::Only(kinds) if kinds.is_empty() => " AND 1 = 0".to_owned(),
+            KindFilter::Only(kinds) => format!(" AND kind IN ({})", list(kinds)),
+            KindFilter::Except(kinds) if kinds.is_empty() => String::new(),
+            KindFilter::Except(kinds) => format!(" AND kind NOT IN ({})", list(kinds)),
+        }
+    }
+}
+
 impl Store {
     /// Queues a job.
     pub async fn insert_job(&self, new: &NewJob) -> Result<Job, StoreError> {
@@ -291,19 +314,21 @@ impl Store {
         owner: &str,
         lease_ttl: Duration,
         now: DateTime<Utc>,
+        kinds: &KindFilter,
     ) -> Result<Option<JobTransition>, StoreError> {
         let lock = match self.dialect {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        let kinds = kinds.sql();
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sql!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1,
                     started_at = COALESCE(started_at, $3), updated_at = $3
              WHERE id = (
                  SELECT id FROM jobs
-                 WHERE state = 'queued'
-                    OR (state = 'running' AND lease_expires_at < $3 AND attempt < max_attempts)
+                 WHERE (state = 'queued'
+                    OR (state = 'running' AND lease_expires_at < $3 AND attempt < max_attempts)){kinds}
                  ORDER BY id LIMIT 1 {lock}
              )
              RETURNING {JOB_COLUMNS}"

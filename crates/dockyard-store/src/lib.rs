@@ -16,6 +16,7 @@ macro_rules! sql {
     };
 }
 
+mod agent;
 mod audit;
 mod backup;
 mod deploy;
@@ -37,11 +38,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use agent::{SessionFinish, SessionUsage};
 pub use audit::{AuditFilter, NewAuditEvent};
 pub use backup::{BackupManifest, TableDump};
 pub use deploy::{DeploymentFinish, NewDeployment, RoutableService};
 pub use error::StoreError;
-pub use jobs::{Job, JobEvent, JobOutcome, JobState, JobTransition, NewJob, STATE_EVENT};
+pub use jobs::{Job, JobEvent, JobOutcome, JobState, JobTransition, KindFilter, NewJob, STATE_EVENT};
 pub use projects::ProjectFilter;
 pub use secrets::StoredSecret;
 pub use tokens::NewApiToken;

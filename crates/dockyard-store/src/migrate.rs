@@ -48,6 +48,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0005_deploy.sql"),
         postgres: include_str!("../migrations/postgres/0005_deploy.sql"),
     },
+    Embedded {
+        version: 6,
+        description: "agents",
+        sqlite: include_str!("../migrations/sqlite/0006_agents.sql"),
+        postgres: include_str!("../migrations/postgres/0006_agents.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

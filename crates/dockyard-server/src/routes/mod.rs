@@ -2,6 +2,7 @@
 //! this file is the one place that lists them all.
 
 mod admin;
+mod agents;
 mod auth;
 mod deploy;
 pub mod dto;
@@ -43,5 +44,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(git::router())
         .merge(terminals::router())
         .merge(deploy::router())
+        .merge(agents::router())
         .merge(admin::router())
 }

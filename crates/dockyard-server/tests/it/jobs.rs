@@ -15,7 +15,7 @@ use chrono::Utc;
 use dockyard_domain::{JobId, OrgId, ProjectId, Role, Scope, UserId};
 use dockyard_server::{AppState, Config};
 use dockyard_services::{NewJob, RequestContext, Services, bus, job_topic};
-use dockyard_store::{JobOutcome, PoolSettings, Store};
+use dockyard_store::{JobOutcome, KindFilter, PoolSettings, Store};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -133,7 +133,8 @@ impl JobApp {
     /// Claims and finishes the job as a worker would, and says so on the bus.
     async fn finish(&self, job: &JobId, outcome: JobOutcome) {
         let store = self.services.store();
-        let claimed = store.claim_job("test-worker", Duration::from_secs(30), Utc::now()).await.expect("claim");
+        let claimed =
+            store.claim_job("test-worker", Duration::from_secs(30), Utc::now(), &KindFilter::Any).await.expect("claim");
         assert_eq!(claimed.map(|claimed| claimed.job.id), Some(job.clone()));
         store.finish_job(job, "test-worker", &outcome, Utc::now()).await.expect("finish").expect("the owner");
         self.services.bus().publish(&job_topic(job), bus::look());

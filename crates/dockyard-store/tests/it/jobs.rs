@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dockyard_domain::{JobId, OrgId, ProjectId, UserId};
-use dockyard_store::{JobOutcome, JobState, NewJob, STATE_EVENT, Store, StoreError};
+use dockyard_store::{JobOutcome, JobState, KindFilter, NewJob, STATE_EVENT, Store, StoreError};
 use serde_json::json;
 
 use crate::fixture;
@@ -78,7 +78,7 @@ async fn claims_take_the_oldest_job_first_and_record_the_start() {
     .into();
     let now = Utc::now();
     let mut claimed = Vec::new();
-    while let Some(transition) = store.claim_job("worker-1", TTL, now).await.expect("claim") {
+    while let Some(transition) = store.claim_job("worker-1", TTL, now, &KindFilter::Any).await.expect("claim") {
         let job = transition.job;
         assert_eq!(job.state, JobState::Running);
         assert_eq!(job.attempt, 1);
@@ -90,6 +90,24 @@ async fn claims_take_the_oldest_job_first_and_record_the_start() {
         claimed.push(job.id);
     }
     assert_eq!(claimed, ids);
+}
+
+#[tokio::test]
+async fn worker_pools_claim_only_their_kinds() {
+    let fixture = fixture().await;
+    let store = &fixture.store;
+    let (org, _, _) = org(store).await;
+    let agent = store.insert_job(&new_job(&org, "agent", 1)).await.expect("agent").id;
+    let import = store.insert_job(&new_job(&org, "import", 1)).await.expect("import").id;
+    let now = Utc::now();
+    let general = KindFilter::Except(vec!["agent"]);
+    let agents = KindFilter::Only(vec!["agent"]);
+    let first = store.claim_job("general", TTL, now, &general).await.expect("claim").expect("a job");
+    assert_eq!(first.job.id, import, "the general pool skips the older agent job");
+    assert!(store.claim_job("general", TTL, now, &general).await.expect("claim").is_none());
+    let second = store.claim_job("agents", TTL, now, &agents).await.expect("claim").expect("a job");
+    assert_eq!(second.job.id, agent);
+    assert!(store.claim_job("none", TTL, now, &KindFilter::Only(Vec::new())).await.expect("claim").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +123,8 @@ async fn two_concurrent_claimers_take_each_of_fifty_jobs_exactly_once() {
         let store = store.clone();
         tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(transition) = store.claim_job(owner, TTL, Utc::now()).await.expect("claim") {
+            while let Some(transition) = store.claim_job(owner, TTL, Utc::now(), &KindFilter::Any).await.expect("claim")
+            {
                 assert_eq!(transition.job.lease_owner.as_deref(), Some(owner));
                 mine.push(transition.job.id);
                 tokio::task::yield_now().await;
@@ -133,15 +152,25 @@ async fn renewal_keeps_the_lease_and_fails_once_it_is_lost() {
     let (org, _, _) = org(store).await;
     let job = store.insert_job(&new_job(&org, "renewed", 2)).await.expect("insert");
     let start = Utc::now();
-    store.claim_job("worker-a", TTL, start).await.expect("claim").expect("a job");
+    store.claim_job("worker-a", TTL, start, &KindFilter::Any).await.expect("claim").expect("a job");
     assert!(store.renew_job_lease(&job.id, "worker-a", TTL, start + Duration::from_secs(20)).await.expect("renew"));
     let renewed = store.get_job(&job.id).await.expect("job");
     assert_eq!(renewed.lease_expires_at.map(|at| at.timestamp_millis()), Some(start.timestamp_millis() + 50_000));
     assert!(!store.renew_job_lease(&job.id, "worker-b", TTL, start).await.expect("renew"), "not b's lease");
     // Not expired at +40 s thanks to the renewal: nobody can claim it.
-    assert!(store.claim_job("worker-b", TTL, start + Duration::from_secs(40)).await.expect("claim").is_none());
+    assert!(
+        store
+            .claim_job("worker-b", TTL, start + Duration::from_secs(40), &KindFilter::Any)
+            .await
+            .expect("claim")
+            .is_none()
+    );
     // Expired at +60 s: b takes it over, and a's lease is gone for good.
-    let taken = store.claim_job("worker-b", TTL, start + Duration::from_secs(60)).await.expect("claim").expect("job");
+    let taken = store
+        .claim_job("worker-b", TTL, start + Duration::from_secs(60), &KindFilter::Any)
+        .await
+        .expect("claim")
+        .expect("job");
     assert_eq!((taken.job.id.clone(), taken.job.attempt), (job.id.clone(), 2));
     assert!(!store.renew_job_lease(&job.id, "worker-a", TTL, start + Duration::from_secs(61)).await.expect("renew"));
     assert!(!store.set_job_progress(&job.id, "worker-a", &json!({ "done": 1 })).await.expect("progress"));
@@ -156,10 +185,20 @@ async fn an_expired_lease_is_reclaimed_by_another_owner_as_the_next_attempt() {
     let (org, _, _) = org(store).await;
     let job = store.insert_job(&new_job(&org, "retried", 3)).await.expect("insert");
     let start = Utc::now();
-    let first = store.claim_job("worker-a", TTL, start).await.expect("claim").expect("job");
+    let first = store.claim_job("worker-a", TTL, start, &KindFilter::Any).await.expect("claim").expect("job");
     let started_at = first.job.started_at;
-    assert!(store.claim_job("worker-b", TTL, start + Duration::from_secs(29)).await.expect("claim").is_none());
-    let second = store.claim_job("worker-b", TTL, start + Duration::from_secs(31)).await.expect("claim").expect("job");
+    assert!(
+        store
+            .claim_job("worker-b", TTL, start + Duration::from_secs(29), &KindFilter::Any)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let second = store
+        .claim_job("worker-b", TTL, start + Duration::from_secs(31), &KindFilter::Any)
+        .await
+        .expect("claim")
+        .expect("job");
     assert_eq!(second.job.id, job.id);
     assert_eq!(second.job.attempt, 2);
     assert_eq!(second.job.lease_owner.as_deref(), Some("worker-b"));
@@ -180,10 +219,13 @@ async fn a_job_out_of_attempts_is_not_claimed_but_surfaced_and_failed_once() {
     let (org, _, _) = org(store).await;
     let job = store.insert_job(&new_job(&org, "doomed", 1)).await.expect("insert");
     let start = Utc::now();
-    store.claim_job("worker-a", TTL, start).await.expect("claim").expect("job");
+    store.claim_job("worker-a", TTL, start, &KindFilter::Any).await.expect("claim").expect("job");
     assert!(store.exhausted_jobs(start, 10).await.expect("exhausted").is_empty(), "the lease still runs");
     let later = start + Duration::from_secs(60);
-    assert!(store.claim_job("worker-b", TTL, later).await.expect("claim").is_none(), "no attempt left");
+    assert!(
+        store.claim_job("worker-b", TTL, later, &KindFilter::Any).await.expect("claim").is_none(),
+        "no attempt left"
+    );
     let exhausted = store.exhausted_jobs(later, 10).await.expect("exhausted");
     assert_eq!(exhausted.iter().map(|job| &job.id).collect::<Vec<_>>(), [&job.id]);
     let failed = store
@@ -210,8 +252,8 @@ async fn only_the_lease_owner_finishes_a_job_and_only_once() {
     let good = store.insert_job(&new_job(&org, "good", 1)).await.expect("insert");
     let bad = store.insert_job(&new_job(&org, "bad", 1)).await.expect("insert");
     let now = Utc::now();
-    store.claim_job("worker-a", TTL, now).await.expect("claim").expect("job");
-    store.claim_job("worker-a", TTL, now).await.expect("claim").expect("job");
+    store.claim_job("worker-a", TTL, now, &KindFilter::Any).await.expect("claim").expect("job");
+    store.claim_job("worker-a", TTL, now, &KindFilter::Any).await.expect("claim").expect("job");
     let outcome = JobOutcome::Succeeded(json!({ "files": 3 }));
     assert!(store.finish_job(&good.id, "worker-b", &outcome, now).await.expect("finish").is_none());
     let done = store.finish_job(&good.id, "worker-a", &outcome, now).await.expect("finish").expect("owner");

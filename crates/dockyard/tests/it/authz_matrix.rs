@@ -111,6 +111,13 @@ const NO_ENGINE: Expect = Expect { status: 503, code: Some("runtime_unavailable"
 /// Past the policy, the shared deployment already failed.
 const FINISHED: Expect = Expect { status: 409, code: Some("deployment_finished") };
 const NOT_LIVE: Expect = Expect { status: 409, code: Some("deployment_not_rollbackable") };
+/// Past the policy, the shared agent session (a workspace session that ended) takes no input, stop, diff or review.
+const NOT_RUNNING: Expect = Expect { status: 409, code: Some("session_not_running") };
+const SESSION_DONE: Expect = Expect { status: 409, code: Some("session_finished") };
+const NO_DIFF: Expect = Expect { status: 409, code: Some("no_diff") };
+const NO_WORKTREE: Expect = Expect { status: 409, code: Some("no_worktree") };
+/// Past the policy, the org has no such agent secret.
+const NO_SECRET: Expect = Expect { status: 404, code: Some("agent_secret_not_found") };
 /// Past the policy, the shared project holds only a README: nothing to build.
 const NO_PLAN: Expect = Expect { status: 400, code: Some("no_build_plan") };
 
@@ -281,6 +288,31 @@ enum Case {
     RestartService,
     ServiceMetrics,
     ServicePlan,
+    /// Agent profiles (the instance admin's), org agent secrets, and sessions of the shared profile.
+    AdminListProfiles,
+    AdminCreateProfile,
+    /// The shared profile, re-enabled.
+    AdminUpdateProfile,
+    /// A fresh profile made by the instance admin.
+    AdminDeleteProfile,
+    UsableProfiles,
+    ListAgentSecrets,
+    PutAgentSecret,
+    /// A key nobody set.
+    DeleteAgentSecret,
+    ListAgentSessions,
+    /// A workspace session of the shared profile (`/bin/true`).
+    StartAgentSession,
+    /// The shared session, which ended.
+    GetAgentSession,
+    AgentSessionEvents,
+    /// A plain GET of the socket route.
+    AgentSessionSocket,
+    AgentSessionInput,
+    StopAgentSession,
+    AgentSessionDiff,
+    ApplyAgentSession,
+    DiscardAgentSession,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -420,6 +452,25 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/services/{service}/restart", RestartService,      [UNAUTH, FORBID,  NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, SCOPE, NO_ENGINE]),
         row("GET",    "/api/v1/services/{service}/metrics", ServiceMetrics,      [UNAUTH, NO_ENGINE, NO_ENGINE, NO_ENGINE, NO_ENGINE, HIDDEN, NO_ENGINE, NO_ENGINE, NO_ENGINE]),
         row("GET",    "/api/v1/services/{service}/plan",   ServicePlan,          [UNAUTH, NO_PLAN, NO_PLAN, NO_PLAN, NO_PLAN, HIDDEN, NO_PLAN, NO_PLAN, NO_PLAN]),
+        // Agents: profiles are the instance admin's; secrets the org admins'; sessions like code.
+        row("GET",    "/api/v1/admin/agent-profiles",      AdminListProfiles,    [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
+        row("POST",   "/api/v1/admin/agent-profiles",      AdminCreateProfile,   [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
+        row("PATCH",  "/api/v1/admin/agent-profiles/{profile}", AdminUpdateProfile, [UNAUTH, FORBID, FORBID, FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
+        row("DELETE", "/api/v1/admin/agent-profiles/{profile}", AdminDeleteProfile, [UNAUTH, FORBID, FORBID, FORBID,  FORBID,  FORBID,  DONE,    FORBID, FORBID]),
+        row("GET",    "/api/v1/agent-profiles",            UsableProfiles,       [UNAUTH, OK,      OK,      OK,      OK,      OK,      OK,      OK,     OK]),
+        row("GET",    "/api/v1/orgs/{org}/agent-secrets",  ListAgentSecrets,     [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("PUT",    "/api/v1/orgs/{org}/agent-secrets/{key}", PutAgentSecret,  [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/orgs/{org}/agent-secrets/{key}", DeleteAgentSecret, [UNAUTH, FORBID, FORBID, NO_SECRET, NO_SECRET, HIDDEN, NO_SECRET, SCOPE, NO_SECRET]),
+        row("GET",    "/api/v1/projects/{project}/agent-sessions", ListAgentSessions, [UNAUTH, OK,   OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("POST",   "/api/v1/projects/{project}/agent-sessions", StartAgentSession, [UNAUTH, FORBID, CREATED, CREATED, CREATED, HIDDEN, CREATED, SCOPE, CREATED]),
+        row("GET",    "/api/v1/agent-sessions/{session}",  GetAgentSession,      [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("GET",    "/api/v1/agent-sessions/{session}/events", AgentSessionEvents, [UNAUTH, OK,  OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("GET",    "/api/v1/agent-sessions/{session}/ws", AgentSessionSocket, [UNAUTH, NOT_WS,  NOT_WS,  NOT_WS,  NOT_WS,  HIDDEN,  NOT_WS,  NOT_WS, NOT_WS]),
+        row("POST",   "/api/v1/agent-sessions/{session}/input", AgentSessionInput, [UNAUTH, FORBID, NOT_RUNNING, NOT_RUNNING, NOT_RUNNING, HIDDEN, NOT_RUNNING, SCOPE, NOT_RUNNING]),
+        row("POST",   "/api/v1/agent-sessions/{session}/stop", StopAgentSession, [UNAUTH, FORBID, SESSION_DONE, SESSION_DONE, SESSION_DONE, HIDDEN, SESSION_DONE, SCOPE, SESSION_DONE]),
+        row("GET",    "/api/v1/agent-sessions/{session}/diff", AgentSessionDiff, [UNAUTH, NO_DIFF, NO_DIFF, NO_DIFF, NO_DIFF, HIDDEN,  NO_DIFF, NO_DIFF, NO_DIFF]),
+        row("POST",   "/api/v1/agent-sessions/{session}/apply", ApplyAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
+        row("POST",   "/api/v1/agent-sessions/{session}/discard", DiscardAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -460,6 +511,9 @@ struct World {
     /// A service of that project, and a deployment of it that failed.
     service: String,
     deployment: String,
+    /// The instance admin's agent profile (`/bin/true`), and a session of it in the shared project that ended.
+    agent_profile: String,
+    agent_session: String,
     serial: u32,
 }
 
@@ -565,6 +619,31 @@ impl World {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        let profile = instance_admin
+            .client
+            .post(
+                "/api/v1/admin/agent-profiles",
+                &json!({ "name": "noop", "kind": "pty", "command": ["/bin/true"], "max_per_user": 1000, "max_per_org": 1000 }),
+            )
+            .await;
+        expect_status(&profile, 201, "the instance admin defines an agent profile");
+        let agent_profile = text(&profile.json["id"], "profile id");
+        let session = owner
+            .client
+            .post(
+                &format!("/api/v1/projects/{project}/agent-sessions"),
+                &json!({ "profile": "noop", "prompt": "nothing", "isolation": "workspace" }),
+            )
+            .await;
+        expect_status(&session, 201, "the owner starts an agent session");
+        let agent_session = text(&session.json["id"], "session id");
+        for _ in 0..400 {
+            let state = owner.client.get(&format!("/api/v1/agent-sessions/{agent_session}")).await;
+            if state.json["status"] == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let read_token = app.with_token(&new_token(&owner.client, "read").await.1);
         let admin_token = app.with_token(&new_token(&owner.client, "admin").await.1);
         let anonymous = app.anonymous();
@@ -586,6 +665,8 @@ impl World {
             job,
             service,
             deployment,
+            agent_profile,
+            agent_session,
             serial: 0,
         }
     }
@@ -905,6 +986,34 @@ impl World {
             }
             ListServices | GetService | ListDeployments | GetDeployment | DeploymentLogs | ServiceMetrics
             | ServicePlan | UploadDeployment => {}
+            AdminListProfiles | UsableProfiles | ListAgentSecrets | ListAgentSessions | GetAgentSession
+            | AgentSessionEvents | AgentSessionSocket | AgentSessionDiff => {}
+            AdminCreateProfile => {
+                call.body = Some(json!({ "name": format!("made-{n}"), "command": ["/bin/true"] }));
+            }
+            AdminUpdateProfile => call.body = Some(json!({ "enabled": true })),
+            AdminDeleteProfile => {
+                let made = self
+                    .instance_admin
+                    .client
+                    .post(
+                        "/api/v1/admin/agent-profiles",
+                        &json!({ "name": format!("gone-{n}"), "command": ["/bin/true"] }),
+                    )
+                    .await;
+                expect_status(&made, 201, "the instance admin defines a profile");
+                call.params.push(("profile", text(&made.json["id"], "profile id")));
+            }
+            PutAgentSecret => {
+                call.params.push(("key", format!("MATRIX_KEY_{n}")));
+                call.body = Some(json!({ "value": "v" }));
+            }
+            DeleteAgentSecret => call.params.push(("key", format!("NEVER_SET_{n}"))),
+            StartAgentSession => {
+                call.body = Some(json!({ "profile": "noop", "prompt": format!("cell {n}"), "isolation": "workspace" }));
+            }
+            AgentSessionInput => call.body = Some(json!({ "text": "hello" })),
+            StopAgentSession | ApplyAgentSession | DiscardAgentSession => call.body = Some(json!({})),
             ServiceLogs => call.params.push(("query", "tail=5".to_owned())),
             CreateService => call.body = Some(json!({ "name": format!("svc-{n}") })),
             UpdateService => call.body = Some(json!({ "replicas": 1 })),
@@ -958,7 +1067,9 @@ impl World {
             .replace("{org}", &self.acme_id)
             .replace("{project}", &self.project)
             .replace("{service}", &self.service)
-            .replace("{deployment}", &self.deployment);
+            .replace("{deployment}", &self.deployment)
+            .replace("{profile}", &self.agent_profile)
+            .replace("{session}", &self.agent_session);
         assert!(!path.contains('{'), "the matrix left a placeholder in {template}: {path}");
         if let Some((_, query)) = params.iter().find(|(name, _)| *name == "query") {
             path = format!("{path}?{query}");

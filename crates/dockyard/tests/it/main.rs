@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod agents;
 mod auth_security;
 mod authz_matrix;
 mod cli;
