@@ -33,6 +33,24 @@ pub struct Readiness {
     pub status: &'static str,
     pub database: &'static str,
     pub schema_version: Option<i64>,
+    /// Agent profiles and their circuit breakers on this replica; informational,
+    /// an open breaker does not make the replica unready.
+    pub agents: AgentsReadiness,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentsReadiness {
+    /// `false`: no agent profile is configured (the degraded mode: sessions answer 503 `agents_not_configured`).
+    pub configured: bool,
+    pub profiles: Vec<AgentProfileReadiness>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentProfileReadiness {
+    pub name: String,
+    /// `closed` (healthy), `open` (failing fast) or `half_open`.
+    pub breaker: &'static str,
+    pub consecutive_failures: u32,
 }
 
 /// Readiness: 200 once the database answers and every migration is applied, 503 before.
@@ -45,7 +63,24 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
     let store = state.services.store();
     match store.applied_migration().await {
         Ok(Some(version)) if version >= dockyard_store::Store::latest_migration() => {
-            Ok(Json(Readiness { status: "ready", database: store.dialect().name(), schema_version: Some(version) }))
+            let profiles: Vec<AgentProfileReadiness> = state
+                .services
+                .agent_profile_healths()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, health)| AgentProfileReadiness {
+                    name,
+                    breaker: health.state,
+                    consecutive_failures: health.consecutive_failures,
+                })
+                .collect();
+            Ok(Json(Readiness {
+                status: "ready",
+                database: store.dialect().name(),
+                schema_version: Some(version),
+                agents: AgentsReadiness { configured: !profiles.is_empty(), profiles },
+            }))
         }
         Ok(_) => Err(not_ready("migrations are pending")),
         Err(_) => Err(not_ready("the database is not reachable")),
@@ -59,6 +94,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_connections").set(f64::from(size));
     metrics::gauge!("db_pool_idle_connections").set(idle as f64);
     metrics::gauge!("db_pool_in_use_connections").set((size as usize).saturating_sub(idle) as f64);
+    if let Ok(running) = state.services.running_agent_sessions().await {
+        metrics::gauge!("agent_sessions_running").set(running as f64);
+    }
     let mut response = handle.render().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response

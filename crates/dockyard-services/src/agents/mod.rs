@@ -207,6 +207,17 @@ impl Services {
         self.agent_breakers().health(profile.as_str())
     }
 
+    /// Every enabled profile's name and health on this replica (for `/readyz`).
+    pub async fn agent_profile_healths(&self) -> Result<Vec<(String, Health)>, ServiceError> {
+        let profiles = self.store().list_agent_profiles(true).await?;
+        Ok(profiles.into_iter().map(|profile| (profile.name, self.agent_profile_health(&profile.id))).collect())
+    }
+
+    /// Sessions running now (all replicas), for the metrics gauge.
+    pub async fn running_agent_sessions(&self) -> Result<u64, ServiceError> {
+        Ok(self.store().count_running_agent_sessions().await?)
+    }
+
     fn admin_grant(&self, actor: &Actor) -> Result<(), ServiceError> {
         let _grant = authorize(actor, Action::ManageAgentProfiles, Resource::Instance)?;
         Ok(())

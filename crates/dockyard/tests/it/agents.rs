@@ -364,6 +364,13 @@ async fn crashes_open_the_breaker_timeouts_and_stops_end_sessions() {
     let profiles = admin.get("/api/v1/agent-profiles").await;
     let flaky = profiles.json.as_array().expect("list").iter().find(|p| p["name"] == "flaky").cloned().expect("flaky");
     assert_eq!(flaky["health"]["state"], "open", "{flaky}");
+    // /readyz shows it too, without making the replica unready.
+    let ready = app.anonymous().get("/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json["agents"]["configured"], true);
+    let entry =
+        ready.json["agents"]["profiles"].as_array().expect("profiles").iter().find(|p| p["name"] == "flaky").cloned();
+    assert_eq!(entry.map(|p| p["breaker"].clone()), Some(json!("open")), "{}", ready.body);
     // Fixed, and after the cool-down the probe closes the breaker.
     let reply = admin
         .patch(
@@ -438,6 +445,8 @@ async fn bad_input_and_no_agents_are_clear_errors() {
     let path = format!("/api/v1/projects/{project}/agent-sessions");
     let reply = admin.post(&path, &json!({ "profile": "claude", "prompt": "hi" })).await;
     assert_eq!((reply.status, reply.code()), (503, "agents_not_configured"), "{}", reply.body);
+    let ready = app.anonymous().get("/readyz").await;
+    assert_eq!(ready.json["agents"], json!({ "configured": false, "profiles": [] }), "{}", ready.body);
     assert_eq!(admin.get("/api/v1/agent-profiles").await.json, json!([]));
 
     let cases: Vec<(Value, u16, &str)> = vec![
