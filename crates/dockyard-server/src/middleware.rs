@@ -109,6 +109,20 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
 /// The CSRF rule, shared with the terminal WebSocket upgrade: the request names
 /// this site in `Origin` (or `Referer`), or names no site and carries no session
 /// cookie.
+/// The CSRF rule for WebSocket handshakes, which CORS does not cover and which
+/// browsers send with cookies even cross-site: a session cookie needs a
+/// same-site `Origin` (403 `ws_origin_mismatch`); a bearer token needs none.
+pub(crate) fn check_websocket_origin(headers: &HeaderMap, state: &AppState) -> Result<(), crate::error::ApiError> {
+    if crate::extract::bearer_token(headers).is_none() && !origin_checked(headers, state) {
+        return Err(crate::error::ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "ws_origin_mismatch",
+            "cross-site WebSocket refused: the Origin header is missing or names another site",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn origin_checked(headers: &HeaderMap, state: &AppState) -> bool {
     match request_origin(headers).as_deref() {
         Some(origin) => origin_allowed(origin, headers, state),

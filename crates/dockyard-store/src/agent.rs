@@ -10,7 +10,7 @@ use dockyard_domain::{AgentProfileId, AgentSessionId, OrgId, Project, ProjectId,
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::orgs::parse_role;
+use crate::projects::{PROJECT_WITH_ROLE, project_with_role};
 use crate::{Store, StoreError, get_bool, get_opt_time, get_time, like_pattern, millis};
 
 const PROFILE_COLUMNS: &str = "id, name, kind, command, env, max_runtime_secs, max_per_user, max_per_org, enabled, \
@@ -243,9 +243,7 @@ impl Store {
         user: &UserId,
     ) -> Result<(AgentSession, Project, Option<Role>), StoreError> {
         let row = sqlx::query(sql!(
-            "SELECT {SESSION_COLUMNS}, p.org_id AS p_org_id, p.slug AS p_slug, p.name AS p_name,
-                    p.description AS p_description, p.created_by AS p_created_by, p.created_at AS p_created_at,
-                    p.updated_at AS p_updated_at, m.role
+            "SELECT {SESSION_COLUMNS}, {PROJECT_WITH_ROLE}
              FROM agent_sessions a JOIN projects p ON p.id = a.project_id
              LEFT JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $2
              WHERE a.id = $1"
@@ -255,17 +253,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let session = session_from_row(&row)?;
-        let project = Project {
-            id: session.project_id.clone(),
-            org_id: OrgId::from_trusted(row.try_get("p_org_id")?),
-            slug: row.try_get("p_slug")?,
-            name: row.try_get("p_name")?,
-            description: row.try_get("p_description")?,
-            created_by: row.try_get::<Option<String>, _>("p_created_by")?.map(UserId::from_trusted),
-            created_at: get_time(&row, "p_created_at")?,
-            updated_at: get_time(&row, "p_updated_at")?,
-        };
-        let role = row.try_get::<Option<String>, _>("role")?.map(|role| parse_role(&role)).transpose()?;
+        let (project, role) = project_with_role(&row, session.project_id.clone())?;
         Ok((session, project, role))
     }
 

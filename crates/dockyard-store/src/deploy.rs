@@ -11,7 +11,7 @@ use dockyard_domain::{DeploymentId, Project, ProjectId, Role, ServiceId, UserId}
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::orgs::parse_role;
+use crate::projects::{PROJECT_WITH_ROLE, project_with_role};
 use crate::{Store, StoreError, get_bool, get_opt_time, get_time, millis};
 
 const SERVICE_COLUMNS: &str = "s.id, s.project_id, s.name, s.source, s.build, s.port, s.health_check_path, \
@@ -215,9 +215,7 @@ impl Store {
         user: &UserId,
     ) -> Result<(Service, Project, Option<Role>), StoreError> {
         let row = sqlx::query(sql!(
-            "SELECT {SERVICE_COLUMNS}, p.org_id AS p_org_id, p.slug AS p_slug, p.name AS p_name,
-                    p.description AS p_description, p.created_by AS p_created_by, p.created_at AS p_created_at,
-                    p.updated_at AS p_updated_at, m.role
+            "SELECT {SERVICE_COLUMNS}, {PROJECT_WITH_ROLE}
              FROM services s JOIN projects p ON p.id = s.project_id
              LEFT JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $2
              WHERE s.id = $1"
@@ -227,17 +225,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let mut service = service_from_row(&row)?;
-        let project = Project {
-            id: service.project_id.clone(),
-            org_id: dockyard_domain::OrgId::from_trusted(row.try_get("p_org_id")?),
-            slug: row.try_get("p_slug")?,
-            name: row.try_get("p_name")?,
-            description: row.try_get("p_description")?,
-            created_by: row.try_get::<Option<String>, _>("p_created_by")?.map(UserId::from_trusted),
-            created_at: get_time(&row, "p_created_at")?,
-            updated_at: get_time(&row, "p_updated_at")?,
-        };
-        let role = row.try_get::<Option<String>, _>("role")?.map(|role| parse_role(&role)).transpose()?;
+        let (project, role) = project_with_role(&row, service.project_id.clone())?;
         self.load_env(&mut service).await?;
         Ok((service, project, role))
     }

@@ -10,6 +10,28 @@ use crate::{Store, StoreError, get_time, like_pattern, millis};
 
 const PROJECT_COLUMNS: &str = "p.id, p.org_id, p.slug, p.name, p.description, p.created_by, p.created_at, p.updated_at";
 
+/// The project columns a `… JOIN projects p … LEFT JOIN memberships m` query
+/// selects next to another table's, with the user's role: [`PROJECT_WITH_ROLE`].
+pub(crate) const PROJECT_WITH_ROLE: &str = "p.org_id AS p_org_id, p.slug AS p_slug, p.name AS p_name, \
+     p.description AS p_description, p.created_by AS p_created_by, p.created_at AS p_created_at, \
+     p.updated_at AS p_updated_at, m.role";
+
+/// Reads what [`PROJECT_WITH_ROLE`] selected, for the project `id`.
+pub(crate) fn project_with_role(row: &AnyRow, id: ProjectId) -> Result<(Project, Option<Role>), StoreError> {
+    let project = Project {
+        id,
+        org_id: OrgId::from_trusted(row.try_get("p_org_id")?),
+        slug: row.try_get("p_slug")?,
+        name: row.try_get("p_name")?,
+        description: row.try_get("p_description")?,
+        created_by: row.try_get::<Option<String>, _>("p_created_by")?.map(UserId::from_trusted),
+        created_at: get_time(row, "p_created_at")?,
+        updated_at: get_time(row, "p_updated_at")?,
+    };
+    let role = row.try_get::<Option<String>, _>("role")?.map(|role| parse_role(&role)).transpose()?;
+    Ok((project, role))
+}
+
 fn project_from_row(row: &AnyRow) -> Result<Project, sqlx::Error> {
     Ok(Project {
         id: ProjectId::from_trusted(row.try_get("id")?),

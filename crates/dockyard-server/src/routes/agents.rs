@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use super::jobs::{job_sse, resume_point};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, bearer_token, path_id};
+use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, path_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -513,13 +513,7 @@ async fn session_socket(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    if bearer_token(&headers).is_none() && !crate::middleware::origin_checked(&headers, &state) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ws_origin_mismatch",
-            "cross-site WebSocket refused: the Origin header is missing or names another site",
-        ));
-    }
+    crate::middleware::check_websocket_origin(&headers, &state)?;
     let id: AgentSessionId = path_id(&session)?;
     let job = state.services.agent_session_job(&caller.actor, &id).await?;
     let upgrade = upgrade.map_err(|_| {

@@ -40,7 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, bearer_token, path_id};
+use crate::extract::{ApiJson, ApiQuery, Caller, Ctx, path_id};
 use crate::state::AppState;
 
 /// How long one frame may take to reach a client before it is dropped.
@@ -200,13 +200,7 @@ async fn connect(
 ) -> ApiResult<Response> {
     // Browsers send cookies with cross-site WebSocket handshakes and CORS does not
     // apply to them, so the origin is checked here, by the CSRF middleware's rule.
-    if bearer_token(&headers).is_none() && !crate::middleware::origin_checked(&headers, &state) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ws_origin_mismatch",
-            "cross-site WebSocket refused: the Origin header is missing or names another site",
-        ));
-    }
+    crate::middleware::check_websocket_origin(&headers, &state)?;
     let (project, terminal) = ids(&project, &terminal)?;
     // Authorize (and find the terminal) before anything else answers.
     state.services.get_terminal(&caller.actor, &project, &terminal).await?;
