@@ -5,7 +5,11 @@ import { useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useLocation } from "wouter";
 
+import { AgentSessionDock } from "../agents/AgentSessionDock";
+import { AgentsView, IconAgent } from "../agents/AgentsView";
+import { agentCommands, AGENTS_VIEW } from "../agents/commands";
 import { api, unwrap } from "../api/client";
+import { Toaster } from "../components";
 import { deployCommands, DEPLOY_VIEW } from "../deploy/commands";
 import { DeployLogsDock } from "../deploy/DeployLogs";
 import { DeployView, IconRocket } from "../deploy/DeployView";
@@ -31,6 +35,7 @@ const VIEWS: { id: SidebarView; label: string; key: string; icon: ReactNode }[] 
   { id: "search", label: "Search", key: "Ctrl+Shift+F", icon: <IconSearch /> },
   { id: "git", label: "Source Control", key: "Ctrl+Shift+G", icon: <IconGit /> },
   { id: DEPLOY_VIEW, label: "Deploy", key: "", icon: <IconRocket /> },
+  { id: AGENTS_VIEW, label: "Agents", key: "", icon: <IconAgent /> },
   { id: "settings", label: "Settings", key: "Ctrl+,", icon: <IconGear /> },
 ];
 
@@ -165,6 +170,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [projectId, navigate]);
   useEffect(() => useIde.getState().registerCommands(deployCommands()), []);
+  useEffect(() => useIde.getState().registerCommands(agentCommands()), []);
 
   // Keyboard shortcuts, before Monaco and the browser see them.
   useEffect(() => {
@@ -287,6 +293,11 @@ export function IdeScreen({ projectId }: { projectId: string }) {
                   <DeployView projectId={projectId} />
                 </div>
               )}
+              {sidebarView === AGENTS_VIEW && (
+                <div className="ide-view">
+                  <AgentsView projectId={projectId} />
+                </div>
+              )}
               {sidebarView === "settings" && (
                 <div className="ide-view">
                   <SettingsView />
@@ -309,6 +320,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
             />
           )}
           <DeployLogsDock projectId={projectId} />
+          <AgentSessionDock projectId={projectId} />
           <BottomPanel projectId={projectId} />
         </main>
       </div>
@@ -316,6 +328,7 @@ export function IdeScreen({ projectId }: { projectId: string }) {
       <Palette projectId={projectId} keybindings={settings.keybindings} />
       <ConflictDialog settings={settings} />
       <CloseGuardDialog />
+      <Toaster />
     </div>
   );
 }

@@ -201,4 +201,13 @@ describe("the rest of the shell", () => {
     ide().applyLayout(saved);
     expect(ide().sidebarView).toBe("deploy");
   });
+
+  it("remembers the Agents view as the sidebar's view", () => {
+    ide().setSidebarView("agents");
+    const saved = JSON.parse(JSON.stringify(ide().layout()));
+    ide().reset("p1");
+    expect(ide().sidebarView).toBe("explorer");
+    ide().applyLayout(saved);
+    expect(ide().sidebarView).toBe("agents");
+  });
 });
