@@ -34,6 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(usable_profiles))
         .routes(routes!(list_agent_secrets))
         .routes(routes!(put_agent_secret, delete_agent_secret))
+        .routes(routes!(list_my_agent_secrets))
+        .routes(routes!(put_my_agent_secret, delete_my_agent_secret))
         .routes(routes!(list_sessions, start_session))
         .routes(routes!(get_session))
         .routes(routes!(session_events))
@@ -260,6 +262,51 @@ async fn delete_agent_secret(
 ) -> ApiResult<StatusCode> {
     let org = org_id(&org)?;
     state.services.delete_agent_secret(&caller.actor, &org, &key, &context).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your own agent secrets in the org, by name (developers and up).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/my-agent-secrets", tag = "agents", params(("org" = String, Path)),
+    responses((status = 200, body = AgentSecretsDto), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_my_agent_secrets(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<AgentSecretsDto>> {
+    let org = org_id(&org)?;
+    Ok(Json(AgentSecretsDto { keys: state.services.list_my_agent_secrets(&caller.actor, &org).await? }))
+}
+
+/// Sets one of your own agent secrets in the org (developers and up): your
+/// sessions there get it as that env var, over the org's value; sealed at rest,
+/// never shown again.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/my-agent-secrets/{key}", tag = "agents",
+    params(("org" = String, Path), ("key" = String, Path)), request_body = SecretBody,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn put_my_agent_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Ctx(context): Ctx,
+    Path((org, key)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SecretBody>,
+) -> ApiResult<StatusCode> {
+    let org = org_id(&org)?;
+    state.services.put_my_agent_secret(&caller.actor, &org, &key, &body.value, &context).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of your own agent secrets (developers and up).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/my-agent-secrets/{key}", tag = "agents",
+    params(("org" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn delete_my_agent_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Ctx(context): Ctx,
+    Path((org, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let org = org_id(&org)?;
+    state.services.delete_my_agent_secret(&caller.actor, &org, &key, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -45,6 +45,12 @@ use crate::{RequestContext, ServiceError, Services};
 pub const KIND: &str = "agent";
 /// Org secrets with this prefix are given to agents as env vars (without it).
 const SECRET_PREFIX: &str = "AGENT__";
+/// A member's own agent secrets in an org: `AGENTU__{USER}__{KEY}`; they win over the org's.
+const USER_SECRET_PREFIX: &str = "AGENTU__";
+
+fn user_secret_prefix(user: &dockyard_domain::UserId) -> String {
+    format!("{USER_SECRET_PREFIX}{}__", user.as_str().to_ascii_uppercase())
+}
 
 /// The bus topic a session's runner listens to for input.
 pub(crate) fn input_topic(id: &AgentSessionId) -> String {
@@ -373,17 +379,94 @@ impl Services {
         Ok(())
     }
 
-    /// The org's agent secrets as env vars, decrypted (only to start a session).
-    pub(crate) async fn agent_secret_env(&self, org: &OrgId) -> Result<Vec<(String, String)>, ServiceError> {
+    /// The names of the caller's own agent secrets in an org (developers and up).
+    pub async fn list_my_agent_secrets(&self, actor: &Actor, org: &OrgId) -> Result<Vec<String>, ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
+        let prefix = user_secret_prefix(&actor.user_id);
+        let names = self.list_secret_names(&SecretScope::Org(org.clone())).await?;
+        Ok(names.into_iter().filter_map(|name| name.strip_prefix(&prefix).map(str::to_owned)).collect())
+    }
+
+    /// Stores one of the caller's own agent secrets in an org (developers and
+    /// up): given to the caller's sessions there, over the org's value of the same key.
+    pub async fn put_my_agent_secret(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+        key: &str,
+        value: &str,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
+        let key = my_secret_key(key)?;
+        if value.is_empty() || value.len() > 16 * 1024 || value.contains('\0') {
+            return Err(invalid("value", "invalid_secret_value", "1 byte to 16 KiB, without NUL"));
+        }
+        let name = format!("{}{key}", user_secret_prefix(&actor.user_id));
+        self.put_secret(&SecretScope::Org(org.clone()), &name, value.as_bytes()).await?;
+        self.audit(
+            AuditEntry::new("agent_secret.set", context)
+                .by(&actor.user_id)
+                .org(org)
+                .target("agent_secret", &key)
+                .detail(json!({ "key": key, "personal": true })),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn delete_my_agent_secret(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+        key: &str,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
+        let key = my_secret_key(key)?;
+        let name = format!("{}{key}", user_secret_prefix(&actor.user_id));
+        if !self.delete_secret(&SecretScope::Org(org.clone()), &name).await? {
+            return Err(ServiceError::Missing {
+                code: "agent_secret_not_found",
+                message: format!("no agent secret {key}"),
+            });
+        }
+        self.audit(
+            AuditEntry::new("agent_secret.deleted", context)
+                .by(&actor.user_id)
+                .org(org)
+                .target("agent_secret", &key)
+                .detail(json!({ "key": key, "personal": true })),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The agent secrets a session gets as env vars, decrypted (only to start
+    /// it): the org's, then the user's own, which win.
+    pub(crate) async fn agent_secret_env(
+        &self,
+        org: &OrgId,
+        user: Option<&dockyard_domain::UserId>,
+    ) -> Result<Vec<(String, String)>, ServiceError> {
         let scope = SecretScope::Org(org.clone());
-        let mut env = Vec::new();
+        let mine = user.map(user_secret_prefix);
+        let mut org_env = Vec::new();
+        let mut user_env = Vec::new();
         for name in self.list_secret_names(&scope).await? {
-            let Some(key) = name.strip_prefix(SECRET_PREFIX) else { continue };
+            let (key, target) =
+                match (name.strip_prefix(SECRET_PREFIX), mine.as_deref().and_then(|p| name.strip_prefix(p))) {
+                    (Some(key), _) => (key.to_owned(), &mut org_env),
+                    (None, Some(key)) => (key.to_owned(), &mut user_env),
+                    (None, None) => continue,
+                };
             if let Some(value) = self.get_secret(&scope, &name).await? {
-                env.push((key.to_owned(), String::from_utf8_lossy(&value).into_owned()));
+                target.push((key, String::from_utf8_lossy(&value).into_owned()));
             }
         }
-        Ok(env)
+        org_env.retain(|(key, _)| !user_env.iter().any(|(mine, _)| mine == key));
+        org_env.extend(user_env);
+        Ok(org_env)
     }
 
     async fn session_for(
@@ -785,6 +868,15 @@ impl Services {
             tracing::warn!(session = %session.id, %error, "could not remove an agent session's worktree");
         }
     }
+}
+
+/// A key of a personal agent secret: an env var name short enough for the stored name.
+fn my_secret_key(key: &str) -> Result<String, ServiceError> {
+    let key = rules::env_key(key)?;
+    if key.len() > 90 {
+        return Err(invalid("key", "invalid_env_key", "a personal agent secret's name is at most 90 characters"));
+    }
+    Ok(key)
 }
 
 fn name_taken(error: dockyard_store::StoreError) -> ServiceError {

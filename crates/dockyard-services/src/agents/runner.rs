@@ -289,7 +289,11 @@ async fn environment(
         env.retain(|(name, _)| name != key);
         env.push((key.clone(), value.clone()));
     }
-    for (key, value) in services.agent_secret_env(&session.org_id).await.map_err(|error| error.to_string())? {
+    for (key, value) in services
+        .agent_secret_env(&session.org_id, session.created_by.as_ref())
+        .await
+        .map_err(|error| error.to_string())?
+    {
         env.retain(|(name, _)| *name != key);
         env.push((key, value));
     }

@@ -131,7 +131,19 @@ async fn claude_code_session_streams_edits_in_a_worktree_and_applies() {
         )
         .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
+    // A personal key wins over the org's for the user's own sessions.
+    let mine = format!("sk-mine-{}-longer", ulid::Ulid::new().to_string().to_lowercase());
+    let reply = admin
+        .request(
+            "PUT",
+            &format!("/api/v1/orgs/{org}/my-agent-secrets/ANTHROPIC_API_KEY"),
+            Some(&json!({ "value": mine })),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
     let listed = admin.get(&format!("/api/v1/orgs/{org}/agent-secrets")).await;
+    assert_eq!(listed.json, json!({ "keys": ["ANTHROPIC_API_KEY"] }));
+    let listed = admin.get(&format!("/api/v1/orgs/{org}/my-agent-secrets")).await;
     assert_eq!(listed.json, json!({ "keys": ["ANTHROPIC_API_KEY"] }));
     let (project, dir) = git_project(&app, &admin, &org, "Claude").await;
 
@@ -156,10 +168,13 @@ async fn claude_code_session_streams_edits_in_a_worktree_and_applies() {
     let ids: Vec<i64> = all.iter().filter_map(|event| event["id"].as_i64()).collect();
     assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "ids rise by one: {ids:?}");
     let transcript = serde_json::to_string(&all).expect("json");
-    assert!(transcript.contains(&format!("key length {}", secret.len())), "the key reached the agent");
-    assert!(!transcript.contains(&secret), "the secret is in the transcript");
-    assert!(!app.output_text().contains(&secret), "the server logged the secret");
-    assert!(!admin.get(&format!("/api/v1/orgs/{org}/audit?limit=200")).await.body.contains(&secret));
+    assert!(transcript.contains(&format!("key length {}", mine.len())), "the personal key reached the agent");
+    let audit = admin.get(&format!("/api/v1/orgs/{org}/audit?limit=200")).await.body;
+    for value in [&secret, &mine] {
+        assert!(!transcript.contains(value.as_str()), "a secret is in the transcript");
+        assert!(!app.output_text().contains(value.as_str()), "the server logged a secret");
+        assert!(!audit.contains(value.as_str()), "a secret is in the audit log");
+    }
     // The workspace is untouched until the apply; the worktree has the agent's commit.
     assert!(!dir.join("notes.txt").exists());
     assert_eq!(git(&dir, &["log", "-1", "--format=%an|%cn", &format!("dockyard/agent/{id}")]), "claude (agent)|Admin");
@@ -484,5 +499,16 @@ async fn bad_input_and_no_agents_are_clear_errors() {
         .request("PUT", &format!("/api/v1/orgs/{org}/agent-secrets/BAD-KEY"), Some(&json!({ "value": "x" })))
         .await;
     assert_eq!((reply.status, reply.code()), (422, "invalid_env_key"));
+    let long = "K".repeat(91);
+    let reply = admin
+        .request("PUT", &format!("/api/v1/orgs/{org}/my-agent-secrets/{long}"), Some(&json!({ "value": "x" })))
+        .await;
+    assert_eq!((reply.status, reply.code()), (422, "invalid_env_key"));
+    let reply = admin
+        .request("PUT", &format!("/api/v1/orgs/{org}/my-agent-secrets/EMPTY"), Some(&json!({ "value": "" })))
+        .await;
+    assert_eq!((reply.status, reply.code()), (422, "invalid_secret_value"));
+    let reply = admin.delete(&format!("/api/v1/orgs/{org}/my-agent-secrets/NEVER_SET")).await;
+    assert_eq!((reply.status, reply.code()), (404, "agent_secret_not_found"));
     drop(app);
 }

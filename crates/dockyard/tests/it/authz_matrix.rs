@@ -300,6 +300,10 @@ enum Case {
     PutAgentSecret,
     /// A key nobody set.
     DeleteAgentSecret,
+    ListMyAgentSecrets,
+    PutMyAgentSecret,
+    /// A key nobody set.
+    DeleteMyAgentSecret,
     ListAgentSessions,
     /// A workspace session of the shared profile (`/bin/true`).
     StartAgentSession,
@@ -461,6 +465,9 @@ fn table() -> Vec<Row> {
         row("GET",    "/api/v1/orgs/{org}/agent-secrets",  ListAgentSecrets,     [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
         row("PUT",    "/api/v1/orgs/{org}/agent-secrets/{key}", PutAgentSecret,  [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
         row("DELETE", "/api/v1/orgs/{org}/agent-secrets/{key}", DeleteAgentSecret, [UNAUTH, FORBID, FORBID, NO_SECRET, NO_SECRET, HIDDEN, NO_SECRET, SCOPE, NO_SECRET]),
+        row("GET",    "/api/v1/orgs/{org}/my-agent-secrets", ListMyAgentSecrets, [UNAUTH, FORBID, OK,      OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("PUT",    "/api/v1/orgs/{org}/my-agent-secrets/{key}", PutMyAgentSecret, [UNAUTH, FORBID, DONE,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
+        row("DELETE", "/api/v1/orgs/{org}/my-agent-secrets/{key}", DeleteMyAgentSecret, [UNAUTH, FORBID, NO_SECRET, NO_SECRET, NO_SECRET, HIDDEN, NO_SECRET, SCOPE, NO_SECRET]),
         row("GET",    "/api/v1/projects/{project}/agent-sessions", ListAgentSessions, [UNAUTH, OK,   OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
         row("POST",   "/api/v1/projects/{project}/agent-sessions", StartAgentSession, [UNAUTH, FORBID, CREATED, CREATED, CREATED, HIDDEN, CREATED, SCOPE, CREATED]),
         row("GET",    "/api/v1/agent-sessions/{session}",  GetAgentSession,      [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
@@ -986,8 +993,8 @@ impl World {
             }
             ListServices | GetService | ListDeployments | GetDeployment | DeploymentLogs | ServiceMetrics
             | ServicePlan | UploadDeployment => {}
-            AdminListProfiles | UsableProfiles | ListAgentSecrets | ListAgentSessions | GetAgentSession
-            | AgentSessionEvents | AgentSessionSocket | AgentSessionDiff => {}
+            AdminListProfiles | UsableProfiles | ListAgentSecrets | ListMyAgentSecrets | ListAgentSessions
+            | GetAgentSession | AgentSessionEvents | AgentSessionSocket | AgentSessionDiff => {}
             AdminCreateProfile => {
                 call.body = Some(json!({ "name": format!("made-{n}"), "command": ["/bin/true"] }));
             }
@@ -1008,7 +1015,11 @@ impl World {
                 call.params.push(("key", format!("MATRIX_KEY_{n}")));
                 call.body = Some(json!({ "value": "v" }));
             }
-            DeleteAgentSecret => call.params.push(("key", format!("NEVER_SET_{n}"))),
+            DeleteAgentSecret | DeleteMyAgentSecret => call.params.push(("key", format!("NEVER_SET_{n}"))),
+            PutMyAgentSecret => {
+                call.params.push(("key", format!("MY_KEY_{n}")));
+                call.body = Some(json!({ "value": "v" }));
+            }
             StartAgentSession => {
                 call.body = Some(json!({ "profile": "noop", "prompt": format!("cell {n}"), "isolation": "workspace" }));
             }
