@@ -235,3 +235,35 @@ export async function screenshot(page, name) {
   await page.screenshot({ path, fullPage: false });
   return path;
 }
+
+/** The path of one of the suite's test agents (crates/dockyard/tests/agents/<name>.mjs). */
+export function agentScript(name) {
+  return join(repoRoot, "crates/dockyard/tests/agents", `${name}.mjs`);
+}
+
+/** Defines an agent profile through the admin API; answers it. */
+export async function createAgentProfile(server, cookie, body) {
+  const created = await apiCall(server, "POST", "/api/v1/admin/agent-profiles", body, cookie);
+  if (created.status !== 201) throw new Error(`create agent profile ${body.name}: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body;
+}
+
+/**
+ * Makes a project's workspace a git repository with one commit through the Git
+ * panel's API: init, write `files` ({path: text}), commit them.
+ */
+export async function gitWorkspace(server, cookie, projectId, files) {
+  const init = await apiCall(server, "POST", `/api/v1/projects/${projectId}/git/init`, {}, cookie);
+  if (init.status >= 300) throw new Error(`git init: ${init.status} ${JSON.stringify(init.body)}`);
+  for (const [path, text] of Object.entries(files)) {
+    const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
+      method: "PUT",
+      headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
+      body: text,
+    });
+    if (!response.ok) throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
+  }
+  const commit = await apiCall(server, "POST", `/api/v1/projects/${projectId}/git/commit`, { message: "first", paths: Object.keys(files) }, cookie);
+  if (commit.status >= 300) throw new Error(`git commit: ${commit.status} ${JSON.stringify(commit.body)}`);
+  return commit.body;
+}

@@ -7,6 +7,7 @@ import { useEffect, useId, useRef, useState } from "react";
 
 import { Button, FormError, errorMessage, relativeTime } from "../components";
 import type { ViewProps } from "../ide/contract";
+import { useIde } from "../ide/store";
 import { agentKeys, agentsApi, useProfiles, useRefreshAgents, useSessions } from "./api";
 import { defaultProfile, formatCost, formatDuration, profileAvailability, sessionTitle, statusTone } from "./model";
 import { useAgents } from "./store";
@@ -50,6 +51,12 @@ export function AgentsView({ projectId }: ViewProps) {
 }
 
 const PROFILE_KEY = "dockyard.agents.profile";
+
+/** Opens a session in the panel; on a phone the sidebar is an overlay over it, so it closes. */
+function showSession(id: string) {
+  useAgents.getState().openSession(id);
+  if (window.matchMedia("(max-width: 700px)").matches && !useIde.getState().sidebarCollapsed) useIde.getState().toggleSidebar(true);
+}
 
 function NewSession({ projectId }: { projectId: string }) {
   const profiles = useProfiles();
@@ -122,7 +129,7 @@ function NewSession({ projectId }: { projectId: string }) {
       setPrompt("");
       client.setQueryData<AgentSession>(agentKeys.session(session.id), session);
       refresh();
-      useAgents.getState().openSession(session.id);
+      showSession(session.id);
     } catch (failure) {
       setError(errorMessage(failure));
       // A failing profile's health changes with the answer (503 agent_unavailable).
@@ -216,7 +223,7 @@ function History({ projectId }: { projectId: string }) {
               className="agents-session-button"
               aria-label={`Session ${sessionTitle(session.prompt)}, ${session.status}`}
               aria-current={open === session.id ? "true" : undefined}
-              onClick={() => useAgents.getState().openSession(session.id)}
+              onClick={() => showSession(session.id)}
             >
               <span className="agents-session-title">{sessionTitle(session.prompt)}</span>
               <span className="agents-session-meta">
