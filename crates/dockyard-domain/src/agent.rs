@@ -169,6 +169,8 @@ pub struct AgentSession {
     pub job_id: Option<String>,
     /// `dockyard/agent/<id>` for worktree sessions.
     pub branch: Option<String>,
+    /// A follow-up: the first session of its chain, whose worktree and branch it continues.
+    pub continues: Option<AgentSessionId>,
     pub base_commit: Option<String>,
     /// What Dockyard committed when the session ended (worktree sessions).
     pub final_commit: Option<String>,
@@ -194,6 +196,11 @@ impl AgentSession {
     /// The branch a worktree session works on.
     pub fn branch_name(id: &AgentSessionId) -> String {
         format!("dockyard/agent/{id}")
+    }
+
+    /// The session whose worktree (folder and branch) this one works in.
+    pub fn worktree_owner(&self) -> &AgentSessionId {
+        self.continues.as_ref().unwrap_or(&self.id)
     }
 }
 

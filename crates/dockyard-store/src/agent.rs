@@ -17,7 +17,7 @@ const PROFILE_COLUMNS: &str = "id, name, kind, command, env, max_runtime_secs, m
      created_at, updated_at";
 
 const SESSION_COLUMNS: &str = "a.id, a.project_id, a.org_id, a.profile_id, a.profile_name, a.kind, a.prompt, \
-     a.isolation, a.status, a.job_id, a.branch, a.base_commit, a.final_commit, a.exit_code, a.error_code, \
+     a.isolation, a.status, a.job_id, a.branch, a.continues, a.base_commit, a.final_commit, a.exit_code, a.error_code, \
      a.error_message, a.input_tokens, a.output_tokens, a.cost_usd, a.summary, a.stop_requested, a.review, \
      a.reviewed_at, a.created_by, a.created_at, a.started_at, a.finished_at";
 
@@ -67,6 +67,7 @@ fn session_from_row(row: &AnyRow) -> Result<AgentSession, sqlx::Error> {
         status: SessionStatus::parse(&status).ok_or_else(|| corrupt("agent_sessions.status", &status))?,
         job_id: row.try_get("job_id")?,
         branch: row.try_get("branch")?,
+        continues: row.try_get::<Option<String>, _>("continues")?.map(AgentSessionId::from_trusted),
         base_commit: row.try_get("base_commit")?,
         final_commit: row.try_get("final_commit")?,
         exit_code: row
@@ -209,8 +210,8 @@ impl Store {
     pub async fn insert_agent_session(&self, session: &AgentSession) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO agent_sessions (id, project_id, org_id, profile_id, profile_name, kind, prompt, isolation,
-                 status, stop_requested, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
+                 status, stop_requested, created_by, created_at, continues)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12)",
         )
         .bind(session.id.as_str())
         .bind(session.project_id.as_str())
@@ -223,6 +224,7 @@ impl Store {
         .bind(session.status.as_str())
         .bind(session.created_by.as_ref().map(|id| id.as_str().to_owned()))
         .bind(millis(session.created_at))
+        .bind(session.continues.as_ref().map(|id| id.as_str().to_owned()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -425,6 +427,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    /// Takes a review back (a follow-up that could not be queued).
+    pub async fn clear_agent_review(&self, id: &AgentSessionId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agent_sessions SET review = NULL, reviewed_at = NULL WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records the review (`applied` or `discarded`) once; `false` when it was already reviewed.

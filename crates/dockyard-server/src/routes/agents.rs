@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(session_diff))
         .routes(routes!(apply_session))
         .routes(routes!(discard_session))
+        .routes(routes!(follow_up_session))
 }
 
 /// A profile's health on this replica (its circuit breaker).
@@ -330,6 +331,8 @@ pub struct SessionDto {
     pub exit_code: Option<i32>,
     pub error: Option<SessionErrorDto>,
     pub branch: Option<String>,
+    /// A follow-up: the first session of its chain, whose worktree and branch it continues.
+    pub continues: Option<String>,
     pub base_commit: Option<String>,
     pub final_commit: Option<String>,
     pub input_tokens: Option<u64>,
@@ -368,6 +371,7 @@ impl From<AgentSession> for SessionDto {
                 .error_code
                 .map(|code| SessionErrorDto { code, message: session.error_message.unwrap_or_default() }),
             branch: session.branch,
+            continues: session.continues.map(Into::into),
             base_commit: session.base_commit,
             final_commit: session.final_commit,
             input_tokens: session.input_tokens,
@@ -746,6 +750,34 @@ async fn apply_session(
         }
         _ => ApplyDto { outcome: "up_to_date".into(), commit: None, files: Vec::new() },
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpBody {
+    /// The review comment for the agent.
+    pub prompt: String,
+}
+
+/// Sends a review comment back to a finished worktree session's agent
+/// (developers and up): 201 with a new session of the same profile that
+/// continues in the same worktree and branch (its diff and apply cover both);
+/// the first is marked reviewed (`continued`).
+#[utoipa::path(post, path = "/api/v1/agent-sessions/{session}/follow-up", tag = "agents",
+    params(("session" = String, Path)), request_body = FollowUpBody,
+    responses((status = 201, body = SessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
+async fn follow_up_session(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Ctx(context): Ctx,
+    Path(session): Path<String>,
+    ApiJson(body): ApiJson<FollowUpBody>,
+) -> ApiResult<(StatusCode, Json<SessionDto>)> {
+    let id: AgentSessionId = path_id(&session)?;
+    let session = state.services.follow_up_agent_session(&caller.actor, &id, &body.prompt, &context).await?;
+    Ok((StatusCode::CREATED, Json(session.into())))
 }
 
 /// Drops a finished worktree session's worktree and branch (developers and up).

@@ -524,6 +524,80 @@ impl Services {
             }
             Err(error) => return Err(error.into()),
         };
+        if isolation == Isolation::Worktree {
+            let workspace = self.inner.workspaces.get(&project.id)?;
+            if !dockyard_git::is_repository(workspace.root()) {
+                return Err(ServiceError::conflict(
+                    "workspace_not_git",
+                    "a worktree session needs the workspace to be a git repository with a commit; \
+                     initialize it in the Git panel, or start the session with isolation \"workspace\"",
+                ));
+            }
+        }
+        self.queue_agent_session(actor, &project, &profile, prompt, isolation, None, context).await
+    }
+
+    /// Sends a review comment back to a finished worktree session's agent as a
+    /// follow-up (developers and up): a new session of the same profile that
+    /// continues in the same worktree and branch, so its diff and apply cover
+    /// both. The first session is then marked reviewed (`continued`).
+    pub async fn follow_up_agent_session(
+        &self,
+        actor: &Actor,
+        id: &AgentSessionId,
+        prompt: &str,
+        context: &RequestContext,
+    ) -> Result<AgentSession, ServiceError> {
+        let (previous, project) = self.session_for(actor, id, Action::WriteCode).await?;
+        let prompt = rules::prompt("prompt", prompt)?;
+        self.reviewable(&previous)?;
+        let profile = match &previous.profile_id {
+            Some(profile) => match self.store().get_agent_profile(profile).await {
+                Ok(profile) if profile.enabled => profile,
+                Ok(_) | Err(dockyard_store::StoreError::NotFound) => {
+                    return Err(ServiceError::conflict(
+                        "agent_profile_unavailable",
+                        "the session's agent profile was disabled or deleted",
+                    ));
+                }
+                Err(error) => return Err(error.into()),
+            },
+            None => {
+                return Err(ServiceError::conflict(
+                    "agent_profile_unavailable",
+                    "the session's agent profile was deleted",
+                ));
+            }
+        };
+        if !self.store().set_agent_review(id, "continued").await? {
+            return Err(ServiceError::conflict(
+                "session_reviewed",
+                "the session was already applied, discarded or continued",
+            ));
+        }
+        let owner = previous.worktree_owner().clone();
+        let queued = self
+            .queue_agent_session(actor, &project, &profile, prompt, Isolation::Worktree, Some(owner), context)
+            .await;
+        if queued.is_err() {
+            // Nothing continues it after all: it can be reviewed again.
+            let _ = self.store().clear_agent_review(id).await;
+        }
+        queued
+    }
+
+    /// Checks the breaker, the limits and the rate, then queues the session's job.
+    #[allow(clippy::too_many_arguments)]
+    async fn queue_agent_session(
+        &self,
+        actor: &Actor,
+        project: &Project,
+        profile: &AgentProfile,
+        prompt: String,
+        isolation: Isolation,
+        continues: Option<AgentSessionId>,
+        context: &RequestContext,
+    ) -> Result<AgentSession, ServiceError> {
         if let Err(retry_after) = self.agent_breakers().admit(profile.id.as_str()) {
             return Err(ServiceError::ServiceUnavailable {
                 code: "agent_unavailable",
@@ -570,16 +644,6 @@ impl Services {
                 });
             }
         }
-        if isolation == Isolation::Worktree {
-            let workspace = self.inner.workspaces.get(&project.id)?;
-            if !dockyard_git::is_repository(workspace.root()) {
-                return Err(ServiceError::conflict(
-                    "workspace_not_git",
-                    "a worktree session needs the workspace to be a git repository with a commit; \
-                     initialize it in the Git panel, or start the session with isolation \"workspace\"",
-                ));
-            }
-        }
         let session = AgentSession {
             id: AgentSessionId::new(),
             project_id: project.id.clone(),
@@ -592,6 +656,7 @@ impl Services {
             status: SessionStatus::Queued,
             job_id: None,
             branch: None,
+            continues,
             base_commit: None,
             final_commit: None,
             exit_code: None,
@@ -626,7 +691,8 @@ impl Services {
                 .by(&actor.user_id)
                 .org(&project.org_id)
                 .target("agent_session", session.id.as_str())
-                .detail(json!({ "profile": profile.name, "isolation": isolation.as_str() })),
+                .detail(json!({ "profile": profile.name, "isolation": isolation.as_str(),
+                    "continues": session.continues.as_ref().map(AgentSessionId::as_str) })),
         )
         .await;
         self.bus().publish(&project_topic(&project.id), json!({ "session": session.id.as_str(), "status": "queued" }));
@@ -746,7 +812,7 @@ impl Services {
                 "only a worktree session that started has a diff; a workspace session's changes are in the Git panel",
             ));
         };
-        let folder = self.inner.config.agents.worktree_root.join(session.id.as_str());
+        let folder = self.inner.config.agents.worktree_root.join(session.worktree_owner().as_str());
         let workspace = self.inner.workspaces.get(&session.project_id)?.root().to_path_buf();
         // Finished: the committed range in the workspace's repository; running: the live worktree.
         let (root, head) = match (&session.final_commit, session.status.is_finished()) {
@@ -860,7 +926,7 @@ impl Services {
     async fn remove_session_worktree(&self, session: &AgentSession, branch: Option<&str>) {
         let Ok(workspace) = self.inner.workspaces.get(&session.project_id) else { return };
         let root = workspace.root().to_path_buf();
-        let folder = self.inner.config.agents.worktree_root.join(session.id.as_str());
+        let folder = self.inner.config.agents.worktree_root.join(session.worktree_owner().as_str());
         let branch = branch.map(str::to_owned);
         let removed =
             tokio::task::spawn_blocking(move || dockyard_git::remove_worktree(&root, &folder, branch.as_deref())).await;

@@ -129,6 +129,19 @@ async fn execute(services: &Services, context: &JobContext, session: &AgentSessi
 
     // The folder: a worktree of its own, or the workspace.
     let (cwd, branch, base) = match session.isolation {
+        Isolation::Worktree if session.continues.is_some() => {
+            // A follow-up: the worktree and branch of the first session of the chain, as that session left them.
+            let owner = session.worktree_owner();
+            let folder = config.worktree_root.join(owner.as_str());
+            let base = match services.store().get_agent_session(owner).await {
+                Ok(first) => first.base_commit,
+                Err(error) => return (Ending::failed("worktree_failed", error.to_string()), None),
+            };
+            if !folder.is_dir() || base.is_none() {
+                return (Ending::failed("worktree_missing", "the worktree this follow-up continues is gone"), None);
+            }
+            (folder, Some(AgentSession::branch_name(owner)), base)
+        }
         Isolation::Worktree => {
             let folder = config.worktree_root.join(session.id.as_str());
             let branch = AgentSession::branch_name(&session.id);

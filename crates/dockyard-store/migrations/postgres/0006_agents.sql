@@ -32,6 +32,8 @@ CREATE TABLE agent_sessions (
     status TEXT NOT NULL,
     job_id TEXT,
     branch TEXT,
+    -- A follow-up continues the worktree and branch of this session (the first of the chain).
+    continues TEXT,
     base_commit TEXT,
     final_commit TEXT,
     exit_code INTEGER,

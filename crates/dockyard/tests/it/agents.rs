@@ -184,17 +184,37 @@ async fn claude_code_session_streams_edits_in_a_worktree_and_applies() {
     assert_eq!(diff.json["files"][0]["path"], "notes.txt", "{}", diff.body);
     assert!(diff.json["text"].as_str().is_some_and(|text| text.contains("+from the agent")), "{}", diff.body);
 
+    // A review comment goes back to the agent: a follow-up continues in the same worktree.
+    let follow = admin
+        .post(&format!("/api/v1/agent-sessions/{id}/follow-up"), &json!({ "prompt": "write more.txt: and more" }))
+        .await;
+    assert_eq!(follow.status, 201, "{}", follow.body);
+    assert_eq!(follow.json["continues"], id.as_str());
+    let first_id = id.clone();
+    let id = follow.json["id"].as_str().expect("id").to_owned();
+    let done = finished(&admin, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["branch"], format!("dockyard/agent/{first_id}"), "the same branch");
+    let diff = admin.get(&format!("/api/v1/agent-sessions/{id}/diff")).await;
+    let paths: Vec<&str> =
+        diff.json["files"].as_array().expect("files").iter().filter_map(|f| f["path"].as_str()).collect();
+    assert_eq!(paths, vec!["more.txt", "notes.txt"], "the follow-up's diff covers both: {}", diff.body);
+    let reply = admin.post(&format!("/api/v1/agent-sessions/{first_id}/apply"), &json!({})).await;
+    assert_eq!((reply.status, reply.code()), (409, "session_reviewed"), "the first is continued, not applied");
+    assert_eq!(admin.get(&format!("/api/v1/agent-sessions/{first_id}")).await.json["review"], "continued");
+
     let applied = admin.post(&format!("/api/v1/agent-sessions/{id}/apply"), &json!({})).await;
     assert_eq!(applied.status, 200, "{}", applied.body);
     assert_eq!(applied.json["outcome"], "merged");
     assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).expect("merged file"), "from the agent\n");
+    assert_eq!(std::fs::read_to_string(dir.join("more.txt")).expect("merged file"), "and more\n");
     assert_eq!(git(&dir, &["rev-list", "--parents", "-n1", "HEAD"]).split(' ').count(), 3, "a merge commit");
     let again = admin.post(&format!("/api/v1/agent-sessions/{id}/apply"), &json!({})).await;
     assert_eq!((again.status, again.code()), (409, "session_reviewed"));
     assert_eq!(admin.get(&format!("/api/v1/agent-sessions/{id}")).await.json["review"], "applied");
 
     // Searchable history.
-    let found = admin.get(&format!("/api/v1/projects/{project}/agent-sessions?q=NOTES.TXT")).await;
+    let found = admin.get(&format!("/api/v1/projects/{project}/agent-sessions?q=MORE.TXT")).await;
     assert_eq!(found.json.as_array().map(Vec::len), Some(1), "{}", found.body);
     let none = admin.get(&format!("/api/v1/projects/{project}/agent-sessions?q=nothing-like-this")).await;
     assert_eq!(none.json, json!([]));

@@ -317,6 +317,7 @@ enum Case {
     AgentSessionDiff,
     ApplyAgentSession,
     DiscardAgentSession,
+    FollowUpAgentSession,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -477,6 +478,7 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/agent-sessions/{session}/stop", StopAgentSession, [UNAUTH, FORBID, SESSION_DONE, SESSION_DONE, SESSION_DONE, HIDDEN, SESSION_DONE, SCOPE, SESSION_DONE]),
         row("GET",    "/api/v1/agent-sessions/{session}/diff", AgentSessionDiff, [UNAUTH, NO_DIFF, NO_DIFF, NO_DIFF, NO_DIFF, HIDDEN,  NO_DIFF, NO_DIFF, NO_DIFF]),
         row("POST",   "/api/v1/agent-sessions/{session}/apply", ApplyAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
+        row("POST",   "/api/v1/agent-sessions/{session}/follow-up", FollowUpAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
         row("POST",   "/api/v1/agent-sessions/{session}/discard", DiscardAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
@@ -1024,6 +1026,7 @@ impl World {
                 call.body = Some(json!({ "profile": "noop", "prompt": format!("cell {n}"), "isolation": "workspace" }));
             }
             AgentSessionInput => call.body = Some(json!({ "text": "hello" })),
+            FollowUpAgentSession => call.body = Some(json!({ "prompt": "also this" })),
             StopAgentSession | ApplyAgentSession | DiscardAgentSession => call.body = Some(json!({})),
             ServiceLogs => call.params.push(("query", "tail=5".to_owned())),
             CreateService => call.body = Some(json!({ "name": format!("svc-{n}") })),
