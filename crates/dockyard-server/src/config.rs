@@ -50,6 +50,7 @@ pub struct Config {
     /// the default `localhost` makes `*.localhost` work on the machine itself.
     pub base_domain: String,
     pub deploy: DeployConfig,
+    pub assistant: AssistantConfig,
     pub agents: AgentsConfig,
 }
 
@@ -117,6 +118,51 @@ impl AgentProfileConfig {
             max_per_user: self.max_per_user,
             max_per_org: self.max_per_org,
             enabled: self.enabled,
+        }
+    }
+}
+
+/// The built-in assistant's default endpoint (any OpenAI-compatible
+/// `/v1/chat/completions`: OpenAI, a gateway, Ollama, vLLM, llama.cpp's server)
+/// and its limits. Orgs may set their own endpoint through the API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssistantConfig {
+    /// The API base, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`
+    /// (the admin's choice: private addresses are fine here). Unset: no instance
+    /// endpoint, so only orgs that set their own have an assistant.
+    pub base_url: Option<String>,
+    /// The model asked for, e.g. `gpt-4o-mini` or `qwen2.5-coder:7b`.
+    pub model: Option<String>,
+    /// Sent as `Authorization: Bearer …`; never printed (`DOCKYARD_ASSISTANT__API_KEY`
+    /// or `DOCKYARD_ASSISTANT__API_KEY_FILE`).
+    pub api_key: Option<SecretString>,
+    /// How long to wait for an answer to start and between pieces of a streamed
+    /// one; a completion must be whole within it. Also bounded by
+    /// `http.request_timeout_secs` (less a second) until the answer starts.
+    pub timeout_seconds: u64,
+    /// Tokens each user may spend per UTC day; 0 means unlimited.
+    pub daily_token_budget: u64,
+    /// Completions remembered in memory (identical requests are answered from
+    /// it); 0 turns the cache off.
+    pub cache_entries: u64,
+    /// Consecutive failures after which an endpoint is left alone for
+    /// `breaker_cooldown_seconds` (requests fail fast with 503); 0 turns this off.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_seconds: u64,
+}
+
+impl Default for AssistantConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: None,
+            api_key: None,
+            timeout_seconds: 60,
+            daily_token_budget: 200_000,
+            cache_entries: 1000,
+            breaker_failures: 5,
+            breaker_cooldown_seconds: 30,
         }
     }
 }
@@ -477,6 +523,7 @@ impl Default for Config {
             proxy_threads: 0,
             base_domain: "localhost".into(),
             deploy: DeployConfig::default(),
+            assistant: AssistantConfig::default(),
             agents: AgentsConfig::default(),
         }
     }
@@ -611,6 +658,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "proxy_threads",
     "base_domain",
     "deploy",
+    "assistant",
     "agents",
 ];
 
@@ -779,10 +827,69 @@ impl Config {
         if self.secrets.key_file.as_ref().is_some_and(|path| path.as_os_str().is_empty()) {
             return Err(ConfigError::new("secrets.key_file", "must not be empty"));
         }
+        self.validate_assistant()?;
         if self.log_level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(ConfigError::new("log_level", format!("{:?} is not a valid log filter", self.log_level)));
         }
         Ok(())
+    }
+
+    fn validate_assistant(&self) -> Result<(), ConfigError> {
+        let assistant = &self.assistant;
+        let base_url = assistant.base_url.as_deref().filter(|url| !url.is_empty());
+        let model = assistant.model.as_deref().filter(|model| !model.is_empty());
+        if let Some(url) = base_url {
+            let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+            let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control()) && !url.contains(['?', '#']);
+            let host = url.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or("")).unwrap_or("");
+            if !scheme_ok || !clean || host.is_empty() || host.contains('@') {
+                return Err(ConfigError::new(
+                    "assistant.base_url",
+                    "must be an http(s) API base without credentials or query, e.g. https://api.openai.com/v1",
+                ));
+            }
+        }
+        match (base_url, model) {
+            (Some(_), None) => {
+                return Err(ConfigError::new("assistant.model", "must be set when assistant.base_url is"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("assistant.base_url", "must be set when assistant.model is"));
+            }
+            _ => {}
+        }
+        if assistant.timeout_seconds == 0 {
+            return Err(ConfigError::new("assistant.timeout_seconds", "must be greater than 0"));
+        }
+        if assistant.breaker_cooldown_seconds == 0 {
+            return Err(ConfigError::new("assistant.breaker_cooldown_seconds", "must be greater than 0"));
+        }
+        if assistant.cache_entries > 1_000_000 {
+            return Err(ConfigError::new("assistant.cache_entries", "must be at most 1000000"));
+        }
+        Ok(())
+    }
+
+    /// The assistant's settings as the services take them.
+    pub fn assistant(&self) -> dockyard_services::assistant::AssistantConfig {
+        let assistant = &self.assistant;
+        let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        // Until an answer starts, the edge's request timeout would cut in first.
+        let edge_limit = self.http.request_timeout_secs.saturating_sub(1).max(1);
+        dockyard_services::assistant::AssistantConfig {
+            base_url: non_empty(&assistant.base_url),
+            model: non_empty(&assistant.model),
+            api_key: assistant
+                .api_key
+                .as_ref()
+                .filter(|key| !key.expose().is_empty())
+                .map(|key| dockyard_services::assistant::Zeroizing::new(key.expose().to_owned())),
+            timeout: Duration::from_secs(assistant.timeout_seconds.min(edge_limit)),
+            daily_token_budget: assistant.daily_token_budget,
+            cache_entries: usize::try_from(assistant.cache_entries).unwrap_or(usize::MAX),
+            breaker_failures: assistant.breaker_failures,
+            breaker_cooldown: Duration::from_secs(assistant.breaker_cooldown_seconds),
+        }
     }
 
     /// The database URL in effect: the configured one, or SQLite in the data dir.
@@ -1051,6 +1158,59 @@ mod tests {
         ] {
             let error = Config::load(None, &env(&[(variable, value)])).unwrap_err();
             assert_eq!(error.key, key, "{variable}={value}");
+        }
+    }
+
+    #[test]
+    fn assistant_settings_have_defaults_limits_and_a_hidden_key() {
+        let (config, report) = Config::load(None, &[]).expect("defaults");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let services = config.assistant();
+        assert_eq!((services.base_url.as_deref(), services.model.as_deref()), (None, None));
+        assert_eq!(services.daily_token_budget, 200_000);
+        assert_eq!((services.cache_entries, services.breaker_failures), (1000, 5));
+        assert_eq!(services.breaker_cooldown, Duration::from_secs(30));
+        // 60 s by default, but an answer must start before the edge's 30 s request timeout.
+        assert_eq!(config.assistant.timeout_seconds, 60);
+        assert_eq!(services.timeout, Duration::from_secs(29));
+
+        let key = "sk-test-0123456789abcdef";
+        let (config, report) = Config::load(
+            None,
+            &env(&[
+                ("DOCKYARD_ASSISTANT__BASE_URL", "http://127.0.0.1:11434/v1"),
+                ("DOCKYARD_ASSISTANT__MODEL", "qwen2.5-coder"),
+                ("DOCKYARD_ASSISTANT__API_KEY", key),
+                ("DOCKYARD_ASSISTANT__TIMEOUT_SECONDS", "5"),
+                ("DOCKYARD_ASSISTANT__DAILY_TOKEN_BUDGET", "0"),
+            ]),
+        )
+        .expect("valid");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let services = config.assistant();
+        assert_eq!(services.base_url.as_deref(), Some("http://127.0.0.1:11434/v1"));
+        assert_eq!(services.api_key.as_ref().map(|key| key.as_str()), Some(key));
+        assert_eq!((services.timeout, services.daily_token_budget), (Duration::from_secs(5), 0));
+        let shown = format!("{config:?}\n{}\n{services:?}", config.to_redacted_toml());
+        assert!(!shown.contains(key), "{shown}");
+        assert!(config.to_redacted_toml().contains("[assistant]"));
+
+        for (pairs, key) in [
+            (vec![("DOCKYARD_ASSISTANT__BASE_URL", "http://127.0.0.1:11434/v1")], "assistant.model"),
+            (vec![("DOCKYARD_ASSISTANT__MODEL", "m")], "assistant.base_url"),
+            (
+                vec![("DOCKYARD_ASSISTANT__BASE_URL", "ftp://x/v1"), ("DOCKYARD_ASSISTANT__MODEL", "m")],
+                "assistant.base_url",
+            ),
+            (
+                vec![("DOCKYARD_ASSISTANT__BASE_URL", "https://u:p@x/v1"), ("DOCKYARD_ASSISTANT__MODEL", "m")],
+                "assistant.base_url",
+            ),
+            (vec![("DOCKYARD_ASSISTANT__TIMEOUT_SECONDS", "0")], "assistant.timeout_seconds"),
+            (vec![("DOCKYARD_ASSISTANT__BREAKER_COOLDOWN_SECONDS", "0")], "assistant.breaker_cooldown_seconds"),
+        ] {
+            let error = Config::load(None, &env(&pairs)).unwrap_err();
+            assert_eq!(error.key, key, "{pairs:?}");
         }
     }
 

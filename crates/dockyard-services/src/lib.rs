@@ -8,6 +8,7 @@
 
 mod accounts;
 pub mod agents;
+pub mod assistant;
 mod audit;
 pub mod backup;
 pub mod bus;

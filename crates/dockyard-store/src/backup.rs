@@ -47,6 +47,8 @@ pub const BACKUP_TABLES: &[&str] = &[
     "deployments",
     "agent_profiles",
     "agent_sessions",
+    "assistant_org_settings",
+    "assistant_usage",
 ];
 
 /// Describes a dump; stored as `manifest.json` beside the table files.

@@ -17,6 +17,7 @@ macro_rules! sql {
 }
 
 mod agent;
+mod assistant;
 mod audit;
 mod backup;
 mod deploy;
@@ -39,6 +40,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use agent::{SessionFinish, SessionUsage};
+pub use assistant::AssistantOrgSettings;
 pub use audit::{AuditFilter, NewAuditEvent};
 pub use backup::{BackupManifest, TableDump};
 pub use deploy::{DeploymentFinish, NewDeployment, RoutableService};

@@ -54,6 +54,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0006_agents.sql"),
         postgres: include_str!("../migrations/postgres/0006_agents.sql"),
     },
+    Embedded {
+        version: 7,
+        description: "assistant",
+        sqlite: include_str!("../migrations/sqlite/0007_assistant.sql"),
+        postgres: include_str!("../migrations/postgres/0007_assistant.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod agents;
+mod assistant;
 mod auth;
 mod deploy;
 pub mod dto;
@@ -45,5 +46,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(terminals::router())
         .merge(deploy::router())
         .merge(agents::router())
+        .merge(assistant::router())
         .merge(admin::router())
 }

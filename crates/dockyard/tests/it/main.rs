@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod agents;
+mod assistant;
 mod auth_security;
 mod authz_matrix;
 mod cli;
