@@ -132,6 +132,8 @@ enum Report {
     Event(String, Value),
     /// Write what is pending, then stop.
     Close(oneshot::Sender<()>),
+    /// Answer once everything reported before is written.
+    Flush(oneshot::Sender<()>),
 }
 
 /// What a running job sees: its record, the services, and the way to report
@@ -219,6 +221,15 @@ impl JobContext {
         }
     }
 
+    /// Waits until every event reported so far is written (and published), so
+    /// that a state change made afterwards is never seen before them.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.inner.reports.send(Report::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+
     /// True once this worker lost the job's lease: stop working, nothing more is kept.
     pub fn lease_lost(&self) -> bool {
         self.inner.lease_lost.load(Ordering::Acquire)
@@ -293,6 +304,9 @@ async fn drain(inner: Arc<ContextInner>, mut reports: mpsc::UnboundedReceiver<Re
                 Some(Report::Event(kind, data)) => {
                     inner.queued_events.fetch_sub(1, Ordering::AcqRel);
                     inner.write_event(&kind, data).await;
+                }
+                Some(Report::Flush(done)) => {
+                    let _ = done.send(());
                 }
                 Some(Report::Close(done)) => {
                     inner.write_progress().await;

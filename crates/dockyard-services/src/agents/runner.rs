@@ -78,6 +78,13 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
         Some(folder) => commit_leftovers(&services, &session, folder, &context).await,
         None => None,
     };
+    // The transcript is complete (the final status event included) before the session reads as finished.
+    context.event(
+        "status",
+        json!({ "status": ending.status, "exit_code": ending.exit_code,
+            "error": ending.error.as_ref().map(|(code, message)| json!({ "code": code, "message": message })) }),
+    );
+    context.flush().await;
     let finish = SessionFinish {
         exit_code: ending.exit_code,
         error_code: ending.error.as_ref().map(|(code, _)| code.clone()),
@@ -89,11 +96,6 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
     if let Err(error) = &finished {
         tracing::error!(session = %id, %error, "could not record the end of an agent session");
     }
-    context.event(
-        "status",
-        json!({ "status": ending.status, "exit_code": ending.exit_code,
-            "error": ending.error.as_ref().map(|(code, message)| json!({ "code": code, "message": message })) }),
-    );
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("agent_session_duration_seconds", "profile" => session.profile_name.clone()).record(seconds);
     metrics::counter!("agent_sessions_finished_total", "profile" => session.profile_name.clone(),
