@@ -118,6 +118,8 @@ const NO_DIFF: Expect = Expect { status: 409, code: Some("no_diff") };
 const NO_WORKTREE: Expect = Expect { status: 409, code: Some("no_worktree") };
 /// Past the policy, the org has no such agent secret.
 const NO_SECRET: Expect = Expect { status: 404, code: Some("agent_secret_not_found") };
+/// Past the policy, the matrix's Dockyard has no assistant endpoint.
+const NOT_CONFIGURED: Expect = Expect { status: 503, code: Some("assistant_not_configured") };
 /// Past the policy, the shared project holds only a README: nothing to build.
 const NO_PLAN: Expect = Expect { status: 400, code: Some("no_build_plan") };
 
@@ -318,6 +320,14 @@ enum Case {
     ApplyAgentSession,
     DiscardAgentSession,
     FollowUpAgentSession,
+    /// The assistant, with no endpoint configured.
+    AssistantChat,
+    AssistantComplete,
+    GetOrgAssistant,
+    /// A fresh org.
+    PutOrgAssistant,
+    /// A fresh org with an endpoint the owner set.
+    DeleteOrgAssistant,
     ListUsers,
     CreateUser,
     /// A fresh user made instance admin.
@@ -480,6 +490,12 @@ fn table() -> Vec<Row> {
         row("POST",   "/api/v1/agent-sessions/{session}/apply", ApplyAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
         row("POST",   "/api/v1/agent-sessions/{session}/follow-up", FollowUpAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
         row("POST",   "/api/v1/agent-sessions/{session}/discard", DiscardAgentSession, [UNAUTH, FORBID, NO_WORKTREE, NO_WORKTREE, NO_WORKTREE, HIDDEN, NO_WORKTREE, SCOPE, NO_WORKTREE]),
+        // The assistant: members chat and complete (no endpoint here, so 503 past the policy); org admins set the org's endpoint.
+        row("POST",   "/api/v1/assistant/chat",            AssistantChat,        [UNAUTH, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED, HIDDEN, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED]),
+        row("POST",   "/api/v1/assistant/complete",        AssistantComplete,    [UNAUTH, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED, HIDDEN, NOT_CONFIGURED, NOT_CONFIGURED, NOT_CONFIGURED]),
+        row("GET",    "/api/v1/orgs/{org}/assistant",      GetOrgAssistant,      [UNAUTH, OK,      OK,      OK,      OK,      HIDDEN,  OK,      OK,     OK]),
+        row("PUT",    "/api/v1/orgs/{org}/assistant",      PutOrgAssistant,      [UNAUTH, FORBID,  FORBID,  OK,      OK,      HIDDEN,  OK,      SCOPE,  OK]),
+        row("DELETE", "/api/v1/orgs/{org}/assistant",      DeleteOrgAssistant,   [UNAUTH, FORBID,  FORBID,  DONE,    DONE,    HIDDEN,  DONE,    SCOPE,  DONE]),
         // Instance administration: instance admins only (the owner's tokens are still not an instance admin).
         row("GET",    "/api/v1/admin/users",               ListUsers,            [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  OK,      FORBID, FORBID]),
         row("POST",   "/api/v1/admin/users",               CreateUser,           [UNAUTH, FORBID,  FORBID,  FORBID,  FORBID,  FORBID,  CREATED, FORBID, FORBID]),
@@ -1026,6 +1042,34 @@ impl World {
                 call.body = Some(json!({ "profile": "noop", "prompt": format!("cell {n}"), "isolation": "workspace" }));
             }
             AgentSessionInput => call.body = Some(json!({ "text": "hello" })),
+            AssistantChat => {
+                call.body =
+                    Some(json!({ "project_id": self.project, "messages": [{ "role": "user", "content": "hi" }] }));
+            }
+            AssistantComplete => {
+                call.body = Some(json!({ "project_id": self.project, "path": "README.md", "prefix": "sh" }));
+            }
+            GetOrgAssistant => {}
+            PutOrgAssistant => {
+                let org = self.new_org(false).await;
+                call.params.push(("org", org));
+                call.body = Some(json!({ "base_url": "https://llm.example.com/v1", "model": format!("model-{n}"),
+                    "api_key": format!("sk-{n}") }));
+            }
+            DeleteOrgAssistant => {
+                let org = self.new_org(false).await;
+                let set = self
+                    .owner
+                    .client
+                    .request(
+                        "PUT",
+                        &format!("/api/v1/orgs/{org}/assistant"),
+                        Some(&json!({ "base_url": "https://llm.example.com/v1", "model": "m" })),
+                    )
+                    .await;
+                expect_status(&set, 200, "the owner sets the org's assistant");
+                call.params.push(("org", org));
+            }
             FollowUpAgentSession => call.body = Some(json!({ "prompt": "also this" })),
             StopAgentSession | ApplyAgentSession | DiscardAgentSession => call.body = Some(json!({})),
             ServiceLogs => call.params.push(("query", "tail=5".to_owned())),
