@@ -22,6 +22,25 @@ import {
   startDockyard,
 } from "../harness.mjs";
 
+/** Shows the Agents view (a click on the active view's tab would hide the sidebar). */
+async function showAgents(page) {
+  const tab = page.getByRole("tab", { name: "Agents" });
+  if ((await tab.getAttribute("aria-selected")) !== "true") await tab.click();
+  await page.getByRole("region", { name: "Agent sessions" }).waitFor();
+}
+
+/** Writes a file and commits it through the API (the workspace moving on under a session). */
+async function gitCommitFile(server, cookie, projectId, path, text) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
+    method: "PUT",
+    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
+    body: text,
+  });
+  assert.ok(response.ok, `PUT ${path}: ${response.status}`);
+  const commit = await apiCall(server, "POST", `/api/v1/projects/${projectId}/git/commit`, { message: `update ${path}`, paths: [path] }, cookie);
+  assert.ok(commit.status < 300, JSON.stringify(commit.body));
+}
+
 /** The text xterm.js shows in the agent terminal. */
 async function terminalText(page) {
   return page.getByRole("group", { name: "Agent terminal" }).locator(".xterm-rows").innerText();
@@ -125,8 +144,44 @@ test("agent sessions from the IDE: timeline, review and apply, a terminal agent 
     assert.equal(applied.body, "hello\n");
   });
 
+  await t.test("an apply that conflicts with the workspace names the file and changes nothing", async () => {
+    const form = page.getByRole("form", { name: "New agent session" });
+    await showAgents(page);
+    await form.getByLabel("Agent").selectOption("claude");
+    await form.getByLabel("Prompt").fill("write README.md: theirs");
+    await form.getByRole("button", { name: "Start session" }).click();
+    await dock.getByRole("heading", { name: /Agent: claude — write README\.md: theirs/ }).waitFor();
+    await dock.getByRole("status", { name: "Session status: succeeded" }).waitFor({ timeout: 30_000 });
+    // Meanwhile the workspace commits its own README.
+    await gitCommitFile(server, cookie, project.id, "README.md", "ours\n");
+    // The 409 is the point of this step: record its URL so only that one is excused.
+    const conflicts = [];
+    const onResponse = (response) => {
+      if (response.status() === 409) conflicts.push(new URL(response.url()).pathname);
+    };
+    page.on("response", onResponse);
+    await dock.getByRole("tab", { name: /Changes/ }).click();
+    await dock.getByRole("group", { name: "Diff of README.md" }).waitFor();
+    await dock.getByRole("button", { name: "Apply changes" }).click();
+    await page.getByRole("alertdialog", { name: "Apply the agent's changes?" }).getByRole("button", { name: "Apply", exact: true }).click();
+    const alert = dock.getByRole("alert", { name: "Merge conflict" });
+    await alert.waitFor({ timeout: 20_000 });
+    await alert.getByText(/conflict with the workspace in: README\.md/).waitFor();
+    page.off("response", onResponse);
+    assert.equal(conflicts.length, 1, JSON.stringify(conflicts));
+    assert.match(conflicts[0], /^\/api\/v1\/agent-sessions\/[^/]+\/apply$/);
+    const expected = problems.findIndex((problem) => /status of 409/.test(problem));
+    assert.ok(expected >= 0, JSON.stringify(problems));
+    problems.splice(expected, 1);
+    const readme = await apiCall(server, "GET", `/api/v1/projects/${project.id}/files/README.md`, undefined, cookie);
+    assert.equal(readme.body, "ours\n", "the workspace is as it was");
+    // Still reviewable: the changes can be discarded instead.
+    await dock.getByRole("button", { name: "Discard changes" }).waitFor();
+    await screenshot(page, "50-agents-conflict");
+  });
+
   await t.test("search finds the session", async () => {
-    await page.getByRole("tab", { name: "Agents" }).click();
+    await showAgents(page);
     const search = page.getByRole("searchbox", { name: "Search sessions" });
     await search.fill("nothing-like-this");
     await page.getByText("No session matches.").waitFor();
@@ -191,6 +246,20 @@ test("agent sessions from the IDE: timeline, review and apply, a terminal agent 
     const written = await apiCall(server, "GET", `/api/v1/projects/${project.id}/files/ask-output.txt`, undefined, cookie);
     assert.equal(written.body, "y\n");
     await screenshot(page, "50-agents-terminal");
+  });
+
+  await t.test("Stop ends a waiting session as stopped", async () => {
+    const form = page.getByRole("form", { name: "New agent session" });
+    await form.getByLabel("Agent").selectOption("asker");
+    await form.getByLabel("Prompt").fill("wait forever");
+    await form.getByLabel(/The workspace itself/).check();
+    await form.getByRole("button", { name: "Start session" }).click();
+    await dock.getByRole("heading", { name: /Agent: asker — wait forever/ }).waitFor();
+    await waitTerminal(page, "Proceed?");
+    await dock.getByRole("button", { name: "Stop session" }).click();
+    await dock.getByRole("status", { name: "Session status: stopped" }).waitFor({ timeout: 30_000 });
+    await page.getByRole("region", { name: "Notifications" }).getByText(/wait forever.*was stopped/).waitFor({ timeout: 20_000 });
+    assert.equal(await dock.getByRole("button", { name: "Stop session" }).count(), 0, "no Stop once it is over");
   });
 
   await t.test("the palette opens the view and the phone layout shows it", async () => {
