@@ -173,7 +173,10 @@ const profile = (name: string, state: string, extra: Partial<AgentProfile> = {})
   max_per_user: 1,
   max_per_org: 1,
   enabled: true,
+  env: {},
   health: { state, consecutive_failures: state === "open" ? 2 : 0, retry_after_secs: state === "open" ? 30 : null },
+  created_at: "2026-11-22T00:00:00Z",
+  updated_at: "2026-11-22T00:00:00Z",
   ...extra,
 });
 

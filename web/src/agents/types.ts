@@ -1,56 +1,16 @@
-// The agent API's wire shapes (crates/dockyard-server/src/routes/agents.rs). Written
-// out here because the committed openapi.json predates the agent routes; they match
-// the server's DTOs field for field.
+// The agent API's wire shapes, from the generated schema (web/src/api/openapi.json,
+// crates/dockyard-server/src/routes/agents.rs). The diff's files are documented there
+// only as objects, so their shape is spelled out below.
+import type { Schemas } from "../api/client";
 
-/** A profile's circuit breaker on this replica. */
-export interface ProfileHealth {
-  /** `closed` (healthy), `open` (failing fast) or `half_open` (probing). */
-  state: string;
-  consecutive_failures: number;
-  retry_after_secs?: number | null;
-}
+/** A profile's circuit breaker on this replica: `closed`, `open` or `half_open`. */
+export type ProfileHealth = Schemas["AgentHealthDto"];
 
-export interface AgentProfile {
-  id: string;
-  name: string;
-  /** `claude-code`, `acp` or `pty`. */
-  kind: string;
-  command: string[];
-  max_runtime_secs: number;
-  max_per_user: number;
-  max_per_org: number;
-  enabled: boolean;
-  health: ProfileHealth;
-}
+export type AgentProfile = Schemas["AgentProfileDto"];
 
 export type SessionStatus = "queued" | "running" | "succeeded" | "failed" | "stopped";
 
-export interface AgentSession {
-  id: string;
-  project_id: string;
-  profile: string;
-  kind: string;
-  prompt: string;
-  /** `worktree` or `workspace`. */
-  isolation: string;
-  status: SessionStatus | string;
-  exit_code?: number | null;
-  error?: { code: string; message: string } | null;
-  branch?: string | null;
-  base_commit?: string | null;
-  final_commit?: string | null;
-  input_tokens?: number | null;
-  output_tokens?: number | null;
-  /** US dollars, as the agent reported it. */
-  cost?: number | null;
-  summary?: string | null;
-  /** `applied` or `discarded` once reviewed. */
-  review?: string | null;
-  created_at: string;
-  started_at?: string | null;
-  finished_at?: string | null;
-  duration_secs?: number | null;
-}
+export type AgentSession = Schemas["AgentSessionDto"];
 
 /** One transcript event: `{id, at?, kind, data}` (the WebSocket leaves out `at`). */
 export interface AgentEvent {
@@ -83,20 +43,9 @@ export interface DiffFile {
   truncated: boolean;
 }
 
-export interface SessionDiff {
-  base_commit: string;
-  head?: string | null;
-  text: string;
-  truncated: boolean;
-  files: DiffFile[];
-}
+export type SessionDiff = Omit<Schemas["AgentSessionDiffDto"], "files"> & { files: DiffFile[] };
 
-export interface ApplyResult {
-  /** `merged` or `up_to_date`. */
-  outcome: string;
-  commit?: string | null;
-  files: string[];
-}
+export type ApplyResult = Schemas["AgentApplyDto"];
 
 /** What the browser sends over the session's WebSocket. */
 export type ClientFrame =

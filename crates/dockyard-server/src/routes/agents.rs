@@ -50,14 +50,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A profile's health on this replica (its circuit breaker).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HealthDto {
+pub struct AgentHealthDto {
     /// `closed` (healthy), `open` (failing fast) or `half_open`.
     pub state: String,
     pub consecutive_failures: u32,
     pub retry_after_secs: Option<u64>,
 }
 
-impl From<Health> for HealthDto {
+impl From<Health> for AgentHealthDto {
     fn from(health: Health) -> Self {
         Self {
             state: health.state.to_owned(),
@@ -68,7 +68,7 @@ impl From<Health> for HealthDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProfileDto {
+pub struct AgentProfileDto {
     pub id: String,
     pub name: String,
     /// `claude-code`, `acp` or `pty`.
@@ -79,14 +79,14 @@ pub struct ProfileDto {
     pub max_per_user: u32,
     pub max_per_org: u32,
     pub enabled: bool,
-    pub health: HealthDto,
+    pub health: AgentHealthDto,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-fn profile_dto(state: &AppState, profile: AgentProfile) -> ProfileDto {
+fn profile_dto(state: &AppState, profile: AgentProfile) -> AgentProfileDto {
     let health = state.services.agent_profile_health(&profile.id).into();
-    ProfileDto {
+    AgentProfileDto {
         id: profile.id.into(),
         name: profile.name,
         kind: profile.kind.as_str().to_owned(),
@@ -138,25 +138,25 @@ impl From<ProfileBody> for ProfileInput {
 
 /// Every agent profile, with its health (instance admins).
 #[utoipa::path(get, path = "/api/v1/admin/agent-profiles", tag = "agents",
-    responses((status = 200, body = Vec<ProfileDto>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<AgentProfileDto>), (status = 403, body = Problem)))]
 async fn admin_list_profiles(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> ApiResult<Json<Vec<ProfileDto>>> {
+) -> ApiResult<Json<Vec<AgentProfileDto>>> {
     let profiles = state.services.list_agent_profiles(&caller.actor).await?;
     Ok(Json(profiles.into_iter().map(|profile| profile_dto(&state, profile)).collect()))
 }
 
 /// Defines an agent profile (instance admins).
 #[utoipa::path(post, path = "/api/v1/admin/agent-profiles", tag = "agents", request_body = ProfileBody,
-    responses((status = 201, body = ProfileDto), (status = 403, body = Problem), (status = 409, body = Problem),
+    responses((status = 201, body = AgentProfileDto), (status = 403, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 async fn admin_create_profile(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Ctx(context): Ctx,
     ApiJson(body): ApiJson<ProfileBody>,
-) -> ApiResult<(StatusCode, Json<ProfileDto>)> {
+) -> ApiResult<(StatusCode, Json<AgentProfileDto>)> {
     let profile = state.services.create_agent_profile(&caller.actor, body.into(), &context).await?;
     Ok((StatusCode::CREATED, Json(profile_dto(&state, profile))))
 }
@@ -164,7 +164,7 @@ async fn admin_create_profile(
 /// Changes an agent profile (instance admins); running sessions keep what they started with.
 #[utoipa::path(patch, path = "/api/v1/admin/agent-profiles/{profile}", tag = "agents",
     params(("profile" = String, Path)), request_body = ProfileBody,
-    responses((status = 200, body = ProfileDto), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = AgentProfileDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn admin_update_profile(
     State(state): State<AppState>,
@@ -172,7 +172,7 @@ async fn admin_update_profile(
     Ctx(context): Ctx,
     Path(profile): Path<String>,
     ApiJson(body): ApiJson<ProfileBody>,
-) -> ApiResult<Json<ProfileDto>> {
+) -> ApiResult<Json<AgentProfileDto>> {
     let id: AgentProfileId = path_id(&profile)?;
     let profile = state.services.update_agent_profile(&caller.actor, &id, body.into(), &context).await?;
     Ok(Json(profile_dto(&state, profile)))
@@ -195,13 +195,16 @@ async fn admin_delete_profile(
 
 /// The profiles you may start sessions with, with their health. Empty: no
 /// agent is configured (the UI says so).
-#[utoipa::path(get, path = "/api/v1/agent-profiles", tag = "agents", responses((status = 200, body = Vec<ProfileDto>)))]
-async fn usable_profiles(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<Vec<ProfileDto>>> {
+#[utoipa::path(get, path = "/api/v1/agent-profiles", tag = "agents", responses((status = 200, body = Vec<AgentProfileDto>)))]
+async fn usable_profiles(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Vec<AgentProfileDto>>> {
     let profiles = state.services.usable_agent_profiles(&caller.actor).await?;
     Ok(Json(
         profiles
             .into_iter()
-            .map(|profile| ProfileDto { env: BTreeMap::new(), ..profile_dto(&state, profile) })
+            .map(|profile| AgentProfileDto { env: BTreeMap::new(), ..profile_dto(&state, profile) })
             .collect(),
     ))
 }
@@ -312,13 +315,13 @@ async fn delete_my_agent_secret(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionErrorDto {
+pub struct AgentSessionErrorDto {
     pub code: String,
     pub message: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionDto {
+pub struct AgentSessionDto {
     pub id: String,
     pub project_id: String,
     pub profile: String,
@@ -329,7 +332,7 @@ pub struct SessionDto {
     /// queued, running, succeeded, failed or stopped.
     pub status: String,
     pub exit_code: Option<i32>,
-    pub error: Option<SessionErrorDto>,
+    pub error: Option<AgentSessionErrorDto>,
     pub branch: Option<String>,
     /// A follow-up: the first session of its chain, whose worktree and branch it continues.
     pub continues: Option<String>,
@@ -352,7 +355,7 @@ pub struct SessionDto {
     pub duration_secs: Option<f64>,
 }
 
-impl From<AgentSession> for SessionDto {
+impl From<AgentSession> for AgentSessionDto {
     fn from(session: AgentSession) -> Self {
         let duration_secs = session.started_at.map(|started| {
             let end = session.finished_at.unwrap_or_else(Utc::now);
@@ -369,7 +372,7 @@ impl From<AgentSession> for SessionDto {
             exit_code: session.exit_code,
             error: session
                 .error_code
-                .map(|code| SessionErrorDto { code, message: session.error_message.unwrap_or_default() }),
+                .map(|code| AgentSessionErrorDto { code, message: session.error_message.unwrap_or_default() }),
             branch: session.branch,
             continues: session.continues.map(Into::into),
             base_commit: session.base_commit,
@@ -404,7 +407,7 @@ pub struct StartSession {
 /// open, with Retry-After); 429 `agent_concurrency_limit` or `agent_rate_limited`.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/agent-sessions", tag = "agents",
     params(("project" = String, Path)), request_body = StartSession,
-    responses((status = 201, body = SessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 201, body = AgentSessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
         (status = 503, body = Problem)))]
 async fn start_session(
@@ -413,7 +416,7 @@ async fn start_session(
     Ctx(context): Ctx,
     Path(project): Path<String>,
     ApiJson(body): ApiJson<StartSession>,
-) -> ApiResult<(StatusCode, Json<SessionDto>)> {
+) -> ApiResult<(StatusCode, Json<AgentSessionDto>)> {
     let project: ProjectId = path_id(&project)?;
     let session = state
         .services
@@ -437,13 +440,13 @@ pub struct SessionsQuery {
 /// A project's agent sessions, newest first; `q` searches them.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/agent-sessions", tag = "agents",
     params(("project" = String, Path), SessionsQuery),
-    responses((status = 200, body = Vec<SessionDto>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<AgentSessionDto>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn list_sessions(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<SessionsQuery>,
-) -> ApiResult<Json<Vec<SessionDto>>> {
+) -> ApiResult<Json<Vec<AgentSessionDto>>> {
     let project: ProjectId = path_id(&project)?;
     if query.limit.is_some_and(|limit| limit == 0 || limit > 200) {
         return Err(
@@ -468,12 +471,12 @@ async fn list_sessions(
 
 /// One session: status, exit code, tokens and cost.
 #[utoipa::path(get, path = "/api/v1/agent-sessions/{session}", tag = "agents", params(("session" = String, Path)),
-    responses((status = 200, body = SessionDto), (status = 404, body = Problem)))]
+    responses((status = 200, body = AgentSessionDto), (status = 404, body = Problem)))]
 async fn get_session(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(session): Path<String>,
-) -> ApiResult<Json<SessionDto>> {
+) -> ApiResult<Json<AgentSessionDto>> {
     let id: AgentSessionId = path_id(&session)?;
     Ok(Json(state.services.get_agent_session(&caller.actor, &id).await?.into()))
 }
@@ -676,20 +679,20 @@ async fn session_input(
 /// then SIGKILL after the grace. 409 `session_finished` once it is over.
 #[utoipa::path(post, path = "/api/v1/agent-sessions/{session}/stop", tag = "agents",
     params(("session" = String, Path)),
-    responses((status = 200, body = SessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = AgentSessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 async fn stop_session(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Ctx(context): Ctx,
     Path(session): Path<String>,
-) -> ApiResult<Json<SessionDto>> {
+) -> ApiResult<Json<AgentSessionDto>> {
     let id: AgentSessionId = path_id(&session)?;
     Ok(Json(state.services.stop_agent_session(&caller.actor, &id, &context).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionDiffDto {
+pub struct AgentSessionDiffDto {
     pub base_commit: String,
     /// The session's final commit; absent for the live worktree of a running session.
     pub head: Option<String>,
@@ -704,15 +707,15 @@ pub struct SessionDiffDto {
 /// The session's changes against its base commit, file by file (worktree sessions).
 #[utoipa::path(get, path = "/api/v1/agent-sessions/{session}/diff", tag = "agents",
     params(("session" = String, Path)),
-    responses((status = 200, body = SessionDiffDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = AgentSessionDiffDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn session_diff(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(session): Path<String>,
-) -> ApiResult<Json<SessionDiffDto>> {
+) -> ApiResult<Json<AgentSessionDiffDto>> {
     let id: AgentSessionId = path_id(&session)?;
     let diff = state.services.agent_session_diff(&caller.actor, &id).await?;
-    Ok(Json(SessionDiffDto {
+    Ok(Json(AgentSessionDiffDto {
         base_commit: diff.base_commit,
         head: diff.head,
         text: diff.diff.text,
@@ -722,7 +725,7 @@ async fn session_diff(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApplyDto {
+pub struct AgentApplyDto {
     /// `merged` or `up_to_date`.
     pub outcome: String,
     pub commit: Option<String>,
@@ -734,21 +737,21 @@ pub struct ApplyDto {
 /// the workspace as it was.
 #[utoipa::path(post, path = "/api/v1/agent-sessions/{session}/apply", tag = "agents",
     params(("session" = String, Path)),
-    responses((status = 200, body = ApplyDto), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = AgentApplyDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 async fn apply_session(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Ctx(context): Ctx,
     Path(session): Path<String>,
-) -> ApiResult<Json<ApplyDto>> {
+) -> ApiResult<Json<AgentApplyDto>> {
     let id: AgentSessionId = path_id(&session)?;
     let outcome = state.services.apply_agent_session(&caller.actor, &id, &context).await?;
     Ok(Json(match outcome {
         dockyard_services::agents::MergeOutcome::Merged { commit, files } => {
-            ApplyDto { outcome: "merged".into(), commit: Some(commit), files }
+            AgentApplyDto { outcome: "merged".into(), commit: Some(commit), files }
         }
-        _ => ApplyDto { outcome: "up_to_date".into(), commit: None, files: Vec::new() },
+        _ => AgentApplyDto { outcome: "up_to_date".into(), commit: None, files: Vec::new() },
     }))
 }
 
@@ -765,7 +768,7 @@ pub struct FollowUpBody {
 /// the first is marked reviewed (`continued`).
 #[utoipa::path(post, path = "/api/v1/agent-sessions/{session}/follow-up", tag = "agents",
     params(("session" = String, Path)), request_body = FollowUpBody,
-    responses((status = 201, body = SessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 201, body = AgentSessionDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
         (status = 503, body = Problem)))]
 async fn follow_up_session(
@@ -774,7 +777,7 @@ async fn follow_up_session(
     Ctx(context): Ctx,
     Path(session): Path<String>,
     ApiJson(body): ApiJson<FollowUpBody>,
-) -> ApiResult<(StatusCode, Json<SessionDto>)> {
+) -> ApiResult<(StatusCode, Json<AgentSessionDto>)> {
     let id: AgentSessionId = path_id(&session)?;
     let session = state.services.follow_up_agent_session(&caller.actor, &id, &body.prompt, &context).await?;
     Ok((StatusCode::CREATED, Json(session.into())))
