@@ -322,9 +322,7 @@ impl Services {
 
     /// The names of the org's agent secrets (org admins).
     pub async fn list_agent_secrets(&self, actor: &Actor, org: &OrgId) -> Result<Vec<String>, ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::ManageSecrets).await?;
-        let names = self.list_secret_names(&SecretScope::Org(org.clone())).await?;
-        Ok(names.into_iter().filter_map(|name| name.strip_prefix(SECRET_PREFIX).map(str::to_owned)).collect())
+        self.list_agent_secrets_of(actor, org, Holder::Org).await
     }
 
     /// Stores an agent secret (an API key) for every session in the org (org admins).
@@ -336,21 +334,7 @@ impl Services {
         value: &str,
         context: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::ManageSecrets).await?;
-        let key = rules::env_key(key)?;
-        if value.is_empty() || value.len() > 16 * 1024 || value.contains('\0') {
-            return Err(invalid("value", "invalid_secret_value", "1 byte to 16 KiB, without NUL"));
-        }
-        self.put_secret(&SecretScope::Org(org.clone()), &format!("{SECRET_PREFIX}{key}"), value.as_bytes()).await?;
-        self.audit(
-            AuditEntry::new("agent_secret.set", context)
-                .by(&actor.user_id)
-                .org(org)
-                .target("agent_secret", &key)
-                .detail(json!({ "key": key })),
-        )
-        .await;
-        Ok(())
+        self.put_agent_secret_of(actor, org, Holder::Org, key, value, context).await
     }
 
     pub async fn delete_agent_secret(
@@ -360,31 +344,12 @@ impl Services {
         key: &str,
         context: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::ManageSecrets).await?;
-        let key = rules::env_key(key)?;
-        if !self.delete_secret(&SecretScope::Org(org.clone()), &format!("{SECRET_PREFIX}{key}")).await? {
-            return Err(ServiceError::Missing {
-                code: "agent_secret_not_found",
-                message: format!("no agent secret {key}"),
-            });
-        }
-        self.audit(
-            AuditEntry::new("agent_secret.deleted", context)
-                .by(&actor.user_id)
-                .org(org)
-                .target("agent_secret", &key)
-                .detail(json!({ "key": key })),
-        )
-        .await;
-        Ok(())
+        self.delete_agent_secret_of(actor, org, Holder::Org, key, context).await
     }
 
     /// The names of the caller's own agent secrets in an org (developers and up).
     pub async fn list_my_agent_secrets(&self, actor: &Actor, org: &OrgId) -> Result<Vec<String>, ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
-        let prefix = user_secret_prefix(&actor.user_id);
-        let names = self.list_secret_names(&SecretScope::Org(org.clone())).await?;
-        Ok(names.into_iter().filter_map(|name| name.strip_prefix(&prefix).map(str::to_owned)).collect())
+        self.list_agent_secrets_of(actor, org, Holder::Mine).await
     }
 
     /// Stores one of the caller's own agent secrets in an org (developers and
@@ -397,22 +362,7 @@ impl Services {
         value: &str,
         context: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
-        let key = my_secret_key(key)?;
-        if value.is_empty() || value.len() > 16 * 1024 || value.contains('\0') {
-            return Err(invalid("value", "invalid_secret_value", "1 byte to 16 KiB, without NUL"));
-        }
-        let name = format!("{}{key}", user_secret_prefix(&actor.user_id));
-        self.put_secret(&SecretScope::Org(org.clone()), &name, value.as_bytes()).await?;
-        self.audit(
-            AuditEntry::new("agent_secret.set", context)
-                .by(&actor.user_id)
-                .org(org)
-                .target("agent_secret", &key)
-                .detail(json!({ "key": key, "personal": true })),
-        )
-        .await;
-        Ok(())
+        self.put_agent_secret_of(actor, org, Holder::Mine, key, value, context).await
     }
 
     pub async fn delete_my_agent_secret(
@@ -422,9 +372,59 @@ impl Services {
         key: &str,
         context: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let (_org, _grant) = self.org_for(actor, org.as_str(), Action::WriteCode).await?;
-        let key = my_secret_key(key)?;
-        let name = format!("{}{key}", user_secret_prefix(&actor.user_id));
+        self.delete_agent_secret_of(actor, org, Holder::Mine, key, context).await
+    }
+
+    async fn list_agent_secrets_of(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+        holder: Holder,
+    ) -> Result<Vec<String>, ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), holder.action()).await?;
+        let prefix = holder.prefix(actor);
+        let names = self.list_secret_names(&SecretScope::Org(org.clone())).await?;
+        Ok(names.into_iter().filter_map(|name| name.strip_prefix(&prefix).map(str::to_owned)).collect())
+    }
+
+    async fn put_agent_secret_of(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+        holder: Holder,
+        key: &str,
+        value: &str,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), holder.action()).await?;
+        let key = holder.key(key)?;
+        if value.is_empty() || value.len() > 16 * 1024 || value.contains('\0') {
+            return Err(invalid("value", "invalid_secret_value", "1 byte to 16 KiB, without NUL"));
+        }
+        let name = format!("{}{key}", holder.prefix(actor));
+        self.put_secret(&SecretScope::Org(org.clone()), &name, value.as_bytes()).await?;
+        self.audit(
+            AuditEntry::new("agent_secret.set", context)
+                .by(&actor.user_id)
+                .org(org)
+                .target("agent_secret", &key)
+                .detail(holder.audit_detail(&key)),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn delete_agent_secret_of(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+        holder: Holder,
+        key: &str,
+        context: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (_org, _grant) = self.org_for(actor, org.as_str(), holder.action()).await?;
+        let key = holder.key(key)?;
+        let name = format!("{}{key}", holder.prefix(actor));
         if !self.delete_secret(&SecretScope::Org(org.clone()), &name).await? {
             return Err(ServiceError::Missing {
                 code: "agent_secret_not_found",
@@ -436,7 +436,7 @@ impl Services {
                 .by(&actor.user_id)
                 .org(org)
                 .target("agent_secret", &key)
-                .detail(json!({ "key": key, "personal": true })),
+                .detail(holder.audit_detail(&key)),
         )
         .await;
         Ok(())
@@ -936,13 +936,45 @@ impl Services {
     }
 }
 
-/// A key of a personal agent secret: an env var name short enough for the stored name.
-fn my_secret_key(key: &str) -> Result<String, ServiceError> {
-    let key = rules::env_key(key)?;
-    if key.len() > 90 {
-        return Err(invalid("key", "invalid_env_key", "a personal agent secret's name is at most 90 characters"));
+/// Whose agent secret: the org's (org admins set it for every session), or
+/// the caller's own in the org (developers and up; it wins for their sessions).
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    Org,
+    Mine,
+}
+
+impl Holder {
+    fn action(self) -> Action {
+        match self {
+            Holder::Org => Action::ManageSecrets,
+            Holder::Mine => Action::WriteCode,
+        }
     }
-    Ok(key)
+
+    /// The stored name's prefix, before the env var name.
+    fn prefix(self, actor: &Actor) -> String {
+        match self {
+            Holder::Org => SECRET_PREFIX.to_owned(),
+            Holder::Mine => user_secret_prefix(&actor.user_id),
+        }
+    }
+
+    /// The env var name; a personal one short enough for the stored name.
+    fn key(self, key: &str) -> Result<String, ServiceError> {
+        let key = rules::env_key(key)?;
+        if matches!(self, Holder::Mine) && key.len() > 90 {
+            return Err(invalid("key", "invalid_env_key", "a personal agent secret's name is at most 90 characters"));
+        }
+        Ok(key)
+    }
+
+    fn audit_detail(self, key: &str) -> serde_json::Value {
+        match self {
+            Holder::Org => json!({ "key": key }),
+            Holder::Mine => json!({ "key": key, "personal": true }),
+        }
+    }
 }
 
 fn name_taken(error: dockyard_store::StoreError) -> ServiceError {
