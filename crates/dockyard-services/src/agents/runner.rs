@@ -28,8 +28,11 @@ use super::{AgentInput, input_topic};
 use crate::Services;
 use crate::jobs::{JobContext, JobFailure, JobRecord};
 
-/// How often the stop flag, the deadline and the shutdown are checked.
+/// How often the deadline and the shutdown are checked.
 const TICK: Duration = Duration::from_millis(500);
+/// Every how many ticks the stop flag is read from the database; a stop also
+/// arrives on the bus at once, the flag only covers a lost bus message.
+const STOP_FLAG_TICKS: u32 = 4;
 /// Transient start failures are retried this many times, with doubling waits.
 const START_ATTEMPTS: u32 = 3;
 
@@ -211,6 +214,7 @@ async fn execute(services: &Services, context: &JobContext, session: &AgentSessi
         stop: None,
         kill_at: None,
         stop_grace: config.stop_grace,
+        ticks: 0,
     };
     let exit = driver.drive(process).await;
     let early = started.elapsed() < config.early_exit;
@@ -390,6 +394,7 @@ struct Driver<'a> {
     stop: Option<StopReason>,
     kill_at: Option<Instant>,
     stop_grace: Duration,
+    ticks: u32,
 }
 
 /// What the loop learnt on one turn of `select!`.
@@ -425,6 +430,10 @@ impl Driver<'_> {
         }
         if Instant::now() >= self.deadline {
             return Some(StopReason::Timeout);
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        if !self.ticks.is_multiple_of(STOP_FLAG_TICKS) {
+            return None;
         }
         match self.services.store().get_agent_session(&self.session.id).await {
             Ok(session) if session.stop_requested => Some(StopReason::User),
