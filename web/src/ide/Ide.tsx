@@ -9,6 +9,8 @@ import { AgentSessionDock } from "../agents/AgentSessionDock";
 import { AgentsView, IconAgent } from "../agents/AgentsView";
 import { agentCommands, AGENTS_VIEW } from "../agents/commands";
 import { api, unwrap } from "../api/client";
+import { AssistantView, IconAssistant, useAssistantBootstrap } from "../assistant/AssistantView";
+import { assistantCommands, ASSISTANT_VIEW } from "../assistant/commands";
 import { Toaster } from "../components";
 import { deployCommands, DEPLOY_VIEW } from "../deploy/commands";
 import { DeployLogsDock } from "../deploy/DeployLogs";
@@ -36,6 +38,7 @@ const VIEWS: { id: SidebarView; label: string; key: string; icon: ReactNode }[] 
   { id: "git", label: "Source Control", key: "Ctrl+Shift+G", icon: <IconGit /> },
   { id: DEPLOY_VIEW, label: "Deploy", key: "", icon: <IconRocket /> },
   { id: AGENTS_VIEW, label: "Agents", key: "", icon: <IconAgent /> },
+  { id: ASSISTANT_VIEW, label: "Assistant", key: "", icon: <IconAssistant /> },
   { id: "settings", label: "Settings", key: "Ctrl+,", icon: <IconGear /> },
 ];
 
@@ -171,6 +174,8 @@ export function IdeScreen({ projectId }: { projectId: string }) {
   }, [projectId, navigate]);
   useEffect(() => useIde.getState().registerCommands(deployCommands()), []);
   useEffect(() => useIde.getState().registerCommands(agentCommands()), []);
+  useEffect(() => useIde.getState().registerCommands(assistantCommands()), []);
+  useAssistantBootstrap(projectId);
 
   // Keyboard shortcuts, before Monaco and the browser see them.
   useEffect(() => {
@@ -296,6 +301,11 @@ export function IdeScreen({ projectId }: { projectId: string }) {
               {sidebarView === AGENTS_VIEW && (
                 <div className="ide-view">
                   <AgentsView projectId={projectId} />
+                </div>
+              )}
+              {sidebarView === ASSISTANT_VIEW && (
+                <div className="ide-view">
+                  <AssistantView projectId={projectId} />
                 </div>
               )}
               {sidebarView === "settings" && (

@@ -1,8 +1,11 @@
 // The Settings view: theme, editor options, autosave and the keybindings list, saved per
 // user on the server (PUT /api/v1/me/settings); a refused change shows its error inline.
+// The assistant's inline-completions switch is kept in this browser (localStorage): the
+// server's settings have no field for it yet.
 import { useId, useMemo, useState } from "react";
 
 import { ApiError } from "../api/client";
+import { useAssistant } from "../assistant/store";
 import { displayKey } from "./keys";
 import { THEMES, useEffectiveSettings, useSaveSettings, type Autosave, type Settings, type Theme } from "./settings";
 import { useIde } from "./store";
@@ -11,6 +14,8 @@ export function SettingsView() {
   const settings = useEffectiveSettings();
   const save = useSaveSettings();
   const commands = useIde((s) => s.commands);
+  const inlineCompletions = useAssistant((s) => s.inlineEnabled);
+  const assistantConfigured = useAssistant((s) => s.configured);
   const [filter, setFilter] = useState("");
   const error = save.error instanceof ApiError ? save.error : save.error ? new ApiError(0, null, String(save.error)) : null;
 
@@ -76,6 +81,11 @@ export function SettingsView() {
           {settings.autosave === "after-delay" && (
             <NumberField label="Auto save delay (ms)" value={settings.autosave_delay_ms} min={100} max={60000} step={100} onChange={(v) => update({ autosave_delay_ms: v })} error={errorFor("autosave_delay_ms")} />
           )}
+        </fieldset>
+        <fieldset>
+          <legend>Assistant</legend>
+          <Check label="Inline completions (ghost text; Tab accepts)" checked={inlineCompletions} onChange={(v) => useAssistant.getState().setInlineEnabled(v)} />
+          {assistantConfigured === false && <p className="ide-settings-note">The assistant is not configured for this org, so no completions are asked for.</p>}
         </fieldset>
       </form>
       <section className="ide-keybindings" aria-labelledby="ide-keybindings-title">

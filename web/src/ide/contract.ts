@@ -30,7 +30,7 @@ export interface Command {
 }
 
 /** The views in the sidebar, in activity-bar order. */
-export type SidebarView = "explorer" | "search" | "git" | "settings" | "deploy" | "agents";
+export type SidebarView = "explorer" | "search" | "git" | "settings" | "deploy" | "agents" | "assistant";
 
 /** A view's props: every view works on one project. */
 export interface ViewProps {

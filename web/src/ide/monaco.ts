@@ -9,6 +9,7 @@ import HtmlWorker from "monaco-editor/language/html/html.worker?worker";
 import JsonWorker from "monaco-editor/language/json/json.worker?worker";
 import TsWorker from "monaco-editor/language/typescript/ts.worker?worker";
 
+import { registerInlineCompletions } from "../assistant/inline";
 import { buildLanguageTable, type LanguageTable } from "./languages";
 import { OUTLINE_LANGUAGES, outline, type OutlineKind } from "./outline";
 
@@ -102,6 +103,9 @@ for (const language of OUTLINE_LANGUAGES) {
     },
   });
 }
+
+// Ghost-text completions from the built-in assistant (they ask only when it is configured and on).
+registerInlineCompletions(monaco);
 
 let table: LanguageTable | null = null;
 export function languageTable(): LanguageTable {

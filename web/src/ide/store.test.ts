@@ -210,4 +210,13 @@ describe("the rest of the shell", () => {
     ide().applyLayout(saved);
     expect(ide().sidebarView).toBe("agents");
   });
+
+  it("remembers the Assistant view as the sidebar's view", () => {
+    ide().setSidebarView("assistant");
+    const saved = JSON.parse(JSON.stringify(ide().layout()));
+    ide().reset("p1");
+    expect(ide().sidebarView).toBe("explorer");
+    ide().applyLayout(saved);
+    expect(ide().sidebarView).toBe("assistant");
+  });
 });

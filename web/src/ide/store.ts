@@ -542,7 +542,7 @@ export const useIde = create<IdeState>()((set, get) => {
   };
 });
 
-const VIEWS: SidebarView[] = ["explorer", "search", "git", "settings", "deploy", "agents"];
+const VIEWS: SidebarView[] = ["explorer", "search", "git", "settings", "deploy", "agents", "assistant"];
 
 /** Validates a layout read from the server (it is opaque there, so anything may come back). */
 export function parseLayout(raw: unknown): SavedLayout | null {

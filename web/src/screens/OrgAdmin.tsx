@@ -1,5 +1,5 @@
-// An org's administration: its name and slug, members and their roles, the audit
-// log (filtered by action, paginated) and deleting the org. Only what the caller's
+// An org's administration: its name and slug, members and their roles, the assistant's
+// endpoint, the audit log (filtered by action, paginated) and deleting the org. Only what the caller's
 // role allows is offered; a 403 (the role changed meanwhile) is still shown inline.
 import { useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
@@ -23,6 +23,7 @@ import {
   type FormErrors,
 } from "../components";
 import { AppShell } from "./AppShell";
+import { OrgAssistantPanel } from "./OrgAssistantPanel";
 import {
   keys,
   roleAtLeast,
@@ -122,6 +123,7 @@ function OrgAdmin({ org }: { org: Org }) {
       <div className="settings-layout">
         {isAdmin ? <GeneralPanel org={org} /> : null}
         <MembersPanel org={org} />
+        {isAdmin ? <OrgAssistantPanel org={org} /> : null}
         <AuditPanel org={org} />
         {org.role === "owner" ? <DangerPanel org={org} /> : null}
       </div>

@@ -1,0 +1,233 @@
+// The built-in assistant in the IDE against the real binary, with the instance's
+// endpoint pointed at a stand-in OpenAI-compatible server started here (Node http,
+// the real wire format: `data: {"choices":[{"delta":{"content":…}}]}` chunks and
+// `data: [DONE]` for the streamed chat, plain JSON for completions; it refuses a wrong
+// key or model). In the browser: open a file, select two lines, "Assistant: Ask about
+// selection" from the palette, see the chip, ask, watch the answer stream in (Stop
+// shown meanwhile) and the stand-in receive the selection; "Insert at cursor" puts the
+// code block in the editor; the tokens today go up; typing shows the stand-in's ghost
+// text and Tab accepts it; the file saved holds both. New chat clears the conversation.
+// No console errors throughout.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { test } from "node:test";
+
+import { apiCall, launchBrowser, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
+
+const KEY = "sk-stand-in-key";
+const MODEL = "stand-in-coder";
+const GHOST = "compute_total(items)";
+/** The streamed answer, cut into the pieces the stand-in sends with pauses between them. */
+const PIECES = ["Here is ", "a helper:\n\n", "```python\n", "def greet(name):\n", '    return f"hi {name}"\n', "```\n", "Call it with a name."];
+
+/** A stand-in OpenAI-compatible endpoint; `requests` records what it was sent. */
+async function startStandIn() {
+  const requests = [];
+  const server = createServer((request, response) => {
+    let raw = "";
+    request.setEncoding("utf8");
+    request.on("data", (chunk) => (raw += chunk));
+    request.on("end", async () => {
+      let body = null;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = null;
+      }
+      requests.push({ method: request.method, url: request.url, authorization: request.headers.authorization ?? null, body });
+      const fail = (status, message) => {
+        response.writeHead(status, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: { message, type: "invalid_request_error" } }));
+      };
+      if (request.method !== "POST" || request.url !== "/v1/chat/completions") return fail(404, `no route ${request.method} ${request.url}`);
+      if (request.headers.authorization !== `Bearer ${KEY}`) return fail(401, "Incorrect API key provided");
+      if (!body || body.model !== MODEL) return fail(404, `The model ${body?.model} does not exist`);
+      if (!body.stream) {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(
+          JSON.stringify({
+            id: "cmpl-1",
+            object: "chat.completion",
+            created: 1,
+            model: MODEL,
+            choices: [{ index: 0, message: { role: "assistant", content: GHOST }, finish_reason: "stop" }],
+            usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+          }),
+        );
+        return;
+      }
+      response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const chunk = (delta) => `data: ${JSON.stringify({ id: "chat-1", object: "chat.completion.chunk", created: 1, model: MODEL, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+      response.write(chunk({ role: "assistant", content: "" }));
+      for (const piece of PIECES) {
+        response.write(chunk({ content: piece }));
+        await new Promise((done) => setTimeout(done, 250));
+      }
+      response.write(`data: ${JSON.stringify({ id: "chat-1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 } })}\n\n`);
+      response.write("data: [DONE]\n\n");
+      response.end();
+    });
+  });
+  await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
+  const { port } = server.address();
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    close: () => new Promise((done) => server.close(done)),
+  };
+}
+
+async function putFile(server, cookie, projectId, path, text) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
+    method: "PUT",
+    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
+    body: text,
+  });
+  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
+}
+
+async function getFile(server, cookie, projectId, path) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.text();
+}
+
+/**
+ * The text of the active group's editor as shown, line by line in order (Monaco reuses
+ * line elements, so their DOM order is not the text's; spaces render as U+00A0).
+ */
+async function editorText(page) {
+  const lines = await page
+    .locator(".ide-group.active .monaco-editor .view-lines .view-line")
+    .evaluateAll((elements) => elements.map((element) => ({ top: parseFloat(element.style.top) || 0, text: element.innerText })));
+  return lines
+    .sort((a, b) => a.top - b.top)
+    .map((line) => line.text.replace(/\u00a0/g, " ").replace(/\n$/, ""))
+    .join("\n");
+}
+
+async function waitFor(what, check, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const FILE = ["def total(items):", "    return sum(item.price for item in items)", "", "", "print(total([]))", ""].join("\n");
+
+test("the assistant chats about the selection, inserts code and completes inline", { timeout: 240_000 }, async (t) => {
+  if (!requireAll(t)) return;
+  const standIn = await startStandIn();
+  t.after(() => standIn.close());
+  const server = await startDockyard({
+    DOCKYARD_ASSISTANT__BASE_URL: standIn.baseUrl,
+    DOCKYARD_ASSISTANT__MODEL: MODEL,
+    DOCKYARD_ASSISTANT__API_KEY: KEY,
+  });
+  t.after(() => server.stop());
+  const { cookie, org } = await setupThroughApi(server);
+  const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "assist" }, cookie);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const projectId = created.body.id;
+  await putFile(server, cookie, projectId, "main.py", FILE);
+
+  const { browser, page, problems } = await launchBrowser(server, { cookie });
+  t.after(() => browser.close());
+  await page.goto(`/p/${projectId}`);
+  const tree = page.getByRole("tree", { name: "Files" });
+  await tree.getByRole("treeitem", { name: "main.py" }).dblclick();
+  await page.locator(".ide-group.active .monaco-editor .view-lines").first().waitFor();
+  await waitFor("the file in the editor", async () => (await editorText(page)).includes("def total(items):"));
+
+  const view = page.locator(".assistant-view");
+  const conversation = page.getByRole("log", { name: "Conversation" });
+
+  await t.test("Ask about selection sends the selected lines, and the answer streams in", async () => {
+    // Select the first two lines.
+    await page.locator(".ide-group.active .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.press("Shift+ArrowDown");
+    await page.keyboard.press("Shift+End");
+    await page.keyboard.press("Control+Shift+P");
+    await page.keyboard.type("Ask about selection");
+    await page.getByRole("option", { name: /Assistant: Ask about selection/ }).waitFor();
+    await page.keyboard.press("Enter");
+
+    await view.getByLabel("Context: main.py, 2 lines selected").waitFor();
+    await view.getByLabel("Assistant usage").getByText("0 of 200,000 tokens today").waitFor();
+    const box = view.getByRole("textbox", { name: "Ask the assistant" });
+    await waitFor("the question box focused", () => box.evaluate((el) => el === document.activeElement));
+    await page.keyboard.type("What does this function do?");
+    await page.keyboard.press("Enter");
+
+    // Streaming: the first words show while Stop is still offered.
+    await conversation.getByText("Here is a helper:").waitFor();
+    assert.equal(await view.getByRole("button", { name: "Stop" }).isVisible(), true, "Stop is shown while the answer streams");
+    await conversation.getByText("Call it with a name.").waitFor();
+    await view.getByRole("button", { name: "Send" }).waitFor();
+    await conversation.locator("pre").getByText("def greet(name):").waitFor();
+    await conversation.getByText("main.py, 2 lines selected").waitFor();
+
+    const chat = standIn.requests.find((r) => r.body?.stream === true);
+    assert.ok(chat, "the stand-in got a streamed chat request");
+    assert.equal(chat.authorization, `Bearer ${KEY}`);
+    assert.equal(chat.body.model, MODEL);
+    const prompt = chat.body.messages.map((m) => m.content).join("\n");
+    assert.match(prompt, /def total\(items\):\n {4}return sum\(item\.price for item in items\)/, "the selection is in the prompt");
+    assert.match(prompt, /main\.py/);
+    assert.equal(chat.body.messages.at(-1).content, "What does this function do?");
+
+    // The usage the stand-in reported counts against today's budget.
+    await view.getByLabel("Assistant usage").getByText("30 of 200,000 tokens today").waitFor();
+    await screenshot(page, "60-assistant-chat");
+  });
+
+  await t.test("Insert at cursor puts the code block in the editor", async () => {
+    // Put the cursor on the empty line 3.
+    await page.locator(".ide-group.active .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    await conversation.getByRole("button", { name: "Insert at cursor" }).click();
+    await waitFor("the inserted code", async () => /return sum\(.*\)\ndef greet\(name\):\n {4}return f"hi \{name\}"/.test(await editorText(page)));
+  });
+
+  await t.test("typing shows the stand-in's ghost text and Tab accepts it", async () => {
+    const before = standIn.requests.filter((r) => r.body && !r.body.stream).length;
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("result = ");
+    await page.locator(".ide-group.active .monaco-editor .ghost-text-decoration, .ide-group.active .monaco-editor .ghost-text").first().waitFor({ timeout: 20_000 });
+    const ghost = page.locator(".ide-group.active .monaco-editor").locator(".ghost-text-decoration, .ghost-text");
+    await waitFor("the ghost text", async () => (await editorText(page)).includes(GHOST) || (await ghost.allInnerTexts()).join("").includes(GHOST));
+    const completions = standIn.requests.filter((r) => r.body && !r.body.stream);
+    assert.ok(completions.length > before, "the stand-in was asked for a completion");
+    const last = completions.at(-1);
+    assert.equal(last.authorization, `Bearer ${KEY}`);
+    assert.equal(last.body.model, MODEL);
+    assert.match(last.body.messages.map((m) => m.content).join("\n"), /result = /);
+    await page.keyboard.press("Tab");
+    await waitFor("the accepted completion", async () => (await editorText(page)).includes(`result = ${GHOST}`));
+    await page.keyboard.press("Control+s");
+    await page.getByRole("tab", { name: "main.py", exact: true }).waitFor();
+    const saved = await getFile(server, cookie, projectId, "main.py");
+    assert.match(saved, /def greet\(name\):/);
+    assert.match(saved, new RegExp(`result = ${GHOST.replace(/[()]/g, "\\$&")}`));
+  });
+
+  await t.test("New chat clears the conversation; it was kept across a reload", async () => {
+    // The layout (the Assistant view shown) is saved after 800 ms.
+    await page.waitForTimeout(1500);
+    await page.reload();
+    await view.getByRole("textbox", { name: "Ask the assistant" }).waitFor();
+    await conversation.getByText("Call it with a name.").waitFor();
+    await view.getByRole("button", { name: "New chat" }).click();
+    assert.equal(await conversation.getByText("Call it with a name.").count(), 0);
+    await screenshot(page, "60-assistant");
+  });
+
+  assert.deepEqual(problems, [], "no console errors");
+});
