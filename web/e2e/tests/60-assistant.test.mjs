@@ -231,3 +231,47 @@ test("the assistant chats about the selection, inserts code and completes inline
 
   assert.deepEqual(problems, [], "no console errors");
 });
+
+test("without an endpoint the assistant says how to configure one and never asks for completions", { timeout: 180_000 }, async (t) => {
+  if (!requireAll(t)) return;
+  const server = await startDockyard();
+  t.after(() => server.stop());
+  const { cookie, org } = await setupThroughApi(server);
+  const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "plain" }, cookie);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const projectId = created.body.id;
+  await putFile(server, cookie, projectId, "main.py", FILE);
+
+  const { browser, page, problems } = await launchBrowser(server, { cookie });
+  t.after(() => browser.close());
+  const assistantCalls = [];
+  page.on("request", (request) => {
+    if (request.url().includes("/api/v1/assistant/")) assistantCalls.push(request.url());
+  });
+  await page.goto(`/p/${projectId}`);
+  await page.getByRole("tree", { name: "Files" }).getByRole("treeitem", { name: "main.py" }).dblclick();
+  await page.locator(".ide-group.active .monaco-editor .view-lines").first().waitFor();
+  await waitFor("the file in the editor", async () => (await editorText(page)).includes("def total(items):"));
+
+  await page.getByRole("tab", { name: "Assistant" }).click();
+  const notice = page.getByRole("note", { name: "Assistant not configured" });
+  await notice.getByText("The assistant is not configured.").waitFor();
+  await notice.getByText(/An org admin can set an OpenAI-compatible endpoint/).waitFor();
+  assert.equal(await page.getByRole("textbox", { name: "Ask the assistant" }).isDisabled(), true);
+
+  await page.locator(".ide-group.active .monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("value = ");
+  await page.waitForTimeout(1500);
+  assert.deepEqual(assistantCalls, [], "no completion or chat request goes out while the assistant is not configured");
+  await page.keyboard.press("Control+s");
+  await page.getByRole("tab", { name: "main.py", exact: true }).waitFor();
+
+  // The org admin sees the Assistant section in the org's settings.
+  await page.goto(`/orgs/${org.slug}`);
+  const section = page.getByRole("region", { name: "Assistant" });
+  await section.getByText(/No assistant endpoint/).waitFor();
+  await section.getByLabel("Base URL").waitFor();
+  await screenshot(page, "60-assistant-org");
+  assert.deepEqual(problems, [], "no console errors");
+});
