@@ -275,3 +275,69 @@ test("without an endpoint the assistant says how to configure one and never asks
   await screenshot(page, "60-assistant-org");
   assert.deepEqual(problems, [], "no console errors");
 });
+
+test("a spent token budget shows inline and pauses inline completions after one refusal", { timeout: 180_000 }, async (t) => {
+  if (!requireAll(t)) return;
+  const standIn = await startStandIn();
+  t.after(() => standIn.close());
+  // One streamed answer (30 tokens by the stand-in's usage) spends it.
+  const server = await startDockyard({
+    DOCKYARD_ASSISTANT__BASE_URL: standIn.baseUrl,
+    DOCKYARD_ASSISTANT__MODEL: MODEL,
+    DOCKYARD_ASSISTANT__API_KEY: KEY,
+    DOCKYARD_ASSISTANT__DAILY_TOKEN_BUDGET: "30",
+  });
+  t.after(() => server.stop());
+  const { cookie, org } = await setupThroughApi(server);
+  const created = await apiCall(server, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "budget" }, cookie);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const projectId = created.body.id;
+  await putFile(server, cookie, projectId, "main.py", FILE);
+
+  const { browser, page, problems } = await launchBrowser(server, { cookie });
+  t.after(() => browser.close());
+  const refusals = [];
+  const completions = [];
+  page.on("response", (response) => {
+    const path = new URL(response.url()).pathname;
+    if (path === "/api/v1/assistant/complete") completions.push(response.status());
+    if (response.status() === 429) refusals.push(path);
+  });
+  await page.goto(`/p/${projectId}`);
+  await page.getByRole("tree", { name: "Files" }).getByRole("treeitem", { name: "main.py" }).dblclick();
+  await page.locator(".ide-group.active .monaco-editor .view-lines").first().waitFor();
+  await waitFor("the file in the editor", async () => (await editorText(page)).includes("def total(items):"));
+
+  await page.getByRole("tab", { name: "Assistant" }).click();
+  const view = page.locator(".assistant-view");
+  const conversation = page.getByRole("log", { name: "Conversation" });
+  const box = view.getByRole("textbox", { name: "Ask the assistant" });
+  await box.fill("First question");
+  await box.press("Enter");
+  await conversation.getByText("Call it with a name.").waitFor();
+  await view.getByLabel("Assistant usage").getByText("30 of 30 tokens today").waitFor();
+
+  await box.fill("Second question");
+  await box.press("Enter");
+  const alert = conversation.getByRole("alert");
+  await alert.getByText(/Your daily token budget is spent/).waitFor();
+
+  // Inline completions: the first request is refused with 429; the gate then stops asking.
+  await page.locator(".ide-group.active .monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("x = ");
+  await waitFor("a completion request", async () => completions.length > 0);
+  await page.waitForTimeout(800);
+  await page.keyboard.type("1 + ");
+  await page.waitForTimeout(1500);
+  await page.keyboard.type("2");
+  await page.waitForTimeout(1500);
+  assert.deepEqual(completions, [429], "one refused completion, then no more requests");
+  assert.equal(standIn.requests.filter((r) => r.body && !r.body.stream).length, 0, "the endpoint was not asked past the budget");
+
+  // The two 429s are the point of this test; nothing else may have failed.
+  assert.deepEqual(refusals.sort(), ["/api/v1/assistant/chat", "/api/v1/assistant/complete"]);
+  const others = problems.filter((problem) => !/status of 429/.test(problem));
+  assert.equal(problems.length - others.length, 2, problems.join("\n"));
+  assert.deepEqual(others, [], "no other console errors");
+});
