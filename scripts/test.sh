@@ -12,6 +12,10 @@ fail_or_skip() {
   echo "warning: $1 (skipped; CI=true makes this an error)" >&2
 }
 
+# A full run builds everything once: incremental caches would only cost disk
+# (gigabytes on a fresh machine) and time. Set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 ensure_packages mold || echo "note: mold not installed; linking with the default linker"
 pg_url=""
 if ensure_packages postgresql; then
