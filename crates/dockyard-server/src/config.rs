@@ -195,6 +195,11 @@ pub struct DeployConfig {
     pub drain_seconds: u64,
     /// SIGTERM to SIGKILL when stopping instances.
     pub stop_grace_seconds: u64,
+    /// How often live instances of services with a health-check path are probed
+    /// after go-live (0: never); `health_failures` failures in a row take an
+    /// instance out of the proxy until it answers 2xx again.
+    pub health_interval_ms: u64,
+    pub health_failures: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -261,6 +266,8 @@ impl Default for DeployConfig {
             max_context_bytes: 2 * 1024 * 1024 * 1024,
             drain_seconds: 10,
             stop_grace_seconds: 10,
+            health_interval_ms: 10_000,
+            health_failures: 3,
         }
     }
 }

@@ -51,9 +51,11 @@ pub(crate) async fn enable(state: &AppState, routes: dockyard_proxy::RouteTable,
         default_health_timeout: Duration::from_secs(60),
         drain_timeout: Duration::from_secs(config.deploy.drain_seconds),
         stop_grace: Duration::from_secs(config.deploy.stop_grace_seconds),
+        health_interval: Duration::from_millis(config.deploy.health_interval_ms),
+        health_failures: config.deploy.health_failures.max(1),
         staging_root: config.data_dir.join("deploy-staging"),
     };
-    state.services.enable_deploys(DeployEngine { runtime: Arc::new(runtime), routes, config: deploy });
+    state.services.enable_deploys(DeployEngine::new(Arc::new(runtime), routes, deploy));
     RouteSync::start(state.services.clone(), ROUTE_REFRESH, ORPHAN_SWEEP, state.stopped());
     match info {
         Some(info) => {

@@ -4,7 +4,11 @@
 //! demultiplexed into stdout and stderr, split into lines per container and
 //! stream, with the engine's timestamp parsed off each entry, merged as they
 //! come. Nothing is spawned: dropping the returned stream closes every engine
-//! connection. The set of containers is fixed when the stream starts.
+//! connection. A followed stream also watches the engine's `start` events for
+//! the selector's labels (from a second before the containers were listed, so
+//! none starts unseen in between) and joins each container that starts while
+//! it is open: a redeploy's new replicas, a restarted one. A container already
+//! being followed is not joined twice.
 //!
 //! Stats: one reading per running container (`stream: false`, not one-shot, so
 //! the engine samples twice about a second apart and fills `precpu_stats`).
@@ -16,12 +20,14 @@
 //! inactive page cache (as `docker stats` shows it); the limit is reported only
 //! when the container has one (otherwise the engine answers the host's memory).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerInspectResponse, ContainerStatsResponse};
-use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use bollard::models::{ContainerInspectResponse, ContainerStatsResponse, EventMessage};
+use bollard::query_parameters::{
+    EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder,
+};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream as FuturesBoxStream};
 use futures_util::{StreamExt, TryStreamExt};
@@ -39,9 +45,20 @@ impl DockerRuntime {
         let docker = self.inner.docker.clone();
         let filters = self.filters(&selector);
         let containers = async move {
+            // Events from a second before the list (the engine counts in seconds):
+            // a container starting in between shows in both and is joined once.
+            let events = options.follow.then(|| {
+                let since = (Utc::now().timestamp() - 1).to_string();
+                let mut event_filters = filters.clone();
+                event_filters.insert("type".to_owned(), vec!["container".to_owned()]);
+                event_filters.insert("event".to_owned(), vec!["start".to_owned()]);
+                let events = EventsOptionsBuilder::new().since(&since).filters(&event_filters).build();
+                docker.events(Some(events)).boxed()
+            });
             let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
             let summaries = docker.list_containers(Some(list)).await.map_err(engine_error)?;
-            let mut per_container: Vec<FuturesBoxStream<'static, Result<LogLine, RuntimeError>>> = Vec::new();
+            let (since, tail) = (options.since, options.tail);
+            let mut follow = Follow { docker, options, merged: stream::SelectAll::new(), events, open: HashSet::new() };
             for summary in summaries {
                 let Some(id) = summary.id else { continue };
                 let name = summary
@@ -49,19 +66,9 @@ impl DockerRuntime {
                     .and_then(|names| names.into_iter().next())
                     .map(|name| name.trim_start_matches('/').to_owned())
                     .unwrap_or_else(|| id.clone());
-                let mut builder = LogsOptionsBuilder::new()
-                    .follow(options.follow)
-                    .stdout(true)
-                    .stderr(true)
-                    .timestamps(true)
-                    .tail(&options.tail.map_or_else(|| "all".to_owned(), |tail| tail.to_string()));
-                if let Some(since) = options.since {
-                    builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
-                }
-                let raw = docker.logs(&id, Some(builder.build()));
-                per_container.push(container_lines(raw, name, options.since).boxed());
+                follow.join(id, name, since, tail);
             }
-            Ok::<_, RuntimeError>(stream::select_all(per_container))
+            Ok::<_, RuntimeError>(follow.into_stream())
         };
         stream::once(containers)
             .map(|result| match result {
@@ -170,6 +177,89 @@ fn cores_between(first: &ContainerStatsResponse, second: &ContainerStatsResponse
     let cpu_delta = total(second)?.saturating_sub(total(first)?);
     let wall = (read(second)? - read(first)?).num_nanoseconds().filter(|nanos| *nanos > 0)?;
     Some(cpu_delta as f64 / wall as f64)
+}
+
+/// What a per-container stream yields: a line, or that the container's stream ended.
+enum Piece {
+    Line(Result<LogLine, RuntimeError>),
+    Ended(String),
+}
+
+/// The merged log streams of the containers being followed, and the engine's
+/// `start` events that add to them (`events` is `None` unless following).
+struct Follow {
+    docker: bollard::Docker,
+    options: LogOptions,
+    merged: stream::SelectAll<FuturesBoxStream<'static, Piece>>,
+    events: Option<FuturesBoxStream<'static, Result<EventMessage, bollard::errors::Error>>>,
+    /// Containers whose stream is open.
+    open: HashSet<String>,
+}
+
+impl Follow {
+    fn join(&mut self, id: String, name: String, since: Option<DateTime<Utc>>, tail: Option<u32>) {
+        if !self.open.insert(id.clone()) {
+            return;
+        }
+        let mut builder = LogsOptionsBuilder::new()
+            .follow(self.options.follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&tail.map_or_else(|| "all".to_owned(), |tail| tail.to_string()));
+        if let Some(since) = since {
+            builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
+        }
+        let raw = self.docker.logs(&id, Some(builder.build()));
+        let lines =
+            container_lines(raw, name, since).map(Piece::Line).chain(stream::once(async move { Piece::Ended(id) }));
+        self.merged.push(lines.boxed());
+    }
+
+    /// A container that started while following: all of its output since it
+    /// started (the caller's `since`, if later), whatever `tail` said.
+    fn joined(&mut self, message: EventMessage) {
+        let Some(actor) = message.actor else { return };
+        let Some(id) = actor.id else { return };
+        let name = actor
+            .attributes
+            .as_ref()
+            .and_then(|attributes| attributes.get("name").cloned())
+            .unwrap_or_else(|| id.clone());
+        let started = message.time.and_then(|seconds| DateTime::from_timestamp(seconds, 0));
+        let since = match (started, self.options.since) {
+            (Some(started), Some(since)) => Some(started.max(since)),
+            (started, since) => started.or(since),
+        };
+        self.join(id, name, since, None);
+    }
+
+    fn into_stream(self) -> impl futures_util::Stream<Item = Result<LogLine, RuntimeError>> + Send + 'static {
+        stream::unfold(self, |mut follow| async move {
+            loop {
+                let events_open = follow.events.is_some();
+                tokio::select! {
+                    piece = follow.merged.next(), if !follow.merged.is_empty() => match piece {
+                        Some(Piece::Line(line)) => return Some((line, follow)),
+                        Some(Piece::Ended(id)) => {
+                            follow.open.remove(&id);
+                        }
+                        None => {}
+                    },
+                    event = async { follow.events.as_mut().expect("guarded").next().await }, if events_open => match event {
+                        Some(Ok(message)) => follow.joined(message),
+                        Some(Err(error)) => {
+                            // Without events the open streams still go on; say why no new one will join.
+                            follow.events = None;
+                            return Some((Err(engine_error(error)), follow));
+                        }
+                        None => follow.events = None,
+                    },
+                    else => return None,
+                }
+            }
+        })
+    }
 }
 
 /// One container's log stream as lines (see the module docs).

@@ -74,6 +74,10 @@ pub struct DeployConfig {
     pub drain_timeout: Duration,
     /// SIGTERM to SIGKILL when stopping containers.
     pub stop_grace: Duration,
+    /// How often live instances are probed on their health path (zero: never),
+    /// and how many failures in a row take one out of the proxy.
+    pub health_interval: Duration,
+    pub health_failures: u32,
     /// Where git sources and uploads are staged for a build.
     pub staging_root: PathBuf,
 }
@@ -91,6 +95,8 @@ impl Default for DeployConfig {
             default_health_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(10),
+            health_interval: Duration::from_secs(10),
+            health_failures: 3,
             staging_root: PathBuf::from("./data/deploy-staging"),
         }
     }
@@ -101,6 +107,14 @@ pub struct DeployEngine {
     pub runtime: Arc<dyn Runtime>,
     pub routes: RouteTable,
     pub config: DeployConfig,
+    /// What the probes after go-live found (see `routing`).
+    pub(crate) health: routing::HealthBook,
+}
+
+impl DeployEngine {
+    pub fn new(runtime: Arc<dyn Runtime>, routes: RouteTable, config: DeployConfig) -> Self {
+        Self { runtime, routes, config, health: routing::HealthBook::default() }
+    }
 }
 
 pub(crate) type EngineSlot = OnceLock<Arc<DeployEngine>>;

@@ -7,18 +7,26 @@
 //! topic; every replica also rebuilds on a timer, which catches containers the
 //! engine restarted or that died.
 //!
+//! After go-live, a second task probes every live instance of a service with a
+//! health-check path every `health_interval` (one `GET`, 2xx is healthy).
+//! `health_failures` failures in a row take the instance out of the table; the
+//! next 2xx puts it back. If no instance of the active deployment is left, the
+//! route answers the "failing" page. The results live in memory per replica
+//! (each replica probes what its own proxy routes to).
+//!
 //! The sweep removes instances whose deployment is neither active nor in
 //! flight (a crash between starting containers and recording them, a failed
 //! cleanup, a service deleted by another replica). Instances of an active
 //! deployment are adopted as they are: a restarted Dockyard serves what was
 //! running without touching it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use dockyard_domain::deploy::{DeploymentStatus, DesiredState};
 use dockyard_proxy::{Backend, Route, RouteStatus};
-use dockyard_runtime::{Instance, InstanceState, Selector};
+use dockyard_runtime::{Instance, InstanceState, Selector, health};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -37,6 +45,9 @@ impl RouteSync {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let prober = services.clone();
+        tokio::spawn(async move { prober.probe_loop(stopped).await });
         tokio::spawn(async move {
             let mut subscription = services.bus().subscribe(ROUTES_TOPIC);
             services.sweep_orphans().await;
@@ -48,7 +59,10 @@ impl RouteSync {
             tokio::pin!(shutdown);
             loop {
                 tokio::select! {
-                    () = &mut shutdown => return,
+                    () = &mut shutdown => {
+                        let _ = stop.send(true);
+                        return;
+                    }
                     _ = subscription.recv() => services.rebuild_routes().await,
                     _ = ticker.tick() => services.rebuild_routes().await,
                     _ = sweeper.tick() => {
@@ -57,6 +71,55 @@ impl RouteSync {
                 }
             }
         })
+    }
+}
+
+/// Health after go-live, per instance (engine id).
+#[derive(Default)]
+pub(crate) struct HealthBook {
+    instances: Mutex<HashMap<String, Probed>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Probed {
+    failures: u32,
+    out: bool,
+}
+
+/// What one probe changed.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    TakenOut,
+    BackIn,
+}
+
+impl HealthBook {
+    fn is_out(&self, instance: &str) -> bool {
+        self.lock().get(instance).is_some_and(|probed| probed.out)
+    }
+
+    fn record(&self, instance: &str, healthy: bool, threshold: u32) -> Option<Change> {
+        let mut instances = self.lock();
+        let probed = instances.entry(instance.to_owned()).or_default();
+        if healthy {
+            probed.failures = 0;
+            return std::mem::take(&mut probed.out).then_some(Change::BackIn);
+        }
+        probed.failures = probed.failures.saturating_add(1);
+        if probed.failures >= threshold && !probed.out {
+            probed.out = true;
+            return Some(Change::TakenOut);
+        }
+        None
+    }
+
+    /// Forgets instances that are gone.
+    fn retain(&self, live: &HashSet<&str>) {
+        self.lock().retain(|instance, _| live.contains(instance.as_str()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Probed>> {
+        self.instances.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -104,6 +167,7 @@ impl Services {
                         instances
                             .iter()
                             .filter(|instance| instance.state == InstanceState::Running)
+                            .filter(|instance| !engine.health.is_out(&instance.id))
                             .filter_map(|instance| instance.addr.map(|addr| Backend { id: instance.id.clone(), addr }))
                             .collect()
                     })
@@ -114,7 +178,7 @@ impl Services {
                     (_, None) => RouteStatus::NotDeployed,
                     (_, Some(DeploymentStatus::Failed)) => RouteStatus::Failing,
                     (_, Some(_)) if routable.active.is_none() => RouteStatus::NotDeployed,
-                    // Active but nothing running: the containers died.
+                    // Active but nothing running or healthy: the containers died or fail their checks.
                     (_, Some(_)) if backends.is_empty() => RouteStatus::Failing,
                     (_, Some(_)) => RouteStatus::Serving,
                 };
@@ -127,6 +191,81 @@ impl Services {
             })
             .collect();
         engine.routes.replace(routes);
+    }
+
+    /// Probes live instances every `health_interval` until `stopped` turns true.
+    async fn probe_loop(&self, mut stopped: tokio::sync::watch::Receiver<bool>) {
+        let Some(engine) = self.inner.deploy.get() else { return };
+        let interval = engine.config.health_interval;
+        if interval.is_zero() {
+            return;
+        }
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                _ = ticker.tick() => self.probe_instances().await,
+            }
+        }
+    }
+
+    /// One round: probes every running instance of every active deployment
+    /// whose service has a health path, and rebuilds the routes if one went
+    /// out or came back.
+    pub(crate) async fn probe_instances(&self) {
+        let Some(engine) = self.inner.deploy.get() else { return };
+        let (Ok(services), Ok(instances)) =
+            (self.store().routable_services().await, engine.runtime.list(Selector::all()).await)
+        else {
+            return;
+        };
+        let paths: HashMap<&str, (&str, &str)> = services
+            .iter()
+            .filter_map(|routable| {
+                let path = routable.service.health_check_path.as_deref()?;
+                Some((routable.active.as_ref()?.as_str(), (path, routable.service.name.as_str())))
+            })
+            .collect();
+        // Long enough for a busy app, never longer than a round.
+        let timeout = engine.config.health_interval.clamp(Duration::from_secs(1), Duration::from_secs(5));
+        let probes =
+            instances.iter().filter(|instance| instance.state == InstanceState::Running).filter_map(|instance| {
+                let (path, service) = paths.get(instance.deployment_id.as_str())?;
+                let addr = instance.addr?;
+                Some(async move {
+                    let result = health::probe(addr, path, timeout).await;
+                    (instance, *service, result)
+                })
+            });
+        let results = futures_util::future::join_all(probes).await;
+        let mut changed = false;
+        for (instance, service, result) in results {
+            let healthy = matches!(result, Ok(status) if (200..300).contains(&status));
+            if !healthy {
+                metrics::counter!("deploy_health_check_failures_total", "service" => service.to_owned()).increment(1);
+            }
+            match engine.health.record(&instance.id, healthy, engine.config.health_failures) {
+                Some(Change::TakenOut) => {
+                    changed = true;
+                    let reason = match result {
+                        Ok(status) => format!("HTTP {status}"),
+                        Err(error) => error.to_string(),
+                    };
+                    tracing::warn!(service, instance = %instance.name, %reason,
+                        failures = engine.config.health_failures, "instance failed its health checks; out of the proxy");
+                }
+                Some(Change::BackIn) => {
+                    changed = true;
+                    tracing::info!(service, instance = %instance.name, "instance healthy again; back in the proxy");
+                }
+                None => {}
+            }
+        }
+        engine.health.retain(&instances.iter().map(|instance| instance.id.as_str()).collect());
+        if changed {
+            self.rebuild_routes().await;
+        }
     }
 
     /// Removes instances whose deployment is neither active nor in flight.
@@ -170,5 +309,35 @@ impl Services {
             }
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_goes_out_after_the_threshold_and_back_on_one_success() {
+        let book = HealthBook::default();
+        assert_eq!(book.record("a", false, 3), None);
+        assert_eq!(book.record("a", false, 3), None);
+        assert!(!book.is_out("a"));
+        assert_eq!(book.record("a", false, 3), Some(Change::TakenOut));
+        assert!(book.is_out("a"));
+        assert_eq!(book.record("a", false, 3), None, "already out");
+        assert_eq!(book.record("a", true, 3), Some(Change::BackIn));
+        assert!(!book.is_out("a"));
+        assert_eq!(book.record("a", false, 3), None, "the count starts again");
+    }
+
+    #[test]
+    fn a_success_resets_the_count_and_gone_instances_are_forgotten() {
+        let book = HealthBook::default();
+        book.record("a", false, 2);
+        book.record("a", true, 2);
+        assert_eq!(book.record("a", false, 2), None);
+        assert_eq!(book.record("b", false, 1), Some(Change::TakenOut));
+        book.retain(&HashSet::from(["a"]));
+        assert!(!book.is_out("b"));
     }
 }

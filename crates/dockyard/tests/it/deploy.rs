@@ -420,6 +420,90 @@ HTTPServer(('0.0.0.0', int(os.environ['PORT'])), Hello).serve_forever()\n",
     assert_eq!((status, body.as_str()), (200, "python hello"));
 }
 
+/// After go-live, live instances are probed on the health path: one that keeps
+/// failing leaves the proxy (the other replica serves everything), both failing
+/// turn the route into the "failing" page, and a healthy answer brings each back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_after_go_live_take_instances_out_and_back() {
+    if !engine_available("health_checks_after_go_live_take_instances_out_and_back") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app =
+        DeployApp::start(&[("DOCKYARD_DEPLOY__HEALTH_INTERVAL_MS", "300"), ("DOCKYARD_DEPLOY__HEALTH_FAILURES", "2")])
+            .await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Probe").await;
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\n\
+CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && echo ok > /www/health && exec httpd -f -p 8080 -h /www\"]\n",
+    )
+    .await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2 }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let host = service["host"].as_str().expect("host").to_owned();
+    let deployment = deploy(admin, &service_id).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
+
+    // Which hostnames answer through the proxy over a few requests (a 503 counts as "503").
+    let answers = |count: usize| {
+        let host = host.clone();
+        async move {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..count {
+                let (status, body) = via_proxy(app, &host, "/").await;
+                seen.insert(if status == 200 { body.trim().to_owned() } else { status.to_string() });
+            }
+            seen
+        }
+    };
+    let containers = deploy_app.containers();
+    assert_eq!(containers.len(), 2, "two replicas: {containers:?}");
+    let hostnames: Vec<String> =
+        containers.iter().map(|id| docker(&["exec", id, "hostname"]).trim().to_owned()).collect();
+    let both: std::collections::BTreeSet<String> = hostnames.iter().cloned().collect();
+    assert_eq!(answers(12).await, both, "both replicas serve");
+
+    let until = |want: std::collections::BTreeSet<String>, what: &'static str| {
+        let answers = &answers;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let seen = answers(8).await;
+                if seen == want {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{what}: still {seen:?}, want {want:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // The first replica's health check fails from now on: it leaves the proxy.
+    docker(&["exec", &containers[0], "rm", "/www/health"]);
+    until([hostnames[1].clone()].into(), "the failing replica leaves").await;
+    // Both fail: the route says the service is failing.
+    docker(&["exec", &containers[1], "rm", "/www/health"]);
+    until(["503".to_owned()].into(), "no healthy replica").await;
+    let (status, page) = via_proxy(app, &host, "/").await;
+    assert_eq!(status, 503);
+    assert!(page.contains("failing"), "{page}");
+    // Healthy again: both come back without a redeploy.
+    for id in &containers {
+        docker(&["exec", id, "sh", "-c", "echo ok > /www/health"]);
+    }
+    until(both.clone(), "both replicas come back").await;
+    assert_eq!(deploy_app.containers().len(), 2, "nothing was restarted or removed");
+}
+
 const SLOW_DOCKERFILE: &str = "FROM dockyard-base/busybox:1\nRUN echo MARKER && sleep 120\nCMD [\"sh\"]\n";
 
 /// Whether a build step with `marker` still runs (its intermediate container).
@@ -795,6 +879,46 @@ CMD [\"sh\", \"-c\", \"echo cli-app-started; exec httpd -f -p 8080 -h /www\"]\n"
     let (ok, stdout, stderr) = cli(app, &token, &["logs", "--deployment", &deployment_id]).await;
     assert!(ok && stdout.contains("building the uploaded folder"), "build log:\n{stdout}\n{stderr}");
 
+    // A follower opened now (no history: `--tail 0`) shows the next deployment's
+    // new instance, which starts after the stream opened.
+    use tokio::io::AsyncBufReadExt;
+    let mut follower = tokio::process::Command::new(crate::support::binary())
+        .args(["logs", "--service", &service_id, "--follow", "--tail", "0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKYARD_URL", &app.base)
+        .env("DOCKYARD_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start dockyard logs --follow");
+    let mut followed = tokio::io::BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    write_local(
+        "Dockerfile",
+        b"FROM dockyard-base/busybox:1\nCOPY site/ /www/\n\
+CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]\n",
+    );
+    let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", &service_id, "--detach"]).await;
+    assert!(ok, "second deploy: {stdout}\n{stderr}");
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = followed.next_line().await.expect("read the follower") {
+            let done = line.contains("cli-app-v2-started");
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found.ok(), Some(true), "the follower never showed the new instance: {seen:?}");
+    assert!(!seen.iter().any(|line| line.contains("cli-app-started")), "--tail 0 replayed history: {seen:?}");
+    follower.kill().await.expect("stop the follower");
+    let done = settle(admin, stdout.trim()).await;
+    assert_eq!(done["status"], "active", "{done}");
+
     // A failing build: non-zero exit with the reason; the running version keeps serving.
     write_local("Dockerfile", b"FROM dockyard-base/busybox:1\nRUN echo about-to-fail && false\n");
     let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", &service_id]).await;
@@ -829,7 +953,8 @@ CMD [\"sh\", \"-c\", \"echo cli-app-started; exec httpd -f -p 8080 -h /www\"]\n"
         assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{code}");
     }
     let after = admin.get(&format!("/api/v1/services/{service_id}/deployments")).await;
-    assert_eq!(after.json.as_array().map(Vec::len), deployments.json.as_array().map(|list| list.len() + 1));
+    // The followed redeploy and the failed build; no upload above made one.
+    assert_eq!(after.json.as_array().map(Vec::len), deployments.json.as_array().map(|list| list.len() + 2));
     assert_no_leftovers(&staging).await;
 }
 
