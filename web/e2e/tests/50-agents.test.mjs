@@ -3,8 +3,9 @@
 // Claude-Code-style profile and a terminal (pty) profile through the API, in a
 // project whose workspace is a git repository (the Git panel's API: init, write a
 // file, commit). In the browser: start a claude session, watch the timeline show the
-// Write tool call and the status go succeeded, get the toast, open the changes, Apply
-// and find the file in the explorer. Then start the terminal agent, see its question
+// Write tool call and the status go succeeded, get the toast, open the changes, send a
+// review comment back (a follow-up session writes a second file on the same branch),
+// Apply both and find the files in the explorer. Then start the terminal agent, see its question
 // in xterm, reload the page mid-session (the panel comes back and replays the
 // transcript), type "y" + Enter and see the answer. Phone layout, no console errors.
 import assert from "node:assert/strict";
@@ -126,22 +127,38 @@ test("agent sessions from the IDE: timeline, review and apply, a terminal agent 
     await screenshot(page, "50-agents-claude");
   });
 
-  await t.test("the changes are reviewed and applied, and the file shows in the explorer", async () => {
+  await t.test("a review comment goes back to the agent, then both sessions' changes are applied", async () => {
     await dock.getByRole("tab", { name: /Changes/ }).click();
     const file = dock.getByRole("group", { name: "Diff of notes.txt" });
     await file.waitFor();
     await file.getByText("hello").waitFor();
     assert.equal(await page.getByRole("tree", { name: "Files" }).getByRole("treeitem", { name: "notes.txt" }).count(), 0, "not in the workspace before the apply");
+    // The review comment: a follow-up session continues on the same branch and opens.
+    const comment = dock.getByRole("form", { name: "Review comment" });
+    await comment.getByLabel("Review comment for the agent").fill("write more.txt: again");
+    await comment.getByRole("button", { name: "Send to agent" }).click();
+    await dock.getByRole("heading", { name: /Agent: claude — write more\.txt: again/ }).waitFor();
+    await dock.getByRole("status", { name: "Session status: succeeded" }).waitFor({ timeout: 30_000 });
+    await dock.getByRole("tab", { name: /Changes/ }).click();
+    await dock.getByRole("group", { name: "Diff of more.txt" }).getByText("again").waitFor();
+    await dock.getByRole("group", { name: "Diff of notes.txt" }).waitFor();
     await dock.getByRole("button", { name: "Apply changes" }).click();
     const dialog = page.getByRole("alertdialog", { name: "Apply the agent's changes?" });
     await dialog.getByRole("button", { name: "Apply", exact: true }).click();
     await dock.getByText("The changes were applied to the workspace.").waitFor({ timeout: 20_000 });
-    await page.getByRole("region", { name: "Notifications" }).getByText(/Applied 1 changed file/).waitFor();
+    await page.getByRole("region", { name: "Notifications" }).getByText(/Applied 2 changed files/).waitFor();
     await page.getByRole("tab", { name: "Explorer" }).click();
     await page.getByRole("tree", { name: "Files" }).getByRole("treeitem", { name: "notes.txt" }).waitFor();
-    const applied = await apiCall(server, "GET", `/api/v1/projects/${project.id}/files/notes.txt`, undefined, cookie);
-    assert.equal(applied.status, 200);
-    assert.equal(applied.body, "hello\n");
+    for (const [name, text] of [["notes.txt", "hello\n"], ["more.txt", "again\n"]]) {
+      const applied = await apiCall(server, "GET", `/api/v1/projects/${project.id}/files/${name}`, undefined, cookie);
+      assert.equal(applied.status, 200, name);
+      assert.equal(applied.body, text, name);
+    }
+    // The first session says where its changes went.
+    await page.getByRole("tab", { name: "Agents" }).click();
+    await page.getByRole("button", { name: "Session write notes.txt: hello, succeeded" }).click();
+    await dock.getByRole("tab", { name: /Changes/ }).click();
+    await dock.getByText(/A review comment went back to the agent/).waitFor();
   });
 
   await t.test("an apply that conflicts with the workspace names the file and changes nothing", async () => {

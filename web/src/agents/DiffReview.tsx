@@ -2,7 +2,8 @@
 // file by file with their hunks (the Git panel's diff table and styles), then Apply
 // (merge the session's branch into the workspace) or Discard (drop the worktree),
 // each after a confirmation. A merge conflict or a dirty workspace is shown with the
-// files it names; the workspace is left as it was.
+// files it names; the workspace is left as it was. A review comment goes back to the
+// agent as a follow-up session on the same worktree and branch, which then opens.
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 
@@ -11,6 +12,7 @@ import { Button, ConfirmDialog, errorMessage, toast } from "../components";
 import { ide } from "../ide/search/actions";
 import { agentKeys, agentsApi, useRefreshAgents, useSessionDiff } from "./api";
 import { canReview } from "./model";
+import { useAgents } from "./store";
 import type { AgentSession, DiffFile } from "./types";
 
 const MAX_LINES = 2000;
@@ -26,6 +28,12 @@ export function DiffReview({ session, projectId }: { session: AgentSession; proj
   if (session.isolation !== "worktree") return <p className="deploy-muted agents-pad">This session worked in the workspace itself: its changes are already there (see Source Control).</p>;
   if (session.review === "applied") return <p className="agents-pad" role="status">The changes were applied to the workspace.</p>;
   if (session.review === "discarded") return <p className="agents-pad" role="status">The changes were discarded.</p>;
+  if (session.review === "continued")
+    return (
+      <p className="agents-pad" role="status">
+        A review comment went back to the agent: a follow-up session continues on <code>{session.branch}</code>, and its review covers these changes too.
+      </p>
+    );
   if (!reviewable) return <p className="deploy-muted agents-pad">The changes can be reviewed once the session is over.</p>;
   if (diff.isPending) return <p className="deploy-muted agents-pad" role="status">Loading the changes…</p>;
   if (diff.isError)
@@ -85,6 +93,7 @@ export function DiffReview({ session, projectId }: { session: AgentSession; proj
         <FileDiff key={file.path} file={file} />
       ))}
       {diff.data.truncated ? <div className="git-diff-note">The diff is longer than shown.</div> : null}
+      <ReviewComment session={session} projectId={projectId} />
       <ConfirmDialog open={confirm === "apply"} title="Apply the agent's changes?" confirmLabel="Apply" danger={false} onConfirm={apply} onClose={() => setConfirm(null)}>
         Merges <code>{session.branch}</code> ({files.length} file{files.length === 1 ? "" : "s"}) into the workspace with a merge commit.
       </ConfirmDialog>
@@ -92,6 +101,63 @@ export function DiffReview({ session, projectId }: { session: AgentSession; proj
         Deletes the session's worktree and its branch <code>{session.branch}</code>. The transcript stays in the history. This cannot be undone.
       </ConfirmDialog>
     </div>
+  );
+}
+
+/** A review comment sent back to the agent: the follow-up session opens in the panel. */
+function ReviewComment({ session, projectId }: { session: AgentSession; projectId: string }) {
+  const [text, setText] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const refresh = useRefreshAgents(projectId);
+  const openSession = useAgents((s) => s.openSession);
+  const send = async () => {
+    if (!text.trim()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const next = await agentsApi.followUp(session.id, text.trim());
+      setText("");
+      toast(`Sent to the agent: a follow-up session continues on ${session.branch ?? "the same branch"}.`);
+      refresh(session.id);
+      openSession(next.id, "transcript");
+    } catch (failure) {
+      setError(errorMessage(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      className="agents-followup agents-review-comment"
+      aria-label="Review comment"
+      onSubmit={(event) => {
+        event.preventDefault();
+        void send();
+      }}
+    >
+      <textarea
+        aria-label="Review comment for the agent"
+        placeholder="Ask the agent for changes: it continues on the same branch"
+        value={text}
+        rows={2}
+        onChange={(event) => setText(event.target.value)}
+        onKeyDown={(event) => {
+          if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+            event.preventDefault();
+            void send();
+          }
+        }}
+      />
+      <Button type="submit" variant="secondary" className="deploy-small" disabled={busy || !text.trim()}>
+        Send to agent
+      </Button>
+      {error ? (
+        <div className="panel-error" role="alert">
+          {error}
+        </div>
+      ) : null}
+    </form>
   );
 }
 

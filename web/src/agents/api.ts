@@ -29,6 +29,8 @@ export const agentsApi = {
   diff: (id: string) => getJson<SessionDiff>(session(id, "/diff")),
   apply: async (id: string) => (await sendJson<ApplyResult>("POST", session(id, "/apply"), {}))!,
   discard: (id: string) => sendJson<null>("POST", session(id, "/discard"), {}),
+  /** A review comment for a finished worktree session: a new session continues its worktree and branch. */
+  followUp: async (id: string, prompt: string) => (await sendJson<AgentSession>("POST", session(id, "/follow-up"), { prompt }))!,
 };
 
 export const agentKeys = {
