@@ -26,7 +26,7 @@ pub const MAX_COMMAND_ID_CHARS: usize = 200;
 pub const MAX_KEY_CHARS: usize = 100;
 
 /// The setting names, as stored and as sent over the wire.
-pub const SETTING_NAMES: [&str; 9] = [
+pub const SETTING_NAMES: [&str; 10] = [
     "theme",
     "font_size",
     "tab_size",
@@ -36,6 +36,7 @@ pub const SETTING_NAMES: [&str; 9] = [
     "autosave",
     "autosave_delay_ms",
     "keybindings",
+    "inline_completions",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub struct EditorSettings {
     pub autosave_delay_ms: u32,
     /// Command id → key string, at most [`MAX_KEYBINDINGS`].
     pub keybindings: BTreeMap<String, String>,
+    /// The assistant's ghost text in the editor (when the org has an endpoint).
+    pub inline_completions: bool,
 }
 
 impl Default for EditorSettings {
@@ -106,6 +109,7 @@ impl Default for EditorSettings {
             autosave: Autosave::Off,
             autosave_delay_ms: 1000,
             keybindings: BTreeMap::new(),
+            inline_completions: true,
         }
     }
 }
@@ -196,6 +200,7 @@ impl EditorSettings {
             "autosave" => self.autosave = one_of(name, value, &Autosave::ALL, Autosave::as_str)?,
             "autosave_delay_ms" => self.autosave_delay_ms = integer(name, value, 100, 60_000)?,
             "keybindings" => self.keybindings = keybindings(value)?,
+            "inline_completions" => self.inline_completions = boolean(name, value)?,
             _ => return Err(invalid(name, "unknown setting")),
         }
         Ok(())

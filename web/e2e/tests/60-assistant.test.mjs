@@ -218,6 +218,26 @@ test("the assistant chats about the selection, inserts code and completes inline
     assert.match(saved, new RegExp(`result = ${GHOST.replace(/[()]/g, "\\$&")}`));
   });
 
+  await t.test("the palette's toggle turns inline completions off in the user's server-side settings", async () => {
+    await page.keyboard.press("Control+Shift+P");
+    await page.keyboard.type("Toggle inline completions");
+    await page.keyboard.press("Enter");
+    await page.getByRole("region", { name: "Notifications" }).getByText("Inline completions off").waitFor();
+    await waitFor("the setting stored on the server", async () => (await apiCall(server, "GET", "/api/v1/me/settings", undefined, cookie)).body.inline_completions === false);
+    const before = standIn.requests.filter((r) => r.body && !r.body.stream).length;
+    await page.locator(".ide-group.active .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("\nother = ");
+    await page.waitForTimeout(1500);
+    assert.equal(standIn.requests.filter((r) => r.body && !r.body.stream).length, before, "no completion request while off");
+    await page.getByRole("tab", { name: "Settings" }).click();
+    const check = page.getByRole("checkbox", { name: "Inline completions (ghost text; Tab accepts)" });
+    assert.equal(await check.isChecked(), false);
+    await check.check();
+    await waitFor("the setting back on", async () => (await apiCall(server, "GET", "/api/v1/me/settings", undefined, cookie)).body.inline_completions === true);
+    await page.getByRole("tab", { name: "Assistant" }).click();
+  });
+
   await t.test("New chat clears the conversation; it was kept across a reload", async () => {
     // The layout (the Assistant view shown) is saved after 800 ms.
     await page.waitForTimeout(1500);

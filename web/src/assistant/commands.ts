@@ -15,7 +15,8 @@ export function openAssistant() {
   setTimeout(() => useAssistant.getState().requestFocus(), 0);
 }
 
-export function assistantCommands(): Command[] {
+/** `toggleInline` flips the user's `inline_completions` setting and answers the new value. */
+export function assistantCommands(options: { toggleInline(): boolean }): Command[] {
   return [
     { id: "dockyard.assistant.open", title: "Open chat", category: "Assistant", run: openAssistant },
     {
@@ -41,8 +42,7 @@ export function assistantCommands(): Command[] {
       title: "Toggle inline completions",
       category: "Assistant",
       run: () => {
-        const next = !useAssistant.getState().inlineEnabled;
-        useAssistant.getState().setInlineEnabled(next);
+        const next = options.toggleInline();
         toast(next ? "Inline completions on" : "Inline completions off");
       },
     },

@@ -44,7 +44,6 @@ export function currentContext(): LiveContext | null {
 }
 
 const chatKey = (projectId: string) => `dockyard.assistant.chat.${projectId}`;
-const INLINE_KEY = "dockyard.assistant.inline";
 
 function loadChat(projectId: string): ChatState {
   try {
@@ -63,14 +62,6 @@ function saveChat(projectId: string, chat: ChatState) {
   }
 }
 
-function loadInline(): boolean {
-  try {
-    return localStorage.getItem(INLINE_KEY) !== "off";
-  } catch {
-    return true;
-  }
-}
-
 interface AssistantState {
   projectId: string | null;
   orgId: string | null;
@@ -79,7 +70,7 @@ interface AssistantState {
   chats: Record<string, ChatState>;
   /** The user removed the context chip: questions go without the file. */
   contextDismissed: boolean;
-  /** The inline-completions preference (on unless turned off). */
+  /** The user's `inline_completions` setting (server-side; the IDE copies it here). */
   inlineEnabled: boolean;
   /** Bumped to focus the question box (palette commands). */
   focusNonce: number;
@@ -107,7 +98,7 @@ export const useAssistant = create<AssistantState>((set, get) => ({
   configured: null,
   chats: {},
   contextDismissed: false,
-  inlineEnabled: loadInline(),
+  inlineEnabled: true,
   focusNonce: 0,
   answeredNonce: 0,
   reset(projectId) {
@@ -165,11 +156,6 @@ export const useAssistant = create<AssistantState>((set, get) => ({
     set({ contextDismissed: dismissed });
   },
   setInlineEnabled(enabled) {
-    try {
-      localStorage.setItem(INLINE_KEY, enabled ? "on" : "off");
-    } catch {
-      // Kept for this page only.
-    }
     set({ inlineEnabled: enabled });
   },
   requestFocus() {

@@ -10,6 +10,7 @@ import { AgentsView, IconAgent } from "../agents/AgentsView";
 import { agentCommands, AGENTS_VIEW } from "../agents/commands";
 import { api, unwrap } from "../api/client";
 import { AssistantView, IconAssistant, useAssistantBootstrap } from "../assistant/AssistantView";
+import { useAssistant } from "../assistant/store";
 import { assistantCommands, ASSISTANT_VIEW } from "../assistant/commands";
 import { Toaster } from "../components";
 import { deployCommands, DEPLOY_VIEW } from "../deploy/commands";
@@ -174,8 +175,19 @@ export function IdeScreen({ projectId }: { projectId: string }) {
   }, [projectId, navigate]);
   useEffect(() => useIde.getState().registerCommands(deployCommands()), []);
   useEffect(() => useIde.getState().registerCommands(agentCommands()), []);
-  useEffect(() => useIde.getState().registerCommands(assistantCommands()), []);
+  useEffect(() => {
+    const toggleInline = () => {
+      const next = !settingsRef.current.inline_completions;
+      saveSettings.mutate({ inline_completions: next });
+      return next;
+    };
+    return useIde.getState().registerCommands(assistantCommands({ toggleInline }));
+    // As above: saveSettings.mutate is stable enough.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
   useAssistantBootstrap(projectId);
+  // The provider reads the user's setting from the assistant's store.
+  useEffect(() => useAssistant.getState().setInlineEnabled(settings.inline_completions), [settings.inline_completions]);
 
   // Keyboard shortcuts, before Monaco and the browser see them.
   useEffect(() => {

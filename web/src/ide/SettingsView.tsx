@@ -1,7 +1,6 @@
 // The Settings view: theme, editor options, autosave and the keybindings list, saved per
 // user on the server (PUT /api/v1/me/settings); a refused change shows its error inline.
-// The assistant's inline-completions switch is kept in this browser (localStorage): the
-// server's settings have no field for it yet.
+// The assistant's inline-completions switch is one of them (`inline_completions`).
 import { useId, useMemo, useState } from "react";
 
 import { ApiError } from "../api/client";
@@ -14,7 +13,6 @@ export function SettingsView() {
   const settings = useEffectiveSettings();
   const save = useSaveSettings();
   const commands = useIde((s) => s.commands);
-  const inlineCompletions = useAssistant((s) => s.inlineEnabled);
   const assistantConfigured = useAssistant((s) => s.configured);
   const [filter, setFilter] = useState("");
   const error = save.error instanceof ApiError ? save.error : save.error ? new ApiError(0, null, String(save.error)) : null;
@@ -84,7 +82,7 @@ export function SettingsView() {
         </fieldset>
         <fieldset>
           <legend>Assistant</legend>
-          <Check label="Inline completions (ghost text; Tab accepts)" checked={inlineCompletions} onChange={(v) => useAssistant.getState().setInlineEnabled(v)} />
+          <Check label="Inline completions (ghost text; Tab accepts)" checked={settings.inline_completions} onChange={(v) => update({ inline_completions: v })} />
           {assistantConfigured === false && <p className="ide-settings-note">The assistant is not configured for this org, so no completions are asked for.</p>}
         </fieldset>
       </form>

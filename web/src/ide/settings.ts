@@ -18,6 +18,8 @@ export interface Settings {
   autosave: Autosave;
   autosave_delay_ms: number;
   keybindings: Record<string, string>;
+  /** The assistant's ghost text in the editor (when the org has an endpoint). */
+  inline_completions: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -30,6 +32,7 @@ export const DEFAULT_SETTINGS: Settings = {
   autosave: "off",
   autosave_delay_ms: 1000,
   keybindings: {},
+  inline_completions: true,
 };
 
 export const THEMES: { id: Theme; label: string; monaco: string }[] = [
@@ -60,6 +63,7 @@ export function normalizeSettings(raw: unknown): Settings {
     autosave: value.autosave === "after-delay" || value.autosave === "on-focus-change" ? value.autosave : "off",
     autosave_delay_ms: num(value.autosave_delay_ms, 100, 60_000, DEFAULT_SETTINGS.autosave_delay_ms),
     keybindings: value.keybindings && typeof value.keybindings === "object" ? value.keybindings : {},
+    inline_completions: typeof value.inline_completions === "boolean" ? value.inline_completions : DEFAULT_SETTINGS.inline_completions,
   };
 }
 

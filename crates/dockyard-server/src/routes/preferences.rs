@@ -65,6 +65,8 @@ pub struct Settings {
     /// Command id → key string (`ctrl+shift+p`; empty unbinds). At most 200 entries,
     /// command ids of 1 to 200 characters, key strings of at most 100.
     pub keybindings: BTreeMap<String, String>,
+    /// The assistant's inline completions (ghost text) in the editor; default true.
+    pub inline_completions: bool,
 }
 
 impl From<EditorSettings> for Settings {
@@ -88,6 +90,7 @@ impl From<EditorSettings> for Settings {
             },
             autosave_delay_ms: settings.autosave_delay_ms,
             keybindings: settings.keybindings,
+            inline_completions: settings.inline_completions,
         }
     }
 }
@@ -113,6 +116,7 @@ pub struct SettingsChange {
     #[schema(minimum = 100, maximum = 60000)]
     pub autosave_delay_ms: Option<u32>,
     pub keybindings: Option<BTreeMap<String, String>>,
+    pub inline_completions: Option<bool>,
 }
 
 /// The caller's editor settings, with defaults filled in.

@@ -16,7 +16,8 @@ fn defaults() -> Value {
         "minimap": true,
         "autosave": "off",
         "autosave_delay_ms": 1000,
-        "keybindings": {}
+        "keybindings": {},
+        "inline_completions": true
     })
 }
 
@@ -39,11 +40,14 @@ async fn settings_start_at_the_defaults_and_merge_partial_changes() {
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert_eq!(fresh.json, defaults());
 
-    let changed = put(&admin, "/api/v1/me/settings", &json!({ "theme": "light", "font_size": 16 })).await;
+    let changed =
+        put(&admin, "/api/v1/me/settings", &json!({ "theme": "light", "font_size": 16, "inline_completions": false }))
+            .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     let mut expected = defaults();
     expected["theme"] = json!("light");
     expected["font_size"] = json!(16);
+    expected["inline_completions"] = json!(false);
     assert_eq!(changed.json, expected);
 
     // A second change keeps the first.
@@ -108,6 +112,7 @@ async fn bad_settings_are_refused_with_stable_codes_and_change_nothing() {
         (json!({ "word_wrap": "yes" }), "word_wrap", "invalid_setting"),
         (json!({ "insert_spaces": 1 }), "insert_spaces", "invalid_setting"),
         (json!({ "minimap": [] }), "minimap", "invalid_setting"),
+        (json!({ "inline_completions": "on" }), "inline_completions", "invalid_setting"),
         (json!({ "keybindings": ["ctrl+s"] }), "keybindings", "invalid_setting"),
         (json!({ "keybindings": { "save": 1 } }), "keybindings", "invalid_setting"),
         (json!({ "keybindings": { "x".repeat(201): "ctrl+x" } }), "keybindings", "keybinding_too_long"),
