@@ -13,22 +13,35 @@ import { registerInlineCompletions } from "../assistant/inline";
 import { buildLanguageTable, type LanguageTable } from "./languages";
 import { OUTLINE_LANGUAGES, outline, type OutlineKind } from "./outline";
 
+// The language workers (TypeScript's alone is about 7 MB of script) start once the page
+// has been idle for a moment after the first editor asked for one, so that fetching and
+// parsing them does not compete with the editor's first frames for the CPU on small
+// machines. Monaco accepts a promised worker and queues its requests meanwhile.
+let settled: Promise<void> | null = null;
+function afterStartup(): Promise<void> {
+  settled ??= new Promise((resolve) => {
+    const whenIdle = () => (typeof requestIdleCallback === "function" ? requestIdleCallback(() => resolve(), { timeout: 2000 }) : setTimeout(resolve, 300));
+    setTimeout(whenIdle, 300);
+  });
+  return settled;
+}
+
 self.MonacoEnvironment = {
   getWorker(_workerId: string, label: string) {
     switch (label) {
       case "json":
-        return new JsonWorker();
+        return afterStartup().then(() => new JsonWorker());
       case "css":
       case "scss":
       case "less":
-        return new CssWorker();
+        return afterStartup().then(() => new CssWorker());
       case "html":
       case "handlebars":
       case "razor":
-        return new HtmlWorker();
+        return afterStartup().then(() => new HtmlWorker());
       case "typescript":
       case "javascript":
-        return new TsWorker();
+        return afterStartup().then(() => new TsWorker());
       default:
         return new EditorWorker();
     }
