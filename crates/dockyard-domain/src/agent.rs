@@ -133,6 +133,8 @@ pub struct AgentProfile {
     pub command: Vec<String>,
     /// Plain env vars (keys and secrets come from the org's agent secrets).
     pub env: BTreeMap<String, String>,
+    /// The working mode: where sessions run unless their start request says otherwise.
+    pub isolation: Isolation,
     pub max_runtime_secs: u32,
     /// Running (or queued) sessions of this profile per user, and per org.
     pub max_per_user: u32,
@@ -313,6 +315,7 @@ mod tests {
             kind: AgentKind::Pty,
             command: vec!["aider".into(), "--message={prompt}".into()],
             env: BTreeMap::new(),
+            isolation: Isolation::Worktree,
             max_runtime_secs: 60,
             max_per_user: 1,
             max_per_org: 1,

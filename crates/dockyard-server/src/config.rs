@@ -86,6 +86,8 @@ pub struct AgentProfileConfig {
     pub command: Vec<String>,
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// The working mode: `worktree` (default) or `workspace`.
+    pub isolation: Option<String>,
     pub max_runtime_secs: Option<i64>,
     pub max_per_user: Option<i64>,
     pub max_per_org: Option<i64>,
@@ -114,6 +116,7 @@ impl AgentProfileConfig {
             kind: Some(self.kind.clone()),
             command: Some(self.command.clone()),
             env: Some(self.env.clone()),
+            isolation: self.isolation.clone(),
             max_runtime_secs: self.max_runtime_secs,
             max_per_user: self.max_per_user,
             max_per_org: self.max_per_org,

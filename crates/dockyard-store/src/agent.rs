@@ -13,8 +13,8 @@ use sqlx::any::AnyRow;
 use crate::projects::{PROJECT_WITH_ROLE, project_with_role};
 use crate::{Store, StoreError, get_bool, get_opt_time, get_time, like_pattern, millis};
 
-const PROFILE_COLUMNS: &str = "id, name, kind, command, env, max_runtime_secs, max_per_user, max_per_org, enabled, \
-     created_at, updated_at";
+const PROFILE_COLUMNS: &str = "id, name, kind, command, env, isolation, max_runtime_secs, max_per_user, max_per_org, \
+     enabled, created_at, updated_at";
 
 const SESSION_COLUMNS: &str = "a.id, a.project_id, a.org_id, a.profile_id, a.profile_name, a.kind, a.prompt, \
      a.isolation, a.status, a.job_id, a.branch, a.continues, a.base_commit, a.final_commit, a.exit_code, a.error_code, \
@@ -33,12 +33,14 @@ fn profile_from_row(row: &AnyRow) -> Result<AgentProfile, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     let command: String = row.try_get("command")?;
     let env: String = row.try_get("env")?;
+    let isolation: String = row.try_get("isolation")?;
     Ok(AgentProfile {
         id: AgentProfileId::from_trusted(row.try_get("id")?),
         name: row.try_get("name")?,
         kind: AgentKind::parse(&kind).ok_or_else(|| corrupt("agent_profiles.kind", &kind))?,
         command: serde_json::from_str(&command).map_err(|e| corrupt("agent_profiles.command", e))?,
         env: serde_json::from_str(&env).map_err(|e| corrupt("agent_profiles.env", e))?,
+        isolation: Isolation::parse(&isolation).ok_or_else(|| corrupt("agent_profiles.isolation", &isolation))?,
         max_runtime_secs: u32_column(row, "max_runtime_secs")?,
         max_per_user: u32_column(row, "max_per_user")?,
         max_per_org: u32_column(row, "max_per_org")?,
@@ -128,8 +130,8 @@ impl Store {
     pub async fn insert_agent_profile(&self, profile: &AgentProfile) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO agent_profiles (id, name, kind, command, env, max_runtime_secs, max_per_user, max_per_org,
-                 enabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 enabled, created_at, updated_at, isolation)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(profile.id.as_str())
         .bind(&profile.name)
@@ -142,6 +144,7 @@ impl Store {
         .bind(i64::from(profile.enabled))
         .bind(millis(profile.created_at))
         .bind(millis(profile.updated_at))
+        .bind(profile.isolation.as_str())
         .execute(&self.pool)
         .await
         .map_err(profile_name_conflict)?;
@@ -151,7 +154,7 @@ impl Store {
     pub async fn update_agent_profile(&self, profile: &AgentProfile) -> Result<(), StoreError> {
         let result = sqlx::query(
             "UPDATE agent_profiles SET name = $2, kind = $3, command = $4, env = $5, max_runtime_secs = $6,
-                 max_per_user = $7, max_per_org = $8, enabled = $9, updated_at = $10
+                 max_per_user = $7, max_per_org = $8, enabled = $9, updated_at = $10, isolation = $11
              WHERE id = $1",
         )
         .bind(profile.id.as_str())
@@ -164,6 +167,7 @@ impl Store {
         .bind(i64::from(profile.max_per_org))
         .bind(i64::from(profile.enabled))
         .bind(millis(profile.updated_at))
+        .bind(profile.isolation.as_str())
         .execute(&self.pool)
         .await
         .map_err(profile_name_conflict)?;

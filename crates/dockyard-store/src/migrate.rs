@@ -60,6 +60,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0007_assistant.sql"),
         postgres: include_str!("../migrations/postgres/0007_assistant.sql"),
     },
+    Embedded {
+        version: 8,
+        description: "agent profile isolation",
+        sqlite: include_str!("../migrations/sqlite/0008_agent_profile_isolation.sql"),
+        postgres: include_str!("../migrations/postgres/0008_agent_profile_isolation.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -87,6 +87,12 @@ function NewSession({ projectId }: { projectId: string }) {
     if (nonce) promptRef.current?.focus();
   }, [nonce]);
 
+  // Each profile has a working mode: picking the profile picks its isolation (still changeable).
+  const profileIsolation = list.find((p) => p.name === profile)?.isolation;
+  useEffect(() => {
+    if (profileIsolation === "worktree" || profileIsolation === "workspace") setIsolation(profileIsolation);
+  }, [profile, profileIsolation]);
+
   if (profiles.isPending) return <p className="deploy-muted deploy-pad">Loading agent profiles…</p>;
   if (profiles.isError)
     return (

@@ -169,6 +169,7 @@ const profile = (name: string, state: string, extra: Partial<AgentProfile> = {})
   name,
   kind: "pty",
   command: ["x"],
+  isolation: "worktree",
   max_runtime_secs: 60,
   max_per_user: 1,
   max_per_org: 1,

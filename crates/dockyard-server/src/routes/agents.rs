@@ -75,6 +75,8 @@ pub struct AgentProfileDto {
     pub kind: String,
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The working mode: `worktree` or `workspace`, used when a session's start does not say.
+    pub isolation: String,
     pub max_runtime_secs: u32,
     pub max_per_user: u32,
     pub max_per_org: u32,
@@ -92,6 +94,7 @@ fn profile_dto(state: &AppState, profile: AgentProfile) -> AgentProfileDto {
         kind: profile.kind.as_str().to_owned(),
         command: profile.command,
         env: profile.env,
+        isolation: profile.isolation.as_str().to_owned(),
         max_runtime_secs: profile.max_runtime_secs,
         max_per_user: profile.max_per_user,
         max_per_org: profile.max_per_org,
@@ -113,6 +116,8 @@ pub struct ProfileBody {
     pub command: Option<Vec<String>>,
     /// Plain env vars (API keys belong in the org's agent secrets).
     pub env: Option<BTreeMap<String, String>>,
+    /// The working mode: `worktree` (default: a git worktree per session) or `workspace`.
+    pub isolation: Option<String>,
     /// Default 3600.
     pub max_runtime_secs: Option<i64>,
     /// Queued or running sessions per user (default 3) and per org (default 10).
@@ -128,6 +133,7 @@ impl From<ProfileBody> for ProfileInput {
             kind: body.kind,
             command: body.command,
             env: body.env,
+            isolation: body.isolation,
             max_runtime_secs: body.max_runtime_secs,
             max_per_user: body.max_per_user,
             max_per_org: body.max_per_org,
@@ -398,7 +404,7 @@ pub struct StartSession {
     /// The profile's name or id.
     pub profile: String,
     pub prompt: String,
-    /// `worktree` (the default: a git worktree on `dockyard/agent/<id>`) or `workspace`.
+    /// `worktree` (a git worktree on `dockyard/agent/<id>`) or `workspace`; default: the profile's working mode.
     pub isolation: Option<String>,
 }
 

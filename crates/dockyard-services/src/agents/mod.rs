@@ -125,6 +125,8 @@ pub struct ProfileInput {
     pub kind: Option<String>,
     pub command: Option<Vec<String>>,
     pub env: Option<BTreeMap<String, String>>,
+    /// `worktree` (the default) or `workspace`.
+    pub isolation: Option<String>,
     pub max_runtime_secs: Option<i64>,
     pub max_per_user: Option<i64>,
     pub max_per_org: Option<i64>,
@@ -167,6 +169,12 @@ fn profile_from_input(input: ProfileInput, base: Option<AgentProfile>) -> Result
         (None, Some(base)) => base.env.clone(),
         (None, None) => BTreeMap::new(),
     };
+    let isolation = match (input.isolation, &base) {
+        (Some(text), _) => Isolation::parse(&text)
+            .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))?,
+        (None, Some(base)) => base.isolation,
+        (None, None) => Isolation::Worktree,
+    };
     let bound = |field, value: Option<i64>, current: Option<u32>, default: u32, max| match (value, current) {
         (Some(value), _) => rules::limit(field, value, max),
         (None, Some(current)) => Ok(current),
@@ -178,6 +186,7 @@ fn profile_from_input(input: ProfileInput, base: Option<AgentProfile>) -> Result
         kind,
         command,
         env,
+        isolation,
         max_runtime_secs: bound(
             "max_runtime_secs",
             input.max_runtime_secs,
@@ -493,10 +502,12 @@ impl Services {
     ) -> Result<AgentSession, ServiceError> {
         let (project, _grant) = self.project_for(actor, project_id, Action::WriteCode).await?;
         let prompt = rules::prompt("prompt", prompt)?;
-        let isolation = match isolation {
-            None => Isolation::Worktree,
-            Some(text) => Isolation::parse(text)
-                .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))?,
+        let requested = match isolation {
+            None => None,
+            Some(text) => Some(
+                Isolation::parse(text)
+                    .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))?,
+            ),
         };
         let by_id = profile.parse::<AgentProfileId>().ok();
         let found = match by_id {
@@ -524,6 +535,8 @@ impl Services {
             }
             Err(error) => return Err(error.into()),
         };
+        // The request's choice, else the profile's working mode.
+        let isolation = requested.unwrap_or(profile.isolation);
         if isolation == Isolation::Worktree {
             let workspace = self.inner.workspaces.get(&project.id)?;
             if !dockyard_git::is_repository(workspace.root()) {

@@ -492,12 +492,13 @@ async fn bad_input_and_no_agents_are_clear_errors() {
         (json!({ "name": "x", "command": ["x"], "max_runtime_secs": 0 }), 422, "invalid_limit"),
         (json!({ "name": "x", "command": ["x"], "env": { "1A": "v" } }), 422, "invalid_env_key"),
         (json!({ "name": "x", "command": "x" }), 422, "invalid_body"),
+        (json!({ "name": "x", "command": ["x"], "isolation": "vm" }), 422, "invalid_isolation"),
     ];
     for (body, status, code) in cases {
         let reply = admin.post("/api/v1/admin/agent-profiles", &body).await;
         assert_eq!((reply.status, reply.code()), (status, code), "{body}: {}", reply.body);
     }
-    profile(&admin, &node, "claude", "claude-code", "claude", json!({})).await;
+    let claude = profile(&admin, &node, "claude", "claude-code", "claude", json!({})).await;
     let reply = admin.post("/api/v1/admin/agent-profiles", &json!({ "name": "claude", "command": ["x"] })).await;
     assert_eq!((reply.status, reply.code()), (409, "agent_profile_name_taken"));
     let cases: Vec<(Value, u16, &str)> = vec![
@@ -512,6 +513,20 @@ async fn bad_input_and_no_agents_are_clear_errors() {
         let reply = admin.post(&path, &body).await;
         assert_eq!((reply.status, reply.code()), (status, code), "{body}: {}", reply.body);
     }
+    // The profile's working mode decides when the start request does not: with
+    // `workspace` the same request runs in the (non-git) workspace itself.
+    let reply = admin
+        .request("PATCH", &format!("/api/v1/admin/agent-profiles/{claude}"), Some(&json!({ "isolation": "workspace" })))
+        .await;
+    assert_eq!((reply.status, reply.json["isolation"].as_str()), (200, Some("workspace")), "{}", reply.body);
+    let reply = admin.post(&path, &json!({ "profile": "claude", "prompt": "hi" })).await;
+    assert_eq!((reply.status, reply.json["isolation"].as_str()), (201, Some("workspace")), "{}", reply.body);
+    let session = reply.json["id"].as_str().expect("session id").to_owned();
+    let done = finished(&admin, &session).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // An explicit choice still wins.
+    let reply = admin.post(&path, &json!({ "profile": "claude", "prompt": "hi", "isolation": "worktree" })).await;
+    assert_eq!((reply.status, reply.code()), (409, "workspace_not_git"), "{}", reply.body);
     for path in ["/api/v1/agent-sessions/nope", "/api/v1/agent-sessions/01arz3ndektsv4rrffq69g5fav/diff"] {
         assert_eq!(admin.get(path).await.status, 404, "{path}");
     }
