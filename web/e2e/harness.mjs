@@ -9,6 +9,7 @@
 //   CI=true                      a missing component fails instead of skipping
 //   DOCKYARD_TEST_DEPLOY_ENGINE  the deploy engine of ordinary tests (default off);
 //                                startDockyard(env, { deploy: { instanceId } }) turns it on
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -184,6 +185,23 @@ export async function apiCall(server, method, path, body, cookie) {
     // Not JSON: keep the text.
   }
   return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/** Writes a workspace file through the raw files API. */
+export async function putFile(server, cookie, projectId, path, text) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
+    method: "PUT",
+    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
+    body: text,
+  });
+  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
+}
+
+/** Reads a workspace file through the raw files API. */
+export async function getFile(server, cookie, projectId, path) {
+  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.text();
 }
 
 export const admin = { email: "admin@example.com", password: "correct horse battery staple", name: "Ada Admin" };

@@ -6,22 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { apiCall, launchBrowser, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
-
-async function putFile(server, cookie, projectId, path, text) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
-    method: "PUT",
-    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
-    body: text,
-  });
-  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
-}
-
-async function getFile(server, cookie, projectId, path) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
-  assert.equal(response.status, 200, `GET ${path}`);
-  return response.text();
-}
+import { apiCall, getFile, launchBrowser, putFile, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
 
 /** The text of the active group's editor (Monaco renders spaces as U+00A0). */
 async function editorText(page) {

@@ -10,23 +10,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { apiCall, launchBrowser, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
-
-/** Writes a workspace file through the raw files API. */
-async function putFile(server, cookie, projectId, path, text) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
-    method: "PUT",
-    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
-    body: text,
-  });
-  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
-}
-
-async function getFile(server, cookie, projectId, path) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
-  assert.equal(response.status, 200, `GET ${path}`);
-  return response.text();
-}
+import { apiCall, getFile, launchBrowser, putFile, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
 
 /** The folder under the data dir that holds a `.git` next to `marker` (the project's workspace). */
 function findWorkspace(root, marker, depth = 0) {

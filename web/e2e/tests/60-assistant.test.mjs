@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { test } from "node:test";
 
-import { apiCall, launchBrowser, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
+import { apiCall, getFile, launchBrowser, putFile, requireAll, screenshot, setupThroughApi, startDockyard } from "../harness.mjs";
 
 const KEY = "sk-stand-in-key";
 const MODEL = "stand-in-coder";
@@ -75,21 +75,6 @@ async function startStandIn() {
     requests,
     close: () => new Promise((done) => server.close(done)),
   };
-}
-
-async function putFile(server, cookie, projectId, path, text) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, {
-    method: "PUT",
-    headers: { cookie, origin: server.base, "content-type": "application/octet-stream" },
-    body: text,
-  });
-  assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
-}
-
-async function getFile(server, cookie, projectId, path) {
-  const response = await fetch(`${server.base}/api/v1/projects/${projectId}/files/${path}`, { headers: { cookie } });
-  assert.equal(response.status, 200, `GET ${path}`);
-  return response.text();
 }
 
 /**
