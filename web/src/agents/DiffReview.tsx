@@ -9,6 +9,7 @@ import { useState } from "react";
 
 import { ApiError } from "../api/client";
 import { Button, ConfirmDialog, errorMessage, toast } from "../components";
+import { HunkTable } from "../ide/git/DiffPreview";
 import { ide } from "../ide/search/actions";
 import { agentKeys, agentsApi, useRefreshAgents, useSessionDiff } from "./api";
 import { canReview } from "./model";
@@ -162,8 +163,6 @@ function ReviewComment({ session, projectId }: { session: AgentSession; projectI
 }
 
 function FileDiff({ file }: { file: DiffFile }) {
-  let shown = 0;
-  let cut = false;
   return (
     <div className="git-diff agents-file-diff" role="group" aria-label={`Diff of ${file.path}`}>
       <div className="git-diff-summary">
@@ -173,41 +172,7 @@ function FileDiff({ file }: { file: DiffFile }) {
       </div>
       {file.binary ? <div className="git-diff-note">Binary file; no text diff.</div> : null}
       {file.truncated ? <div className="git-diff-note">Too large to show.</div> : null}
-      <table className="git-diff-table">
-        <tbody>
-          {file.hunks.map((hunk, hunkIndex) => {
-            if (cut) return null;
-            const rows = [
-              <tr key={`h${hunkIndex}`} className="git-hunk-header">
-                <td colSpan={4}>{hunk.header.trim()}</td>
-              </tr>,
-            ];
-            for (const [lineIndex, line] of hunk.lines.entries()) {
-              if (shown >= MAX_LINES) {
-                cut = true;
-                break;
-              }
-              shown += 1;
-              const sign = line.kind === "add" ? "+" : line.kind === "delete" ? "−" : " ";
-              rows.push(
-                <tr key={`${hunkIndex}:${lineIndex}`} className={`git-line git-line-${line.kind}`}>
-                  <td className="git-ln">{line.old_line ?? ""}</td>
-                  <td className="git-ln">{line.new_line ?? ""}</td>
-                  <td className="git-sign" aria-hidden="true">
-                    {sign}
-                  </td>
-                  <td className="git-code">
-                    {line.kind === "add" ? <span className="visually-hidden">added: </span> : line.kind === "delete" ? <span className="visually-hidden">deleted: </span> : null}
-                    {line.content.replace(/\r?\n$/, "")}
-                  </td>
-                </tr>,
-              );
-            }
-            return rows;
-          })}
-        </tbody>
-      </table>
-      {cut ? <div className="git-diff-note">The file's diff is longer than shown.</div> : null}
+      <HunkTable hunks={file.hunks} maxLines={MAX_LINES} note="The file's diff is longer than shown." />
     </div>
   );
 }

@@ -12,8 +12,6 @@ export function DiffPreview({ projectId, path, staged }: { projectId: string; pa
   const file = diff.data.files.find((candidate) => candidate.path === path) ?? diff.data.files[0];
   if (!file) return <div className="git-diff-note">No differences.</div>;
   if (file.binary) return <div className="git-diff-note">Binary file; no text diff.</div>;
-  let shown = 0;
-  let cut = false;
   return (
     <div className="git-diff" role="group" aria-label={`Diff of ${path}${staged ? " (staged)" : ""}`}>
       <div className="git-diff-summary">
@@ -22,9 +20,31 @@ export function DiffPreview({ projectId, path, staged }: { projectId: string; pa
           Open in diff editor
         </button>
       </div>
+      <HunkTable hunks={file.hunks} maxLines={MAX_LINES} truncated={diff.data.truncated} note="The diff is longer than shown; open it in the diff editor." />
+    </div>
+  );
+}
+
+/** One line of a hunk, as the server's structured diffs give it. */
+interface HunkLine {
+  kind: string;
+  old_line?: number | null;
+  new_line?: number | null;
+  content: string;
+}
+
+/**
+ * A file's hunks as a table with line numbers on both sides, at most `maxLines` lines;
+ * `note` is shown under it when lines were left out (or the server's diff was `truncated`).
+ */
+export function HunkTable({ hunks, maxLines, truncated = false, note }: { hunks: { header: string; lines: HunkLine[] }[]; maxLines: number; truncated?: boolean; note: string }) {
+  let shown = 0;
+  let cut = false;
+  return (
+    <>
       <table className="git-diff-table">
         <tbody>
-          {file.hunks.map((hunk, hunkIndex) => {
+          {hunks.map((hunk, hunkIndex) => {
             if (cut) return null;
             const rows = [
               <tr key={`h${hunkIndex}`} className="git-hunk-header">
@@ -32,7 +52,7 @@ export function DiffPreview({ projectId, path, staged }: { projectId: string; pa
               </tr>,
             ];
             for (const [lineIndex, line] of hunk.lines.entries()) {
-              if (shown >= MAX_LINES) {
+              if (shown >= maxLines) {
                 cut = true;
                 break;
               }
@@ -54,7 +74,7 @@ export function DiffPreview({ projectId, path, staged }: { projectId: string; pa
           })}
         </tbody>
       </table>
-      {cut || diff.data.truncated ? <div className="git-diff-note">The diff is longer than shown; open it in the diff editor.</div> : null}
-    </div>
+      {cut || truncated ? <div className="git-diff-note">{note}</div> : null}
+    </>
   );
 }
