@@ -1,9 +1,9 @@
 // The top-level routes. Screens are code-split: the IDE (and with it Monaco and
 // xterm.js) loads only when a project is opened.
-import { Suspense, lazy, useEffect } from "react";
+import { Suspense, lazy, useEffect, useState } from "react";
 import { Redirect, Route, Switch, useLocation } from "wouter";
 
-import { isIdeRoute, preloadIde } from "./preload";
+import { isIdeRoute, loadIde, loadedIde, preloadIde } from "./preload";
 import { useMe, useSetupStatus } from "./session";
 
 const SetupScreen = lazy(() => import("../screens/Setup").then((m) => ({ default: m.SetupScreen })));
@@ -11,7 +11,14 @@ const LoginScreen = lazy(() => import("../screens/Login").then((m) => ({ default
 const DashboardScreen = lazy(() => import("../screens/Dashboard").then((m) => ({ default: m.DashboardScreen })));
 const AccountScreen = lazy(() => import("../screens/Account").then((m) => ({ default: m.AccountScreen })));
 const OrgAdminScreen = lazy(() => import("../screens/OrgAdmin").then((m) => ({ default: m.OrgAdminScreen })));
-const IdeScreen = lazy(() => import("../ide/Ide").then((m) => ({ default: m.IdeScreen })));
+const LazyIdeScreen = lazy(() => loadIde().then((m) => ({ default: m.IdeScreen })));
+
+/** The IDE route: the module directly when the preload has already run it, else lazily. */
+function IdeRoute({ projectId }: { projectId: string }) {
+  // Chosen once per mount: switching component types later would remount the IDE.
+  const [Screen] = useState(() => loadedIde()?.IdeScreen ?? LazyIdeScreen);
+  return <Screen projectId={projectId} />;
+}
 
 export function Loading({ label = "Loading" }: { label?: string }) {
   return (
@@ -57,7 +64,7 @@ export function App() {
         <Route path="/" component={DashboardScreen} />
         <Route path="/account" component={AccountScreen} />
         <Route path="/orgs/:org">{(params) => <OrgAdminScreen orgId={params.org} />}</Route>
-        <Route path="/p/:project">{(params) => <IdeScreen projectId={params.project} />}</Route>
+        <Route path="/p/:project">{(params) => <IdeRoute projectId={params.project} />}</Route>
         <Route path="/setup">
           <Redirect to="/" />
         </Route>

@@ -53,6 +53,9 @@ export function fileIndex(projectId: string, version: number): Promise<FileIndex
 
 type Item = { kind: "command"; command: Command; keybinding?: string } | { kind: "file"; path: string } | { kind: "line"; line: number; column?: number };
 
+/** One collator for every sort (`localeCompare` builds one per call). */
+const collator = new Intl.Collator();
+
 export function Palette({ projectId, keybindings }: { projectId: string; keybindings: Record<string, string> }) {
   const mode = useIde((s) => s.paletteMode);
   const nonce = useIde((s) => s.paletteNonce);
@@ -93,12 +96,17 @@ export function Palette({ projectId, keybindings }: { projectId: string; keybind
     };
   }, [filesMode, projectId, filesVersion]);
 
+  // Sorted only while the palette is open: commands are registered one set at a time
+  // as the IDE starts, and a closed palette has no use for the list.
+  const open = mode !== null;
   const commandList = useMemo(
     () =>
-      Object.values(commands)
-        .map((command) => ({ command, keybinding: keybindings[command.id] ?? command.keybinding }))
-        .sort((a, b) => label(a.command).localeCompare(label(b.command))),
-    [commands, keybindings],
+      open
+        ? Object.values(commands)
+            .map((command) => ({ command, keybinding: keybindings[command.id] ?? command.keybinding }))
+            .sort((a, b) => collator.compare(label(a.command), label(b.command)))
+        : [],
+    [open, commands, keybindings],
   );
 
   const results: FuzzyResult<Item>[] = useMemo(() => {
