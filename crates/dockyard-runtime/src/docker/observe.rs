@@ -20,7 +20,7 @@
 //! inactive page cache (as `docker stats` shows it); the limit is reported only
 //! when the container has one (otherwise the engine answers the host's memory).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bollard::container::LogOutput;
@@ -58,7 +58,14 @@ impl DockerRuntime {
             let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
             let summaries = docker.list_containers(Some(list)).await.map_err(engine_error)?;
             let (since, tail) = (options.since, options.tail);
-            let mut follow = Follow { docker, options, merged: stream::SelectAll::new(), events, open: HashSet::new() };
+            let mut follow = Follow {
+                docker,
+                options,
+                merged: stream::SelectAll::new(),
+                events,
+                open: HashSet::new(),
+                restarted: HashMap::new(),
+            };
             for summary in summaries {
                 let Some(id) = summary.id else { continue };
                 let name = summary
@@ -194,6 +201,10 @@ struct Follow {
     events: Option<FuturesBoxStream<'static, Result<EventMessage, bollard::errors::Error>>>,
     /// Containers whose stream is open.
     open: HashSet<String>,
+    /// Containers that started again while their old stream was still open (a
+    /// restart whose `start` event came before the old stream's end): joined
+    /// again, from the new start, once that stream ends.
+    restarted: HashMap<String, (String, Option<DateTime<Utc>>)>,
 }
 
 impl Follow {
@@ -231,7 +242,20 @@ impl Follow {
             (Some(started), Some(since)) => Some(started.max(since)),
             (started, since) => started.or(since),
         };
+        if self.open.contains(&id) {
+            self.restarted.insert(id, (name, since));
+            return;
+        }
         self.join(id, name, since, None);
+    }
+
+    /// A container's stream ended: it stopped, or it is gone. One that has
+    /// started again meanwhile is joined again.
+    fn ended(&mut self, id: String) {
+        self.open.remove(&id);
+        if let Some((name, since)) = self.restarted.remove(&id) {
+            self.join(id, name, since, None);
+        }
     }
 
     fn into_stream(self) -> impl futures_util::Stream<Item = Result<LogLine, RuntimeError>> + Send + 'static {
@@ -241,9 +265,7 @@ impl Follow {
                 tokio::select! {
                     piece = follow.merged.next(), if !follow.merged.is_empty() => match piece {
                         Some(Piece::Line(line)) => return Some((line, follow)),
-                        Some(Piece::Ended(id)) => {
-                            follow.open.remove(&id);
-                        }
+                        Some(Piece::Ended(id)) => follow.ended(id),
                         None => {}
                     },
                     event = async { follow.events.as_mut().expect("guarded").next().await }, if events_open => match event {
@@ -396,5 +418,54 @@ mod tests {
         assert_eq!(lines[0].0.to_rfc3339(), "2026-01-02T03:04:06+00:00");
         assert_eq!(lines[1].0.to_rfc3339(), "2026-01-02T03:04:07+00:00");
         assert!(partial.finish().is_none());
+    }
+
+    fn start_event(id: &str, at: i64) -> EventMessage {
+        EventMessage {
+            actor: Some(bollard::models::EventActor {
+                id: Some(id.to_owned()),
+                attributes: Some([("name".to_owned(), format!("{id}-name"))].into_iter().collect()),
+            }),
+            time: Some(at),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_container_restarted_before_its_old_stream_ended_is_joined_again_after_the_end() {
+        // Streams are lazy: nothing connects to this socket unless polled.
+        let docker = bollard::Docker::connect_with_host("tcp://127.0.0.1:9").expect("client");
+        let options = LogOptions { follow: true, since: None, tail: Some(10) };
+        let mut follow = Follow {
+            docker,
+            options,
+            merged: stream::SelectAll::new(),
+            events: None,
+            open: HashSet::new(),
+            restarted: HashMap::new(),
+        };
+        follow.join("c1".to_owned(), "web-1".to_owned(), None, Some(10));
+        assert_eq!(follow.merged.len(), 1);
+
+        // The restart's start event comes first: no second stream while the old one is open.
+        follow.joined(start_event("c1", 1_700_000_000));
+        assert_eq!(follow.merged.len(), 1);
+        assert!(follow.restarted.contains_key("c1"));
+
+        // The old stream ends: the container is followed again, from its new start.
+        follow.ended("c1".to_owned());
+        assert!(follow.open.contains("c1"));
+        assert_eq!(follow.merged.len(), 2, "a new stream joined (the test did not drain the old one)");
+        assert!(follow.restarted.is_empty());
+
+        // A plain end (a container stopped for good) joins nothing.
+        follow.ended("c1".to_owned());
+        assert!(!follow.open.contains("c1"));
+        assert_eq!(follow.merged.len(), 2);
+
+        // A start after the end (the usual order) joins at once.
+        follow.joined(start_event("c1", 1_700_000_100));
+        assert!(follow.open.contains("c1"));
+        assert_eq!(follow.merged.len(), 3);
     }
 }

@@ -915,9 +915,25 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
     .await;
     assert_eq!(found.ok(), Some(true), "the follower never showed the new instance: {seen:?}");
     assert!(!seen.iter().any(|line| line.contains("cli-app-started")), "--tail 0 replayed history: {seen:?}");
-    follower.kill().await.expect("stop the follower");
     let done = settle(admin, stdout.trim()).await;
     assert_eq!(done["status"], "active", "{done}");
+    // A restart keeps the container (the same id): the follower shows it again
+    // from its new start.
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let again = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = followed.next_line().await.expect("read the follower") {
+            let done = line.contains("cli-app-v2-started");
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(again.ok(), Some(true), "the follower lost the restarted instance: {seen:?}");
+    follower.kill().await.expect("stop the follower");
 
     // A failing build: non-zero exit with the reason; the running version keeps serving.
     write_local("Dockerfile", b"FROM dockyard-base/busybox:1\nRUN echo about-to-fail && false\n");
