@@ -902,18 +902,8 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
     let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", &service_id, "--detach"]).await;
     assert!(ok, "second deploy: {stdout}\n{stderr}");
     let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Some(line) = followed.next_line().await.expect("read the follower") {
-            let done = line.contains("cli-app-v2-started");
-            seen.push(line);
-            if done {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found.ok(), Some(true), "the follower never showed the new instance: {seen:?}");
+    let found = read_until(&mut followed, &mut seen, "cli-app-v2-started", Duration::from_secs(90)).await;
+    assert!(found, "the follower never showed the new instance: {seen:?}");
     assert!(!seen.iter().any(|line| line.contains("cli-app-started")), "--tail 0 replayed history: {seen:?}");
     let done = settle(admin, stdout.trim()).await;
     assert_eq!(done["status"], "active", "{done}");
@@ -921,18 +911,8 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
     // from its new start.
     let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let again = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = followed.next_line().await.expect("read the follower") {
-            let done = line.contains("cli-app-v2-started");
-            seen.push(line);
-            if done {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(again.ok(), Some(true), "the follower lost the restarted instance: {seen:?}");
+    let again = read_until(&mut followed, &mut seen, "cli-app-v2-started", Duration::from_secs(60)).await;
+    assert!(again, "the follower lost the restarted instance: {seen:?}");
     follower.kill().await.expect("stop the follower");
 
     // A failing build: non-zero exit with the reason; the running version keeps serving.
@@ -972,6 +952,28 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
     // The followed redeploy and the failed build; no upload above made one.
     assert_eq!(after.json.as_array().map(Vec::len), deployments.json.as_array().map(|list| list.len() + 2));
     assert_no_leftovers(&staging).await;
+}
+
+/// Reads the follower's lines into `seen` until one contains `needle`; false when
+/// the output ends or `within` runs out first.
+async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: &mut Vec<String>,
+    needle: &str,
+    within: Duration,
+) -> bool {
+    let found = tokio::time::timeout(within, async {
+        while let Some(line) = lines.next_line().await.expect("read the follower") {
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    found.unwrap_or(false)
 }
 
 /// The staging folder empties (the job removes a build's source off the async threads, just after it ends).
