@@ -53,7 +53,7 @@ export function fileIndex(projectId: string, version: number): Promise<FileIndex
 
 type Item = { kind: "command"; command: Command; keybinding?: string } | { kind: "file"; path: string } | { kind: "line"; line: number; column?: number };
 
-/** One collator for every sort (`localeCompare` builds one per call). */
+/** One collator for every sort, rather than `localeCompare` on each comparison. */
 const collator = new Intl.Collator();
 
 export function Palette({ projectId, keybindings }: { projectId: string; keybindings: Record<string, string> }) {
