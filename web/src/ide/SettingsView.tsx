@@ -6,18 +6,16 @@ import { useId, useMemo, useState } from "react";
 import { ApiError } from "../api/client";
 import { useAssistant } from "../assistant/store";
 import { displayKey } from "./keys";
-import { THEMES, useEffectiveSettings, useSaveSettings, type Autosave, type Settings, type Theme } from "./settings";
+import { THEMES, useSettingsDraft, type Autosave, type Theme } from "./settings";
 import { useIde } from "./store";
 
 export function SettingsView() {
-  const settings = useEffectiveSettings();
-  const save = useSaveSettings();
+  const { shown: settings, update, save } = useSettingsDraft();
   const commands = useIde((s) => s.commands);
   const assistantConfigured = useAssistant((s) => s.configured);
   const [filter, setFilter] = useState("");
   const error = save.error instanceof ApiError ? save.error : save.error ? new ApiError(0, null, String(save.error)) : null;
 
-  const update = (patch: Partial<Settings>) => save.mutate(patch);
   const errorFor = (field: string) => (error && error.field === field ? error.message : null);
 
   const keys = useMemo(

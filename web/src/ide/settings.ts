@@ -1,7 +1,7 @@
 // Editor settings, stored per user on the server (`GET/PUT /api/v1/me/settings`), and
 // the theme applied app-wide (`<html data-theme>` and Monaco's theme together).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 
 import { api, unwrap } from "../api/client";
 
@@ -111,6 +111,32 @@ export function useSaveSettings() {
       client.setQueryData(settingsKey, saved);
     },
   });
+}
+
+/**
+ * The settings as just chosen, for controlled inputs, and `update` to change them. A
+ * change shows in the same render as the click that made it: the cache takes it only
+ * after the save's first await, and until then React would put a controlled radio or
+ * checkbox back on the old value. The overlay goes once the save has settled (the
+ * cache then holds the saved value, or the old one after a refusal).
+ */
+export function useSettingsDraft() {
+  const settings = useEffectiveSettings();
+  const save = useSaveSettings();
+  const [pending, setPending] = useState<Partial<Settings>>({});
+  const update = (patch: Partial<Settings>, options?: { onError?(error: unknown): void }) => {
+    setPending((current) => ({ ...current, ...patch }));
+    save.mutate(patch, {
+      onError: options?.onError,
+      onSettled: () =>
+        setPending((current) => {
+          const next: Partial<Settings> = { ...current };
+          for (const key of Object.keys(patch) as (keyof Settings)[]) if (next[key] === patch[key]) delete next[key];
+          return next;
+        }),
+    });
+  };
+  return { shown: { ...settings, ...pending } as Settings, update, save };
 }
 
 export function applyTheme(theme: Theme): void {

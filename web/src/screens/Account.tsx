@@ -22,7 +22,7 @@ import {
   toast,
   type FormErrors,
 } from "../components";
-import { THEMES, useEffectiveSettings, useSaveSettings, type Theme } from "../ide/settings";
+import { THEMES, useSettingsDraft, type Theme } from "../ide/settings";
 import { AppShell } from "./AppShell";
 import { keys, useSessions, useTokens, type Scope, type Session, type Token } from "./data";
 import { parseExpiryDays, validateNewPassword } from "./validation";
@@ -115,14 +115,9 @@ function ProfilePanel() {
 }
 
 function AppearancePanel() {
-  const settings = useEffectiveSettings();
-  const save = useSaveSettings();
-  const choose = (theme: Theme) => {
-    save.mutate(
-      { theme },
-      { onError: (error) => toast(`Could not save the theme: ${errorMessage(error)}`, "error") },
-    );
-  };
+  const { shown: settings, update } = useSettingsDraft();
+  const choose = (theme: Theme) =>
+    update({ theme }, { onError: (error) => toast(`Could not save the theme: ${errorMessage(error)}`, "error") });
   return (
     <section className="panel" aria-labelledby="appearance-title">
       <div className="panel-head">
