@@ -146,6 +146,12 @@ fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) 
     ValidationError::new(field, code, message).into()
 }
 
+/// A working mode given as text (a profile's, or a start request's choice).
+fn parse_isolation(text: &str) -> Result<Isolation, ServiceError> {
+    Isolation::parse(text)
+        .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))
+}
+
 fn profile_from_input(input: ProfileInput, base: Option<AgentProfile>) -> Result<AgentProfile, ServiceError> {
     let now = Utc::now();
     let name = match (input.name, &base) {
@@ -170,8 +176,7 @@ fn profile_from_input(input: ProfileInput, base: Option<AgentProfile>) -> Result
         (None, None) => BTreeMap::new(),
     };
     let isolation = match (input.isolation, &base) {
-        (Some(text), _) => Isolation::parse(&text)
-            .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))?,
+        (Some(text), _) => parse_isolation(&text)?,
         (None, Some(base)) => base.isolation,
         (None, None) => Isolation::Worktree,
     };
@@ -502,13 +507,7 @@ impl Services {
     ) -> Result<AgentSession, ServiceError> {
         let (project, _grant) = self.project_for(actor, project_id, Action::WriteCode).await?;
         let prompt = rules::prompt("prompt", prompt)?;
-        let requested = match isolation {
-            None => None,
-            Some(text) => Some(
-                Isolation::parse(text)
-                    .ok_or_else(|| invalid("isolation", "invalid_isolation", "isolation is worktree or workspace"))?,
-            ),
-        };
+        let requested = isolation.map(parse_isolation).transpose()?;
         let by_id = profile.parse::<AgentProfileId>().ok();
         let found = match by_id {
             Some(id) => self.store().get_agent_profile(&id).await,
