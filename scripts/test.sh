@@ -29,7 +29,7 @@ $have_chromium || fail_or_skip "Chromium could not be installed; the browser tes
 # Deploy tests need a Docker engine and locally built base images (nothing can be pulled).
 if ensure_packages docker.io busybox-static debootstrap && start_docker; then
   echo "==> base images for the deploy tests"
-  bash scripts/base-images.sh busybox python || fail_or_skip "the base images could not be built"
+  bash scripts/base-images.sh busybox python node go rust || fail_or_skip "the base images could not be built"
 else
   fail_or_skip "the Docker engine could not be installed or started; the deploy tests cannot run"
 fi

@@ -4,8 +4,8 @@
 //! rollback, cancel, `kill -9` mid-build, secrets and bad input.
 //!
 //! No image can be pulled here: the base images come from
-//! `scripts/base-images.sh` (busybox-static, and a debootstrapped Debian with
-//! python3). Without a Docker engine these tests fail under `CI=true` and are
+//! `scripts/base-images.sh` (busybox-static, a debootstrapped Debian, and
+//! that Debian with Debian's Python, Node, Go or Rust). Without a Docker engine these tests fail under `CI=true` and are
 //! skipped (with the reason printed) elsewhere.
 
 use std::path::PathBuf;
@@ -19,6 +19,10 @@ use crate::support::{Client, TestApp, project, put_file, read_events, spawn_app_
 
 const BUSYBOX: &str = "dockyard-base/busybox:1";
 const PYTHON: &str = "dockyard-base/python:bookworm";
+const NODE: &str = "dockyard-base/node:bookworm";
+const GO: &str = "dockyard-base/go:bookworm";
+const RUST: &str = "dockyard-base/rust:bookworm";
+const DEBIAN: &str = "dockyard-base/debian:bookworm";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -418,6 +422,105 @@ HTTPServer(('0.0.0.0', int(os.environ['PORT'])), Hello).serve_forever()\n",
     assert_eq!(done["plan"]["stack"]["type"], "python", "{done}");
     let (status, body) = via_proxy(app, service["host"].as_str().expect("host"), "/anything").await;
     assert_eq!((status, body.as_str()), (200, "python hello"));
+}
+
+/// 2, the other stacks: a Node, a Go and a Rust app with no Dockerfile are
+/// detected, built on the engine (Debian's own Node 18, Go 1.19 and Rust 1.63,
+/// from `scripts/base-images.sh`; Go and Rust run on the plain Debian image)
+/// and served through the proxy. The Rust app keeps to Rust 1.63 (no let-else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detected_node_go_and_rust_apps() {
+    if !engine_available("detected_node_go_and_rust_apps") {
+        return;
+    }
+    base_images(&["debian", "node", "go", "rust"]);
+    let deploy_app = DeployApp::start(&[
+        ("DOCKYARD_DEPLOY__IMAGES__NODE", NODE),
+        ("DOCKYARD_DEPLOY__IMAGES__GO", GO),
+        ("DOCKYARD_DEPLOY__IMAGES__RUST", RUST),
+        ("DOCKYARD_DEPLOY__IMAGES__RUNTIME", DEBIAN),
+    ])
+    .await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+
+    let apps: [(&str, &str, &[(&str, &str)]); 3] = [
+        (
+            "node",
+            "node hello",
+            &[
+                ("package.json", r#"{"name":"hello","version":"1.0.0","scripts":{"start":"node server.js"}}"#),
+                (
+                    "server.js",
+                    "require('http').createServer((request, response) => response.end('node hello'))\n\
+                     .listen(Number(process.env.PORT));\n",
+                ),
+            ],
+        ),
+        (
+            "go",
+            "go hello",
+            &[
+                ("go.mod", "module example.com/hello\n\ngo 1.19\n"),
+                (
+                    "main.go",
+                    "package main\n\nimport (\n\t\"net/http\"\n\t\"os\"\n)\n\n\
+                     func main() {\n\thttp.HandleFunc(\"/\", func(w http.ResponseWriter, r *http.Request) {\n\
+                     \t\tw.Write([]byte(\"go hello\"))\n\t})\n\
+                     \tif err := http.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil); err != nil {\n\t\tpanic(err)\n\t}\n}\n",
+                ),
+            ],
+        ),
+        (
+            "rust",
+            "rust hello",
+            &[
+                ("Cargo.toml", "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+                (
+                    "src/main.rs",
+                    "use std::io::{Read, Write};\n\
+                     fn main() {\n\
+                     \x20   let port = std::env::var(\"PORT\").unwrap();\n\
+                     \x20   let listener = std::net::TcpListener::bind(format!(\"0.0.0.0:{port}\")).unwrap();\n\
+                     \x20   for stream in listener.incoming() {\n\
+                     \x20       let mut stream = match stream { Ok(stream) => stream, Err(_) => continue };\n\
+                     \x20       let mut request = Vec::new();\n\
+                     \x20       let mut buffer = [0u8; 1024];\n\
+                     \x20       while !request.windows(4).any(|w| w == b\"\\r\\n\\r\\n\") {\n\
+                     \x20           match stream.read(&mut buffer) {\n\
+                     \x20               Ok(0) | Err(_) => break,\n\
+                     \x20               Ok(n) => request.extend_from_slice(&buffer[..n]),\n\
+                     \x20           }\n\
+                     \x20       }\n\
+                     \x20       let _ = stream.write_all(b\"HTTP/1.1 200 OK\\r\\ncontent-length: 10\\r\\nconnection: close\\r\\n\\r\\nrust hello\");\n\
+                     \x20   }\n\
+                     }\n",
+                ),
+            ],
+        ),
+    ];
+    // All three queued first: the builds share the engine (and the build limit).
+    let mut started = Vec::new();
+    for (stack, answer, files) in apps {
+        let project = project(admin, &deploy_app.org, &format!("{stack} app")).await;
+        for (path, body) in files {
+            write(admin, &project, path, body).await;
+        }
+        let service =
+            create_service(admin, &project, json!({ "name": stack, "port": 8080, "health_check_path": "/" })).await;
+        let service_id = service["id"].as_str().expect("id").to_owned();
+        let plan = admin.get(&format!("/api/v1/services/{service_id}/plan")).await;
+        assert_eq!(plan.status, 200, "{}", plan.body);
+        assert_eq!(plan.json["stack"]["type"], stack, "{}", plan.body);
+        let deployment = deploy(admin, &service_id).await;
+        started.push((stack, answer, service["host"].as_str().expect("host").to_owned(), deployment));
+    }
+    for (stack, answer, host, deployment) in started {
+        let done = settle(admin, &deployment).await;
+        assert_eq!(done["status"], "active", "{stack}: {done}\n{}", plain_logs(admin, &deployment).await);
+        assert_eq!(done["plan"]["stack"]["type"], stack, "{done}");
+        let (status, body) = via_proxy(app, &host, "/").await;
+        assert_eq!((status, body.as_str()), (200, answer), "{stack}");
+    }
 }
 
 /// After go-live, live instances are probed on the health path: one that keeps
