@@ -222,6 +222,13 @@ mod tests {
 
     /// A backend answering every request on a connection with "hi", counting connections.
     async fn backend() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        backend_with(None).await
+    }
+
+    /// [`backend`], which with `max_per_connection` closes a connection shortly
+    /// after that many answers (with no `connection: close`, as a backend's
+    /// idle timeout does).
+    async fn backend_with(max_per_connection: Option<usize>) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -232,6 +239,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buffer = vec![0u8; 4096];
                     let mut pending = Vec::new();
+                    let mut answered = 0;
                     loop {
                         let Ok(read) = stream.read(&mut buffer).await else { return };
                         if read == 0 {
@@ -242,6 +250,11 @@ mod tests {
                             pending.drain(..end + 4);
                             let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
                             if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                            answered += 1;
+                            if Some(answered) == max_per_connection {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
                                 return;
                             }
                         }
@@ -313,37 +326,9 @@ mod tests {
         assert_eq!(pool.idle_count(addr), 0);
     }
 
-    /// A backend that answers one request per connection and then closes it
-    /// (after the answer, while the proxy holds it idle), counting connections.
-    async fn closing_backend() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 4096];
-                    let mut pending = Vec::new();
-                    while !pending.windows(4).any(|window| window == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(read) => pending.extend_from_slice(&buffer[..read]),
-                        }
-                    }
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi").await;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    // Dropped: closed with no `connection: close`, as a backend's idle timeout does.
-                });
-            }
-        });
-        (addr, connections)
-    }
-
     #[tokio::test]
     async fn a_connection_the_backend_closed_while_idle_is_not_reused() {
-        let (addr, connections) = closing_backend().await;
+        let (addr, connections) = backend_with(Some(1)).await;
         let pool = Arc::new(Http1Pool::new(Duration::from_secs(1), Duration::from_secs(60), 8));
         for round in 1..=3 {
             let (response, ticket) = pool.send(addr, get()).await.expect("send");
