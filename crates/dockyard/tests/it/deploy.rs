@@ -443,7 +443,9 @@ async fn detected_node_go_and_rust_apps() {
     .await;
     let (app, admin) = (&deploy_app.app, &deploy_app.admin);
 
-    let apps: [(&str, &str, &[(&str, &str)]); 3] = [
+    // (stack, the app's answer, its files as (path, content))
+    type Files = &'static [(&'static str, &'static str)];
+    let apps: [(&str, &str, Files); 3] = [
         (
             "node",
             "node hello",
