@@ -285,16 +285,20 @@ async fn deploy(
         return Err(stop);
     }
 
-    // The switch: active in the database, then the routes, then the old instances drain and go.
-    transition(services, &deployment.id, DeploymentStatus::Starting, DeploymentStatus::Active, log).await?;
-    let superseded = store.supersede_deployments(&service.id, &deployment.id).await.unwrap_or_else(|error| {
-        tracing::warn!(deployment = %deployment.id, %error, "could not mark older deployments superseded");
-        Vec::new()
-    });
-    if service.desired_state == DesiredState::Stopped {
-        let _ = store.set_service_desired_state(&service.id, DesiredState::Running).await;
-    }
-    services.refresh_routes().await;
+    // The switch: this replica's proxy to the new instances, active in the
+    // database, every replica's routes from it; then the old instances drain and go.
+    let commit = async {
+        transition(services, &deployment.id, DeploymentStatus::Starting, DeploymentStatus::Active, log).await?;
+        let superseded = store.supersede_deployments(&service.id, &deployment.id).await.unwrap_or_else(|error| {
+            tracing::warn!(deployment = %deployment.id, %error, "could not mark older deployments superseded");
+            Vec::new()
+        });
+        if service.desired_state == DesiredState::Stopped {
+            let _ = store.set_service_desired_state(&service.id, DesiredState::Running).await;
+        }
+        Ok::<_, Stop>(superseded)
+    };
+    let superseded = services.switch_route(&service, &project.slug, &instances, commit).await?;
     log.system("live: traffic goes to the new instances");
     retire_old_instances(engine, &service, &deployment.id, log).await;
     if !superseded.is_empty() {

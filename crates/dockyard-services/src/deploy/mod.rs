@@ -109,11 +109,21 @@ pub struct DeployEngine {
     pub config: DeployConfig,
     /// What the probes after go-live found (see `routing`).
     pub(crate) health: routing::HealthBook,
+    /// Held while the route table is rebuilt or switched, so that a rebuild
+    /// that read the database before a change never installs its table after
+    /// one that read it since.
+    pub(crate) routes_lock: tokio::sync::Mutex<()>,
 }
 
 impl DeployEngine {
     pub fn new(runtime: Arc<dyn Runtime>, routes: RouteTable, config: DeployConfig) -> Self {
-        Self { runtime, routes, config, health: routing::HealthBook::default() }
+        Self {
+            runtime,
+            routes,
+            config,
+            health: routing::HealthBook::default(),
+            routes_lock: tokio::sync::Mutex::new(()),
+        }
     }
 }
 

@@ -24,12 +24,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dockyard_domain::deploy::{DeploymentStatus, DesiredState};
+use dockyard_domain::deploy::{DeploymentStatus, DesiredState, Service};
 use dockyard_proxy::{Backend, Route, RouteStatus};
 use dockyard_runtime::{Instance, InstanceState, Selector, health};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use super::DeployEngine;
 use crate::Services;
 
 /// The bus topic that says "the routes changed; rebuild yours".
@@ -136,6 +137,57 @@ impl Services {
     /// Rebuilds this replica's route table from the database and the engine.
     pub async fn rebuild_routes(&self) {
         let Some(engine) = self.inner.deploy.get() else { return };
+        let _serial = engine.routes_lock.lock().await;
+        self.rebuild_routes_locked(engine).await;
+    }
+
+    /// Go-live: points the service's route at its new `instances`, then runs
+    /// `commit` (which records the deployment active), then rebuilds the
+    /// table from the database, with no rebuild in between; then the other
+    /// replicas are told. So whoever sees the deployment active reaches the
+    /// new instances through this replica's proxy, and a failed commit puts
+    /// the route back as the database has it.
+    pub(crate) async fn switch_route<T, E>(
+        &self,
+        service: &Service,
+        project_slug: &str,
+        instances: &[Instance],
+        commit: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let Some(engine) = self.inner.deploy.get() else { return commit.await };
+        let committed = {
+            let _serial = engine.routes_lock.lock().await;
+            let backends = instances
+                .iter()
+                .filter_map(|instance| instance.addr.map(|addr| Backend { id: instance.id.clone(), addr }))
+                .collect();
+            engine.routes.upsert(self.service_route(service, project_slug, backends, RouteStatus::Serving));
+            let committed = commit.await;
+            self.rebuild_routes_locked(engine).await;
+            committed
+        };
+        self.bus().publish(ROUTES_TOPIC, json!({}));
+        committed
+    }
+
+    /// The route of `service`, at its generated host.
+    fn service_route(
+        &self,
+        service: &Service,
+        project_slug: &str,
+        backends: Vec<Backend>,
+        status: RouteStatus,
+    ) -> Route {
+        let (host, _url) = self.service_address(&service.name, project_slug);
+        let mut route = Route::new(service.id.as_str(), host);
+        route.service = service.name.clone();
+        route.project = project_slug.to_owned();
+        route.backends = backends;
+        route.status = status;
+        route
+    }
+
+    async fn rebuild_routes_locked(&self, engine: &DeployEngine) {
         let services = match self.store().routable_services().await {
             Ok(services) => services,
             Err(error) => {
@@ -158,7 +210,6 @@ impl Services {
             .iter()
             .map(|routable| {
                 let service = &routable.service;
-                let (host, _url) = self.service_address(&service.name, &routable.project_slug);
                 let backends: Vec<Backend> = routable
                     .active
                     .as_ref()
@@ -182,12 +233,7 @@ impl Services {
                     (_, Some(_)) if backends.is_empty() => RouteStatus::Failing,
                     (_, Some(_)) => RouteStatus::Serving,
                 };
-                let mut route = Route::new(service.id.as_str(), host);
-                route.service = service.name.clone();
-                route.project = routable.project_slug.clone();
-                route.backends = backends;
-                route.status = status;
-                route
+                self.service_route(service, &routable.project_slug, backends, status)
             })
             .collect();
         engine.routes.replace(routes);
