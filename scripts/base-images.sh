@@ -24,7 +24,7 @@
 #   DOCKYARD_DEPLOY__IMAGES__GO=dockyard-base/go:bookworm
 #   DOCKYARD_DEPLOY__IMAGES__RUST=dockyard-base/rust:bookworm
 #   DOCKYARD_DEPLOY__IMAGES__RUNTIME=dockyard-base/debian:bookworm
-# (see docs/air-gapped.md).
+# (see "Air-gapped servers" in docs/deploy.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
