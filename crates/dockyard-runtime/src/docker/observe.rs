@@ -8,7 +8,10 @@
 //! the selector's labels (from a second before the containers were listed, so
 //! none starts unseen in between) and joins each container that starts while
 //! it is open: a redeploy's new replicas, a restarted one. A container already
-//! being followed is not joined twice.
+//! being followed is not joined twice: a `start` from before its stream opened
+//! (the events replay that second) is the start the stream already shows; a
+//! later one is a restart, joined again from its new start once the old stream
+//! has ended.
 //!
 //! Stats: one reading per running container (`stream: false`, not one-shot, so
 //! the engine samples twice about a second apart and fills `precpu_stats`).
@@ -20,7 +23,7 @@
 //! inactive page cache (as `docker stats` shows it); the limit is reported only
 //! when the container has one (otherwise the engine answers the host's memory).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bollard::container::LogOutput;
@@ -63,7 +66,7 @@ impl DockerRuntime {
                 options,
                 merged: stream::SelectAll::new(),
                 events,
-                open: HashSet::new(),
+                open: HashMap::new(),
                 restarted: HashMap::new(),
             };
             for summary in summaries {
@@ -199,8 +202,8 @@ struct Follow {
     options: LogOptions,
     merged: stream::SelectAll<FuturesBoxStream<'static, Piece>>,
     events: Option<FuturesBoxStream<'static, Result<EventMessage, bollard::errors::Error>>>,
-    /// Containers whose stream is open.
-    open: HashSet<String>,
+    /// Containers whose stream is open, with when it was opened (Unix nanoseconds).
+    open: HashMap<String, i64>,
     /// Containers that started again while their old stream was still open (a
     /// restart whose `start` event came before the old stream's end): joined
     /// again, from the new start, once that stream ends.
@@ -209,9 +212,10 @@ struct Follow {
 
 impl Follow {
     fn join(&mut self, id: String, name: String, since: Option<DateTime<Utc>>, tail: Option<u32>) {
-        if !self.open.insert(id.clone()) {
+        if self.open.contains_key(&id) {
             return;
         }
+        self.open.insert(id.clone(), Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
         let mut builder = LogsOptionsBuilder::new()
             .follow(self.options.follow)
             .stdout(true)
@@ -242,8 +246,14 @@ impl Follow {
             (Some(started), Some(since)) => Some(started.max(since)),
             (started, since) => started.or(since),
         };
-        if self.open.contains(&id) {
-            self.restarted.insert(id, (name, since));
+        if let Some(&opened) = self.open.get(&id) {
+            // A start from before the stream opened is the run it shows (the
+            // events replay the second before the list); only a later one is a
+            // restart. With no time, a restart, so as not to miss one.
+            let at = message.time_nano.or_else(|| message.time.map(|seconds| seconds.saturating_mul(1_000_000_000)));
+            if at.is_none_or(|at| at > opened) {
+                self.restarted.insert(id, (name, since));
+            }
             return;
         }
         self.join(id, name, since, None);
@@ -441,31 +451,37 @@ mod tests {
             options,
             merged: stream::SelectAll::new(),
             events: None,
-            open: HashSet::new(),
+            open: HashMap::new(),
             restarted: HashMap::new(),
         };
         follow.join("c1".to_owned(), "web-1".to_owned(), None, Some(10));
         assert_eq!(follow.merged.len(), 1);
+        let now = Utc::now().timestamp();
+
+        // The start of the run the stream already shows, replayed by the
+        // events' second of overlap: nothing to join, now or at the end.
+        follow.joined(start_event("c1", now - 1));
+        assert!(follow.restarted.is_empty());
 
         // The restart's start event comes first: no second stream while the old one is open.
-        follow.joined(start_event("c1", 1_700_000_000));
+        follow.joined(start_event("c1", now + 1));
         assert_eq!(follow.merged.len(), 1);
         assert!(follow.restarted.contains_key("c1"));
 
         // The old stream ends: the container is followed again, from its new start.
         follow.ended("c1".to_owned());
-        assert!(follow.open.contains("c1"));
+        assert!(follow.open.contains_key("c1"));
         assert_eq!(follow.merged.len(), 2, "a new stream joined (the test did not drain the old one)");
         assert!(follow.restarted.is_empty());
 
         // A plain end (a container stopped for good) joins nothing.
         follow.ended("c1".to_owned());
-        assert!(!follow.open.contains("c1"));
+        assert!(!follow.open.contains_key("c1"));
         assert_eq!(follow.merged.len(), 2);
 
         // A start after the end (the usual order) joins at once.
-        follow.joined(start_event("c1", 1_700_000_100));
-        assert!(follow.open.contains("c1"));
+        follow.joined(start_event("c1", now + 100));
+        assert!(follow.open.contains_key("c1"));
         assert_eq!(follow.merged.len(), 3);
     }
 }
