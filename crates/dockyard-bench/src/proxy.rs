@@ -5,7 +5,8 @@
 //!   file on a loopback port.
 //! - `direct`: wrk straight to the upstream, the baseline.
 //! - `dockyard-proxy`: [`dockyard_proxy::serve`] in this process (which
-//!   allocates with mimalloc, as `dockyard` does) with its default worker threads (one per core, as in `dockyard serve`: two here,
+//!   allocates with mimalloc, as `dockyard` does) with its default worker
+//!   threads (one per core, as in `dockyard serve`: two here,
 //!   like the proxy nginx's two workers), one route for `Host:
 //!   bench.localhost` with the upstream as its only backend.
 //! - `nginx`: a second nginx (worker per core) with `proxy_pass` to an
