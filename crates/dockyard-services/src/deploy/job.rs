@@ -300,7 +300,7 @@ async fn deploy(
     };
     let superseded = services.switch_route(&service, &project.slug, &instances, commit).await?;
     log.system("live: traffic goes to the new instances");
-    retire_old_instances(engine, &service, &deployment.id, log).await;
+    retire_old_instances(services, engine, &service, &deployment.id, log).await;
     if !superseded.is_empty() {
         log.system(&format!("superseded {} earlier deployment(s)", superseded.len()));
     }
@@ -382,8 +382,14 @@ async fn collect_instance_logs(engine: &Arc<DeployEngine>, deployment: &Deployme
     let _ = tokio::time::timeout(Duration::from_secs(5), collect).await;
 }
 
-/// Drains and removes every instance of the service that is not `keep`'s.
-async fn retire_old_instances(engine: &Arc<DeployEngine>, service: &Service, keep: &DeploymentId, log: &RunLog) {
+/// Drains (on every replica's proxy) and removes every instance of the service that is not `keep`'s.
+async fn retire_old_instances(
+    services: &Services,
+    engine: &Arc<DeployEngine>,
+    service: &Service,
+    keep: &DeploymentId,
+    log: &RunLog,
+) {
     let instances = match engine.runtime.list(Selector::service(service.id.as_str())).await {
         Ok(instances) => instances,
         Err(error) => {
@@ -396,9 +402,26 @@ async fn retire_old_instances(engine: &Arc<DeployEngine>, service: &Service, kee
         return;
     }
     let addrs: Vec<_> = old.iter().filter_map(|instance| instance.addr).collect();
-    let drained = engine.routes.drain(&addrs, engine.config.drain_timeout).await;
-    if !drained {
+    let report = services.drain_everywhere(engine, &addrs, engine.config.drain_timeout).await;
+    if !report.local {
         log.system("old instances still had requests in flight at the drain deadline");
+    }
+    if !report.drained.is_empty() {
+        log.system(&format!("drained on {} other replica(s)", report.drained.len()));
+    }
+    if !report.busy.is_empty() {
+        log.system(&format!(
+            "{} other replica(s) still had requests in flight at the drain deadline: {}",
+            report.busy.len(),
+            report.busy.join(", ")
+        ));
+    }
+    if !report.silent.is_empty() {
+        log.system(&format!(
+            "{} other replica(s) did not answer the drain in time: {}",
+            report.silent.len(),
+            report.silent.join(", ")
+        ));
     }
     let mut deployments: Vec<&str> = old.iter().map(|instance| instance.deployment_id.as_str()).collect();
     deployments.sort_unstable();

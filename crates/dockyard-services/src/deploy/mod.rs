@@ -5,6 +5,8 @@
 //!   secrets, deploy, rollback, cancel, stop/start/restart, logs, stats).
 //! - [`job`]: the `deploy` job that moves one deployment through
 //!   `queued → building → starting → active` (or `failed` / `cancelled`).
+//! - [`peers`]: replicas sharing a database find each other on the bus, and a
+//!   redeploy drains the old instances on all of their proxies.
 //! - [`routing`]: rebuilds the proxy's route table from the database and the
 //!   engine, and sweeps containers no deployment owns.
 //!
@@ -19,6 +21,7 @@
 //! containers and never appear in API answers, events or logs.
 
 pub(crate) mod job;
+pub(crate) mod peers;
 pub(crate) mod routing;
 mod upload;
 
@@ -113,6 +116,8 @@ pub struct DeployEngine {
     /// that read the database before a change never installs its table after
     /// one that read it since.
     pub(crate) routes_lock: tokio::sync::Mutex<()>,
+    /// This replica's id and the other replicas sharing the database (see `peers`).
+    pub(crate) peers: peers::Peers,
 }
 
 impl DeployEngine {
@@ -123,6 +128,7 @@ impl DeployEngine {
             config,
             health: routing::HealthBook::default(),
             routes_lock: tokio::sync::Mutex::new(()),
+            peers: peers::Peers::new(),
         }
     }
 }

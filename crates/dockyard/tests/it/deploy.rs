@@ -612,6 +612,136 @@ CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && echo ok > 
 const SLOW_DOCKERFILE: &str = "FROM dockyard-base/busybox:1\nRUN echo MARKER && sleep 120\nCMD [\"sh\"]\n";
 
 /// Whether a build step with `marker` still runs (its intermediate container).
+/// A page that answers only once `/tmp/release` exists in its container.
+const HELD_DOCKERFILE: &str = "FROM dockyard-base/busybox:1\n\
+RUN mkdir -p /www/cgi-bin && echo ok > /www/health\n\
+COPY version.txt /www/index.html\n\
+COPY held /www/cgi-bin/held\n\
+RUN chmod +x /www/cgi-bin/held\n\
+CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n";
+const HELD_CGI: &str = "#!/bin/sh\n\
+i=0\n\
+while [ ! -e /tmp/release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
+printf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+cat /www/index.html\n";
+
+/// Sends a request for the held page through `replica`'s proxy and waits
+/// until it runs in `container`; answers the request's eventual (status, body).
+async fn hold(replica: &TestApp, host: &str, container: &str) -> tokio::task::JoinHandle<(u16, String)> {
+    let (base, host) = (replica.proxy_base.clone(), host.to_owned());
+    let held = tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().expect("client");
+        match client.get(format!("{base}/cgi-bin/held")).header("host", &host).send().await {
+            Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+            Err(error) => (0, error.to_string()),
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !docker(&["exec", container, "ps"]).contains("held") {
+        assert!(tokio::time::Instant::now() < deadline, "the held request never reached {container}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    held
+}
+
+/// A redeploy drains the old instances on every replica's proxy: a request in
+/// flight through another replica (one that runs no jobs) finishes on the old
+/// version before the deploying replica removes it; a replica that died is
+/// not waited for past its silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
+    let name = "a_redeploy_drains_requests_in_flight_on_other_replicas";
+    if !matches!(crate::support::backend(), crate::support::Backend::Postgres { .. }) {
+        eprintln!("skipping {name}: replicas share a PostgreSQL database, and this run is on SQLite");
+        return;
+    }
+    if !engine_available(name) {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__DRAIN_SECONDS", "30")]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Pair").await;
+    write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
+    write(admin, &project, "held", HELD_CGI).await;
+    write(admin, &project, "version.txt", "v1\n").await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let host = service["host"].as_str().expect("host").to_owned();
+    let first = deploy(admin, &service_id).await;
+    let done = settle(admin, &first).await;
+    assert_eq!(done["status"], "active", "{done}");
+    let v1_containers = deploy_app.containers();
+    assert_eq!(v1_containers.len(), 1, "{v1_containers:?}");
+    let v1 = v1_containers[0].clone();
+
+    // A second replica on the same database that runs no jobs: it only serves.
+    let replica = deploy_app.app.replica(&[("DOCKYARD_JOBS__WORKERS", "0")]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while via_proxy(&replica, &host, "/").await != (200, "v1\n".to_owned()) {
+        assert!(tokio::time::Instant::now() < deadline, "the second replica never served v1");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A request through the second replica that v1 holds until released.
+    let held = hold(&replica, &host, &v1).await;
+    // Redeploy through the first replica while the request is held.
+    write(admin, &project, "version.txt", "v2\n").await;
+    let second = deploy(admin, &service_id).await;
+    wait_status(admin, &second, "active").await;
+    // The switch happened; the deploying replica now waits for the other's drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        docker(&["ps", "-q", "--no-trunc", "--filter", &format!("id={v1}")]).contains(&v1),
+        "v1 was stopped while a request through the other replica was in flight:\n{}",
+        plain_logs(admin, &second).await
+    );
+    assert_eq!(via_proxy(&replica, &host, "/").await, (200, "v2\n".to_owned()), "the other replica switched");
+    docker(&["exec", &v1, "touch", "/tmp/release"]);
+    let answer = held.await.expect("the held request");
+    assert_eq!(answer, (200, "v1\n".to_owned()), "the held request finished on v1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = plain_logs(admin, &second).await;
+        if log.contains("stopped 1 old instance(s)") {
+            assert!(log.contains("drained on 1 other replica(s)"), "{log}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "v1 was never removed:\n{log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!docker(&["ps", "-a", "-q", "--no-trunc"]).contains(&v1), "v1 is gone");
+
+    // The other replica dies without a word while it holds a request on v2:
+    // the next redeploy stops waiting for it once it has been silent too long,
+    // well before the 30 s deadline.
+    let v2 = deploy_app.containers();
+    assert_eq!(v2.len(), 1, "{v2:?}");
+    let held = hold(&replica, &host, &v2[0]).await;
+    write(admin, &project, "version.txt", "v3\n").await;
+    let third = deploy(admin, &service_id).await;
+    wait_status(admin, &third, "active").await;
+    let mut replica = replica;
+    replica.kill().await;
+    let _ = held.await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let log = plain_logs(admin, &third).await;
+        if log.contains("stopped 1 old instance(s)") {
+            assert!(log.contains("1 other replica(s) did not answer the drain in time"), "{log}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the redeploy waited on a dead replica:\n{log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(via_proxy(&deploy_app.app, &host, "/").await, (200, "v3\n".to_owned()));
+}
+
 fn build_running(marker: &str) -> bool {
     docker(&["ps", "--no-trunc", "--format", "{{.Command}}"]).contains(marker)
 }

@@ -160,6 +160,28 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Another replica of this app: a second `dockyard serve` process on the
+    /// same database and data dir (so the same secret key), on its own ports,
+    /// with `extra_env` on top of this app's environment. Only meaningful on
+    /// PostgreSQL, where replicas share a bus; the database stays this app's.
+    pub async fn replica(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        let mut env = self.env.clone();
+        env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut replica = TestApp {
+            base: String::new(),
+            proxy_base: String::new(),
+            data_dir: self.data_dir.clone(),
+            setup_token: None,
+            database: TestDatabase { url: self.database.url.clone(), drop_statement: None },
+            env,
+            output: Arc::new(Mutex::new(Vec::new())),
+            child: None,
+            _temp: TempDir::new(),
+        };
+        replica.start().await;
+        replica
+    }
+
     /// Starts (or restarts) the server process on a free port.
     pub async fn start(&mut self) {
         let mut command = Command::new(binary());
