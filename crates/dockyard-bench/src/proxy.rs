@@ -22,6 +22,13 @@
 //! request at a time, so the percentiles are the cost of a request rather
 //! than of queueing on two cores). The median round is reported.
 //!
+//! In the throughput scenario the benchmark also reads each proxy's CPU time
+//! (user + system, from `/proc`) before and after the run and divides it by
+//! the requests served: CPU per request is what decides throughput when wrk,
+//! the upstream and the proxy share two cores, and it is far less disturbed
+//! by other load on the machine than requests per second. For `direct` it is
+//! the upstream nginx's own CPU per request.
+//!
 //! Targets (issue 5): throughput at least nginx's, and at most 1 ms added p99
 //! over direct access. The added p99 verdict uses the `latency` scenario;
 //! under saturation (`throughput`) a proxy's added latency is mostly the CPU
@@ -80,6 +87,10 @@ pub struct ProxyArgs {
     /// The JSON file to write; a Markdown copy of the table goes beside it.
     #[arg(long, default_value_os_t = default_out())]
     out: PathBuf,
+    /// Only these targets (comma-separated: direct, dockyard-proxy, nginx,
+    /// caddy), for quick A/B runs; the verdict needs direct and nginx.
+    #[arg(long, value_delimiter = ',', default_values_t = ["direct", "dockyard-proxy", "nginx", "caddy"].map(String::from))]
+    targets: Vec<String>,
 }
 
 fn default_out() -> PathBuf {
@@ -113,6 +124,9 @@ struct Measurement {
     max_ms: f64,
     errors: u64,
     non2xx: u64,
+    /// The target's CPU time (user + system) per request, in microseconds
+    /// (throughput scenario only).
+    cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +139,7 @@ struct Summary {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    cpu_us_per_request: Option<f64>,
     rps_vs_nginx: Option<f64>,
     added_p50_ms: Option<f64>,
     added_p99_ms: Option<f64>,
@@ -137,6 +152,10 @@ struct Server {
 }
 
 impl Server {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         if let Some(pid) = child.id() {
@@ -209,15 +228,37 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
 
     let targets: [(&'static str, SocketAddr); 4] =
         [("direct", upstream_addr), ("dockyard-proxy", dockyard_addr), ("nginx", nginx_addr), ("caddy", caddy_addr)];
+    let clock_ticks = clock_ticks_per_second().await;
+    let cpu_of = |target: &str| -> Option<CpuSource> {
+        match target {
+            "direct" => upstream.pid().map(CpuSource::ProcessTree),
+            "dockyard-proxy" => Some(CpuSource::OwnThreads("dockyard-proxy")),
+            "nginx" => nginx.pid().map(CpuSource::ProcessTree),
+            "caddy" => caddy.pid().map(CpuSource::ProcessTree),
+            _ => None,
+        }
+    };
+    let cpu_sources: Vec<(&'static str, Option<CpuSource>)> =
+        targets.iter().map(|(target, _)| (*target, cpu_of(target))).collect();
     let mut measurements = Vec::new();
     let outcome = async {
         for round_number in 1..=args.rounds {
-            for (target, addr) in targets {
+            for (target, addr) in targets.into_iter().filter(|(target, _)| args.targets.iter().any(|t| t == target)) {
                 eprintln!("==> round {round_number}/{}: {target}", args.rounds);
                 // Warm the pools and the caches; not counted.
                 wrk(&lua, addr, 2, args.connections, 1.0).await?;
+                let cpu = cpu_sources.iter().find(|(name, _)| *name == target).and_then(|(_, source)| *source);
+                let before = cpu.and_then(CpuSource::ticks);
                 let report = wrk(&lua, addr, 2, args.connections, args.duration).await?;
-                measurements.push(measurement(target, "throughput", round_number, args.connections, &report));
+                let after = cpu.and_then(CpuSource::ticks);
+                let mut throughput = measurement(target, "throughput", round_number, args.connections, &report);
+                throughput.cpu_us_per_request = match (before, after, clock_ticks) {
+                    (Some(before), Some(after), Some(hz)) if report.requests > 0 => {
+                        Some(round(after.saturating_sub(before) as f64 * 1e6 / hz as f64 / report.requests as f64, 2))
+                    }
+                    _ => None,
+                };
+                measurements.push(throughput);
                 let report = wrk(&lua, addr, 1, 1, args.latency_duration).await?;
                 measurements.push(measurement(target, "latency", round_number, 1, &report));
             }
@@ -286,6 +327,7 @@ fn measurement(
         max_ms: ms(report.max_us),
         errors: report.errors,
         non2xx: report.non2xx,
+        cpu_us_per_request: None,
     }
 }
 
@@ -313,6 +355,10 @@ fn summarize(measurements: &[Measurement], targets: &[&'static str]) -> Vec<Summ
                 p50_ms: round(median(runs.iter().map(|m| m.p50_ms).collect()), 3),
                 p99_ms: round(median(runs.iter().map(|m| m.p99_ms).collect()), 3),
                 errors: runs.iter().map(|m| m.errors + m.non2xx).sum(),
+                cpu_us_per_request: {
+                    let cpu: Vec<f64> = runs.iter().filter_map(|m| m.cpu_us_per_request).collect();
+                    (!cpu.is_empty()).then(|| round(median(cpu), 2))
+                },
                 rps_vs_nginx: None,
                 added_p50_ms: None,
                 added_p99_ms: None,
@@ -344,6 +390,8 @@ struct Verdict {
     added_p99_ms: Option<f64>,
     added_p99: &'static str,
     added_p99_under_load_ms: Option<f64>,
+    /// dockyard-proxy's CPU per request over nginx's (informational; below 1 is less CPU).
+    cpu_per_request_vs_nginx: Option<f64>,
 }
 
 fn verdict(summaries: &[Summary]) -> Verdict {
@@ -365,6 +413,16 @@ fn verdict(summaries: &[Summary]) -> Verdict {
             None => "NOT MEASURED",
         },
         added_p99_under_load_ms: find("throughput").and_then(|s| s.added_p99_ms),
+        cpu_per_request_vs_nginx: find("throughput")
+            .and_then(|s| s.cpu_us_per_request)
+            .zip(
+                summaries
+                    .iter()
+                    .find(|s| s.target == "nginx" && s.scenario == "throughput")
+                    .and_then(|s| s.cpu_us_per_request)
+                    .filter(|cpu| *cpu > 0.0),
+            )
+            .map(|(ours, nginx)| round(ours / nginx, 3)),
     }
 }
 
@@ -388,12 +446,12 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
         ),
     ] {
         text.push_str(&format!(
-            "## {title}\n\n| target | rps | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|\n"
+            "## {title}\n\n| target | rps | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU µs/request |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         ));
         for s in summaries.iter().filter(|s| s.scenario == scenario) {
             text.push_str(&format!(
-                "| {} | {:.0} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
+                "| {} | {:.0} | {} | {:.3} | {:.3} | {} | {} | {} | {} |\n",
                 s.target,
                 s.rps,
                 optional(s.rps_vs_nginx.map(|ratio| round(ratio, 2)), "x"),
@@ -401,7 +459,8 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
                 s.p99_ms,
                 optional(s.added_p50_ms, ""),
                 optional(s.added_p99_ms, ""),
-                s.errors
+                s.errors,
+                optional(s.cpu_us_per_request, ""),
             ));
         }
         text.push('\n');
@@ -420,13 +479,15 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
     }
     text.push_str(&format!(
         "Target: {TARGET_TEXT}.\n\n- Throughput vs nginx: {} ({})\n- Added p99, one request at a time: {} ({})\n\
-         - Added p99 under load (c={}, informational): {} ms\n\n",
+         - Added p99 under load (c={}, informational): {} ms\n\
+         - CPU per request under load vs nginx's (informational; the `direct` row is the upstream's own): {}\n\n",
         optional(verdict.throughput_vs_nginx, "x"),
         verdict.throughput,
         optional(verdict.added_p99_ms, " ms"),
         verdict.added_p99,
         summaries.iter().find(|s| s.scenario == "throughput").map_or(0, |s| s.connections),
         optional(verdict.added_p99_under_load_ms, ""),
+        optional(verdict.cpu_per_request_vs_nginx, "x"),
     ));
     text.push_str(&format!(
         "Versions: nginx {}, Caddy {}, {}. wrk, the upstream and the proxies share the machine's cores.\n",
@@ -591,4 +652,88 @@ async fn version_of(program: &Path, args: &[&str]) -> Option<String> {
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let text = text.trim();
     (!text.is_empty()).then(|| text.trim_start_matches("nginx version: ").to_owned())
+}
+
+/// Where a target's CPU time is read.
+#[derive(Debug, Clone, Copy)]
+enum CpuSource {
+    /// A process and its children (nginx's master and workers; Caddy).
+    ProcessTree(u32),
+    /// The threads of this process whose names start with the prefix (the proxy's workers).
+    OwnThreads(&'static str),
+}
+
+impl CpuSource {
+    /// User + system time so far, in clock ticks; `None` where `/proc` cannot tell.
+    fn ticks(self) -> Option<u64> {
+        match self {
+            Self::ProcessTree(pid) => {
+                let mut total = process_ticks(&format!("/proc/{pid}/stat"))?;
+                for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+                    let Some(child) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+                        continue;
+                    };
+                    let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+                    if stat_fields(&stat).and_then(|fields| fields.get(1)?.parse::<u32>().ok()) == Some(pid) {
+                        total += stat_ticks(&stat).unwrap_or(0);
+                    }
+                }
+                Some(total)
+            }
+            Self::OwnThreads(prefix) => {
+                let mut total = 0;
+                for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+                    let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+                    let name = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')).map(|(name, _)| name);
+                    if name.is_some_and(|name| name.starts_with(prefix)) {
+                        total += stat_ticks(&stat).unwrap_or(0);
+                    }
+                }
+                Some(total)
+            }
+        }
+    }
+}
+
+fn process_ticks(path: &str) -> Option<u64> {
+    stat_ticks(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The fields of a `stat` line after the name: state, ppid, … (the name may hold spaces).
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    Some(stat.rsplit_once(')')?.1.split_whitespace().collect())
+}
+
+/// utime + stime (fields 14 and 15 of `stat`, 12 and 13 after the name).
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let fields = stat_fields(stat)?;
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+async fn clock_ticks_per_second() -> Option<u64> {
+    let output = Command::new("getconf").arg("CLK_TCK").stdin(Stdio::null()).output().await.ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok().filter(|hz| *hz > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_are_read_after_the_name() {
+        let stat = "4242 (nginx: worker) S 4241 4241 4241 0 -1 4194624 300 0 0 0 1234 567 0 0 20 0 1 0 100 \
+                    1000 200 18446744073709551615";
+        assert_eq!(
+            stat_fields(stat).and_then(|fields| fields.get(1).map(|ppid| ppid.to_string())),
+            Some("4241".into())
+        );
+        assert_eq!(stat_ticks(stat), Some(1234 + 567));
+    }
+
+    #[test]
+    fn this_process_has_cpu_time() {
+        let spin = (0..2_000_000u64).fold(0u64, |sum, n| sum.wrapping_add(n * n));
+        assert!(spin > 0);
+        assert!(CpuSource::ProcessTree(std::process::id()).ticks().is_some());
+    }
 }

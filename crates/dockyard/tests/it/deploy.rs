@@ -728,12 +728,14 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     wait_status(admin, &third, "active").await;
     let mut replica = replica;
     replica.kill().await;
+    let killed = tokio::time::Instant::now();
     let _ = held.await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
     loop {
         let log = plain_logs(admin, &third).await;
         if log.contains("stopped 1 old instance(s)") {
             assert!(log.contains("1 other replica(s) did not answer the drain in time"), "{log}");
+            eprintln!("{name}: the dead replica was given up on {:?} after it was killed", killed.elapsed());
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the redeploy waited on a dead replica:\n{log}");
