@@ -125,8 +125,9 @@ struct Measurement {
     errors: u64,
     non2xx: u64,
     /// The target's CPU time (user + system) per request, in microseconds
-    /// (throughput scenario only).
+    /// (throughput scenario only), and the user part of it.
     cpu_us_per_request: Option<f64>,
+    user_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +141,7 @@ struct Summary {
     p99_ms: f64,
     errors: u64,
     cpu_us_per_request: Option<f64>,
+    user_cpu_us_per_request: Option<f64>,
     rps_vs_nginx: Option<f64>,
     added_p50_ms: Option<f64>,
     added_p99_ms: Option<f64>,
@@ -252,12 +254,16 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 let report = wrk(&lua, addr, 2, args.connections, args.duration).await?;
                 let after = cpu.and_then(CpuSource::ticks);
                 let mut throughput = measurement(target, "throughput", round_number, args.connections, &report);
-                throughput.cpu_us_per_request = match (before, after, clock_ticks) {
-                    (Some(before), Some(after), Some(hz)) if report.requests > 0 => {
-                        Some(round(after.saturating_sub(before) as f64 * 1e6 / hz as f64 / report.requests as f64, 2))
-                    }
-                    _ => None,
-                };
+                if let (Some(before), Some(after), Some(hz)) = (before, after, clock_ticks)
+                    && report.requests > 0
+                {
+                    let per_request = |ticks: u64, since: u64| {
+                        round(ticks.saturating_sub(since) as f64 * 1e6 / hz as f64 / report.requests as f64, 2)
+                    };
+                    throughput.cpu_us_per_request =
+                        Some(per_request(after.user + after.system, before.user + before.system));
+                    throughput.user_cpu_us_per_request = Some(per_request(after.user, before.user));
+                }
                 measurements.push(throughput);
                 let report = wrk(&lua, addr, 1, 1, args.latency_duration).await?;
                 measurements.push(measurement(target, "latency", round_number, 1, &report));
@@ -328,6 +334,7 @@ fn measurement(
         errors: report.errors,
         non2xx: report.non2xx,
         cpu_us_per_request: None,
+        user_cpu_us_per_request: None,
     }
 }
 
@@ -357,6 +364,10 @@ fn summarize(measurements: &[Measurement], targets: &[&'static str]) -> Vec<Summ
                 errors: runs.iter().map(|m| m.errors + m.non2xx).sum(),
                 cpu_us_per_request: {
                     let cpu: Vec<f64> = runs.iter().filter_map(|m| m.cpu_us_per_request).collect();
+                    (!cpu.is_empty()).then(|| round(median(cpu), 2))
+                },
+                user_cpu_us_per_request: {
+                    let cpu: Vec<f64> = runs.iter().filter_map(|m| m.user_cpu_us_per_request).collect();
                     (!cpu.is_empty()).then(|| round(median(cpu), 2))
                 },
                 rps_vs_nginx: None,
@@ -446,12 +457,12 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
         ),
     ] {
         text.push_str(&format!(
-            "## {title}\n\n| target | rps | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU µs/request |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            "## {title}\n\n| target | rps | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU µs/request | of it user |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         ));
         for s in summaries.iter().filter(|s| s.scenario == scenario) {
             text.push_str(&format!(
-                "| {} | {:.0} | {} | {:.3} | {:.3} | {} | {} | {} | {} |\n",
+                "| {} | {:.0} | {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |\n",
                 s.target,
                 s.rps,
                 optional(s.rps_vs_nginx.map(|ratio| round(ratio, 2)), "x"),
@@ -461,6 +472,7 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
                 optional(s.added_p99_ms, ""),
                 s.errors,
                 optional(s.cpu_us_per_request, ""),
+                optional(s.user_cpu_us_per_request, ""),
             ));
         }
         text.push('\n');
@@ -654,6 +666,20 @@ async fn version_of(program: &Path, args: &[&str]) -> Option<String> {
     (!text.is_empty()).then(|| text.trim_start_matches("nginx version: ").to_owned())
 }
 
+/// CPU time in clock ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ticks {
+    user: u64,
+    system: u64,
+}
+
+impl std::ops::Add for Ticks {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self { user: self.user + other.user, system: self.system + other.system }
+    }
+}
+
 /// Where a target's CPU time is read.
 #[derive(Debug, Clone, Copy)]
 enum CpuSource {
@@ -664,8 +690,8 @@ enum CpuSource {
 }
 
 impl CpuSource {
-    /// User + system time so far, in clock ticks; `None` where `/proc` cannot tell.
-    fn ticks(self) -> Option<u64> {
+    /// User and system time so far; `None` where `/proc` cannot tell.
+    fn ticks(self) -> Option<Ticks> {
         match self {
             Self::ProcessTree(pid) => {
                 let mut total = process_ticks(&format!("/proc/{pid}/stat"))?;
@@ -675,18 +701,18 @@ impl CpuSource {
                     };
                     let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
                     if stat_fields(&stat).and_then(|fields| fields.get(1)?.parse::<u32>().ok()) == Some(pid) {
-                        total += stat_ticks(&stat).unwrap_or(0);
+                        total = total + stat_ticks(&stat).unwrap_or_default();
                     }
                 }
                 Some(total)
             }
             Self::OwnThreads(prefix) => {
-                let mut total = 0;
+                let mut total = Ticks::default();
                 for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
                     let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
                     let name = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')).map(|(name, _)| name);
                     if name.is_some_and(|name| name.starts_with(prefix)) {
-                        total += stat_ticks(&stat).unwrap_or(0);
+                        total = total + stat_ticks(&stat).unwrap_or_default();
                     }
                 }
                 Some(total)
@@ -695,7 +721,7 @@ impl CpuSource {
     }
 }
 
-fn process_ticks(path: &str) -> Option<u64> {
+fn process_ticks(path: &str) -> Option<Ticks> {
     stat_ticks(&std::fs::read_to_string(path).ok()?)
 }
 
@@ -704,10 +730,10 @@ fn stat_fields(stat: &str) -> Option<Vec<&str>> {
     Some(stat.rsplit_once(')')?.1.split_whitespace().collect())
 }
 
-/// utime + stime (fields 14 and 15 of `stat`, 12 and 13 after the name).
-fn stat_ticks(stat: &str) -> Option<u64> {
+/// utime and stime (fields 14 and 15 of `stat`, 12 and 13 after the name).
+fn stat_ticks(stat: &str) -> Option<Ticks> {
     let fields = stat_fields(stat)?;
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    Some(Ticks { user: fields.get(11)?.parse().ok()?, system: fields.get(12)?.parse().ok()? })
 }
 
 async fn clock_ticks_per_second() -> Option<u64> {
@@ -727,7 +753,7 @@ mod tests {
             stat_fields(stat).and_then(|fields| fields.get(1).map(|ppid| ppid.to_string())),
             Some("4241".into())
         );
-        assert_eq!(stat_ticks(stat), Some(1234 + 567));
+        assert_eq!(stat_ticks(stat), Some(Ticks { user: 1234, system: 567 }));
     }
 
     #[test]
