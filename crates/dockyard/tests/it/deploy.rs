@@ -131,6 +131,18 @@ async fn create_service(client: &Client, project: &str, body: Value) -> Value {
     reply.json
 }
 
+/// Creates the `web` service (the workspace, port 8080, `/health`); answers its id, host and URL.
+async fn web_service(client: &Client, project: &str) -> (String, String, String) {
+    let service = create_service(
+        client,
+        project,
+        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
+    )
+    .await;
+    let text = |key: &str| service[key].as_str().unwrap_or_else(|| panic!("{key}: {service}")).to_owned();
+    (text("id"), text("host"), text("url"))
+}
+
 async fn deploy(client: &Client, service: &str) -> String {
     let reply = client.post(&format!("/api/v1/services/{service}/deployments"), &json!({})).await;
     assert_eq!(reply.status, 202, "deploy: {}", reply.body);
@@ -198,16 +210,9 @@ async fn dockerfile_deploy_redeploy_under_load_failed_health_check_and_rollback(
     let project = project(admin, &deploy_app.org, "Shop").await;
     write(admin, &project, "Dockerfile", DOCKERFILE_V).await;
     write(admin, &project, "version.txt", "v1\n").await;
-    let service = create_service(
-        admin,
-        &project,
-        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
-    )
-    .await;
-    let service_id = service["id"].as_str().expect("id").to_owned();
-    let host = service["host"].as_str().expect("host").to_owned();
+    let (service_id, host, url) = web_service(admin, &project).await;
     assert_eq!(host, "web-shop.localhost");
-    assert!(service["url"].as_str().expect("url").starts_with("http://web-shop.localhost:"), "{service}");
+    assert!(url.starts_with("http://web-shop.localhost:"), "{url}");
 
     // Before any deployment the proxy says so.
     let (status, body) = via_proxy(app, &host, "/").await;
@@ -665,14 +670,7 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
     write(admin, &project, "held", HELD_CGI).await;
     write(admin, &project, "version.txt", "v1\n").await;
-    let service = create_service(
-        admin,
-        &project,
-        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
-    )
-    .await;
-    let service_id = service["id"].as_str().expect("id").to_owned();
-    let host = service["host"].as_str().expect("host").to_owned();
+    let (service_id, host, _) = web_service(admin, &project).await;
     let first = deploy(admin, &service_id).await;
     let done = settle(admin, &first).await;
     assert_eq!(done["status"], "active", "{done}");
