@@ -17,6 +17,8 @@ fail_or_skip() {
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 ensure_packages mold || echo "note: mold not installed; linking with the default linker"
+# The file index and search tests compare their answers with ripgrep's.
+ensure_packages ripgrep || fail_or_skip "ripgrep could not be installed; the search and file index tests compare against it"
 pg_url=""
 if ensure_packages postgresql; then
   pg_url=$(start_postgres) || pg_url=""

@@ -39,6 +39,12 @@ pub const DRAIN_TOPIC: &str = "drain";
 /// Drain answers: [`DrainAck`].
 pub const DRAIN_ACK_TOPIC: &str = "drain-ack";
 
+/// Gauge: the other replicas this one hears from.
+const REPLICAS_SEEN: &str = "deploy_replicas_seen";
+/// Counter: other replicas' answers to this one's drains, by `result`
+/// (`drained`, `busy`: requests still in flight at the deadline, `silent`: no answer).
+const REMOTE_DRAINS: &str = "deploy_remote_drains_total";
+
 /// How often a replica says it is alive.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long a replica may be silent before the others stop waiting for it.
@@ -55,9 +61,18 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// A new id: the host's name (a pod's name on Kubernetes), so that deploy
+    /// logs say which replica did not drain, and a random part, so that a
+    /// restarted replica is a new one.
     pub(crate) fn new() -> Self {
-        let me = crate::crypto::random_token(9).unwrap_or_else(|_| format!("pid-{}", std::process::id()));
-        Self { me, seen: Mutex::new(HashMap::new()) }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| replica_label(&name))
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "replica".to_owned());
+        let random = crate::crypto::random_token(6).unwrap_or_else(|_| format!("pid{}", std::process::id()));
+        Self { me: format!("{host}-{random}"), seen: Mutex::new(HashMap::new()) }
     }
 
     /// This replica's id on the bus.
@@ -88,6 +103,11 @@ impl Peers {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A host name cut to what a log line wants: letters, digits, `-` and `.`, at most 40.
+fn replica_label(name: &str) -> String {
+    name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')).take(40).collect()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -155,7 +175,10 @@ impl Services {
                     announce(PresenceState::Gone);
                     return;
                 }
-                _ = heartbeat.tick() => announce(PresenceState::Here),
+                _ = heartbeat.tick() => {
+                    announce(PresenceState::Here);
+                    metrics::gauge!(REPLICAS_SEEN).set(engine.peers.live(Instant::now()).len() as f64);
+                }
                 message = presence.recv() => match message {
                     // After a gap others may have missed us (and we them).
                     Ok(message) if is_look(&message.payload) => announce(PresenceState::Here),
@@ -268,6 +291,11 @@ impl Services {
         };
         let (local, mut report) = tokio::join!(engine.routes.drain(addrs, deadline), remote);
         report.local = local;
+        for (result, replicas) in [("drained", &report.drained), ("busy", &report.busy), ("silent", &report.silent)] {
+            if !replicas.is_empty() {
+                metrics::counter!(REMOTE_DRAINS, "result" => result).increment(replicas.len() as u64);
+            }
+        }
         report
     }
 }
@@ -289,6 +317,14 @@ mod tests {
         peers.gone("b");
         assert!(!peers.is_live("b", start + 3 * EXPIRY), "gone is gone at once");
         assert!(!peers.me().is_empty());
+        assert_ne!(Peers::new().me(), peers.me(), "every start is a new replica");
+    }
+
+    #[test]
+    fn replica_ids_carry_a_clean_host_name() {
+        assert_eq!(replica_label("dockyard-7d9f5c-x2x\n"), "dockyard-7d9f5c-x2x");
+        assert_eq!(replica_label("we ird/$(host)"), "weirdhost");
+        assert_eq!(replica_label(&"a".repeat(100)).len(), 40);
     }
 
     #[test]

@@ -48,9 +48,9 @@ impl RouteSync {
     {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let prober = services.clone();
-        let peers = (services.clone(), stopped.clone());
+        let (peer, peer_stopped) = (services.clone(), stopped.clone());
         tokio::spawn(async move { prober.probe_loop(stopped).await });
-        tokio::spawn(async move { peers.0.peer_loop(peers.1).await });
+        tokio::spawn(async move { peer.peer_loop(peer_stopped).await });
         tokio::spawn(async move {
             let mut subscription = services.bus().subscribe(ROUTES_TOPIC);
             services.sweep_orphans().await;

@@ -699,7 +699,12 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
         "v1 was stopped while a request through the other replica was in flight:\n{}",
         plain_logs(admin, &second).await
     );
-    assert_eq!(via_proxy(&replica, &host, "/").await, (200, "v2\n".to_owned()), "the other replica switched");
+    // The other replica sends new requests to v2 meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while via_proxy(&replica, &host, "/").await != (200, "v2\n".to_owned()) {
+        assert!(tokio::time::Instant::now() < deadline, "the other replica never switched to v2");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     docker(&["exec", &v1, "touch", "/tmp/release"]);
     let answer = held.await.expect("the held request");
     assert_eq!(answer, (200, "v1\n".to_owned()), "the held request finished on v1");
@@ -714,6 +719,9 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(!docker(&["ps", "-a", "-q", "--no-trunc"]).contains(&v1), "v1 is gone");
+    let metrics = deploy_app.app.anonymous().get("/metrics").await.body;
+    assert!(metrics.contains("deploy_replicas_seen 1"), "{metrics}");
+    assert!(metrics.contains("deploy_remote_drains_total{result=\"drained\"} 1"), "{metrics}");
 
     // The other replica dies without a word while it holds a request on v2:
     // the next redeploy stops waiting for it once it has been silent too long,
