@@ -280,7 +280,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     outcome?;
 
     let summaries = summarize(&measurements, &targets.map(|(target, _)| target));
-    let verdict = verdict(&summaries);
+    let verdict = verdict(&summaries, &measurements);
     let document = json!({
         "benchmark": "proxy",
         "date": chrono::Utc::now().to_rfc3339(),
@@ -403,9 +403,28 @@ struct Verdict {
     added_p99_under_load_ms: Option<f64>,
     /// dockyard-proxy's CPU per request over nginx's (informational; below 1 is less CPU).
     cpu_per_request_vs_nginx: Option<f64>,
+    /// Throughput over nginx's in each round (the two ran back to back), to show the spread.
+    throughput_vs_nginx_by_round: Vec<f64>,
 }
 
-fn verdict(summaries: &[Summary]) -> Verdict {
+/// dockyard-proxy's throughput over nginx's, round by round.
+fn ratios_by_round(measurements: &[Measurement]) -> Vec<f64> {
+    let rps = |target: &str, round_number: usize| {
+        measurements
+            .iter()
+            .find(|m| m.target == target && m.scenario == "throughput" && m.round == round_number)
+            .map(|m| m.rps)
+    };
+    let rounds = measurements.iter().map(|m| m.round).max().unwrap_or(0);
+    (1..=rounds)
+        .filter_map(|round_number| {
+            let (ours, nginx) = (rps("dockyard-proxy", round_number)?, rps("nginx", round_number)?);
+            (nginx > 0.0).then(|| round(ours / nginx, 3))
+        })
+        .collect()
+}
+
+fn verdict(summaries: &[Summary], measurements: &[Measurement]) -> Verdict {
     let find = |scenario: &str| summaries.iter().find(|s| s.target == "dockyard-proxy" && s.scenario == scenario);
     let throughput_vs_nginx = find("throughput").and_then(|s| s.rps_vs_nginx);
     let added_p99_ms = find("latency").and_then(|s| s.added_p99_ms);
@@ -434,6 +453,7 @@ fn verdict(summaries: &[Summary]) -> Verdict {
                     .filter(|cpu| *cpu > 0.0),
             )
             .map(|(ours, nginx)| round(ours / nginx, 3)),
+        throughput_vs_nginx_by_round: ratios_by_round(measurements),
     }
 }
 
@@ -490,11 +510,12 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
         ));
     }
     text.push_str(&format!(
-        "Target: {TARGET_TEXT}.\n\n- Throughput vs nginx: {} ({})\n- Added p99, one request at a time: {} ({})\n\
+        "Target: {TARGET_TEXT}.\n\n- Throughput vs nginx: {} ({}); round by round: {}\n- Added p99, one request at a time: {} ({})\n\
          - Added p99 under load (c={}, informational): {} ms\n\
          - CPU per request under load vs nginx's (informational; the `direct` row is the upstream's own): {}\n\n",
         optional(verdict.throughput_vs_nginx, "x"),
         verdict.throughput,
+        verdict.throughput_vs_nginx_by_round.iter().map(|ratio| format!("{ratio}x")).collect::<Vec<_>>().join(", "),
         optional(verdict.added_p99_ms, " ms"),
         verdict.added_p99,
         summaries.iter().find(|s| s.scenario == "throughput").map_or(0, |s| s.connections),
@@ -754,6 +775,34 @@ mod tests {
             Some("4241".into())
         );
         assert_eq!(stat_ticks(stat), Some(Ticks { user: 1234, system: 567 }));
+    }
+
+    #[test]
+    fn throughput_ratios_pair_the_proxy_with_nginx_round_by_round() {
+        let run = |target: &'static str, round_number: usize, rps: f64| Measurement {
+            target,
+            scenario: "throughput",
+            round: round_number,
+            connections: 64,
+            rps,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: 1.0,
+            max_ms: 1.0,
+            errors: 0,
+            non2xx: 0,
+            cpu_us_per_request: None,
+            user_cpu_us_per_request: None,
+        };
+        let measurements = vec![
+            run("dockyard-proxy", 1, 900.0),
+            run("nginx", 1, 1000.0),
+            run("dockyard-proxy", 2, 1100.0),
+            run("nginx", 2, 1000.0),
+            // A round without nginx has no ratio.
+            run("dockyard-proxy", 3, 1000.0),
+        ];
+        assert_eq!(ratios_by_round(&measurements), vec![0.9, 1.1]);
     }
 
     #[test]
