@@ -409,19 +409,13 @@ async fn retire_old_instances(
     if !report.drained.is_empty() {
         log.system(&format!("drained on {} other replica(s)", report.drained.len()));
     }
-    if !report.busy.is_empty() {
-        log.system(&format!(
-            "{} other replica(s) still had requests in flight at the drain deadline: {}",
-            report.busy.len(),
-            report.busy.join(", ")
-        ));
-    }
-    if !report.silent.is_empty() {
-        log.system(&format!(
-            "{} other replica(s) did not answer the drain in time: {}",
-            report.silent.len(),
-            report.silent.join(", ")
-        ));
+    for (replicas, what) in [
+        (&report.busy, "still had requests in flight at the drain deadline"),
+        (&report.silent, "did not answer the drain in time"),
+    ] {
+        if !replicas.is_empty() {
+            log.system(&format!("{} other replica(s) {what}: {}", replicas.len(), replicas.join(", ")));
+        }
     }
     let mut deployments: Vec<&str> = old.iter().map(|instance| instance.deployment_id.as_str()).collect();
     deployments.sort_unstable();
