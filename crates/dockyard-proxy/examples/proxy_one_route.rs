@@ -13,6 +13,10 @@ use std::time::Duration;
 
 use dockyard_proxy::{Backend, ProxyConfig, Route, RouteStatus, RouteTable};
 
+// The allocator `dockyard` ships with, so profiles match the product.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let listen: SocketAddr = args.next().and_then(|arg| arg.parse().ok()).expect("a listen address");

@@ -34,25 +34,32 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     let mut wants_upgrade = false;
     if has_connection {
         let mut named: Vec<HeaderName> = Vec::new();
-        for token in headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-        {
-            let token = token.trim();
-            if token.eq_ignore_ascii_case("upgrade") {
-                wants_upgrade = true;
-                continue;
-            }
-            // The usual tokens name no header to remove here (`Keep-Alive` goes
-            // below): skip making a header name for them, which allocates for
-            // names outside the standard set.
-            if token.is_empty() || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                named.push(name);
+        // Taken out with all its values in one hashed lookup: nearly every
+        // response has `Connection: keep-alive`, and this runs per response.
+        if let header::Entry::Occupied(entry) = headers.entry(header::CONNECTION) {
+            let (_, values) = entry.remove_entry_mult();
+            for value in values {
+                let Ok(text) = value.to_str() else { continue };
+                for token in text.split(',') {
+                    let token = token.trim();
+                    if token.eq_ignore_ascii_case("upgrade") {
+                        wants_upgrade = true;
+                        continue;
+                    }
+                    // The usual tokens name no header to remove here
+                    // (`Keep-Alive` goes below): skip making a header name
+                    // for them, which allocates for names outside the
+                    // standard set.
+                    if token.is_empty()
+                        || token.eq_ignore_ascii_case("close")
+                        || token.eq_ignore_ascii_case("keep-alive")
+                    {
+                        continue;
+                    }
+                    if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                        named.push(name);
+                    }
+                }
             }
         }
         for name in named {
@@ -62,7 +69,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
                 headers.remove(&name);
             }
         }
-        headers.remove(header::CONNECTION);
     }
     let upgrade = if has_other { headers.remove(header::UPGRADE) } else { None };
     if has_other {

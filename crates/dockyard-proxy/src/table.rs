@@ -138,7 +138,9 @@ struct Writer {
 #[derive(Default)]
 pub(crate) struct Snapshot {
     by_id: HashMap<String, Arc<RouteEntry>>,
-    by_host: HashMap<String, Arc<RouteEntry>>,
+    /// foldhash: looked up once per request (SipHash showed in profiles);
+    /// only routes insert keys, so client-chosen hosts cannot flood it.
+    by_host: foldhash::HashMap<String, Arc<RouteEntry>>,
 }
 
 /// One route version as the request path uses it.
@@ -353,7 +355,8 @@ impl RouteTable {
     /// Builds the host index for `by_id` and swaps the new snapshot in, then
     /// forgets the counters no route version and no request holds any more.
     fn install(&self, by_id: HashMap<String, Arc<RouteEntry>>) {
-        let mut by_host: HashMap<String, Arc<RouteEntry>> = HashMap::with_capacity(by_id.len());
+        let mut by_host: foldhash::HashMap<String, Arc<RouteEntry>> =
+            foldhash::HashMap::with_capacity_and_hasher(by_id.len(), foldhash::fast::RandomState::default());
         for entry in by_id.values() {
             for host in &entry.route.hosts {
                 match by_host.get(host) {
