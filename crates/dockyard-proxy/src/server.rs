@@ -49,6 +49,10 @@ pub struct ProxyConfig {
     pub backend_cooldown: Duration,
     /// The `Retry-After` of the "deploying" page.
     pub retry_after: Duration,
+    /// How long a client may take to send a request's headers, and how long
+    /// an HTTP/1.1 keep-alive connection may sit idle between requests, before
+    /// it is closed (slow or idle clients do not hold connections forever).
+    pub client_header_timeout: Duration,
     /// When set, `Via: 1.1 {via}` is added to requests and responses.
     pub via: Option<String>,
     /// Worker threads serving connections, each with its own single-threaded
@@ -66,6 +70,7 @@ impl Default for ProxyConfig {
             pool_max_idle_per_backend: 256,
             backend_cooldown: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
+            client_header_timeout: Duration::from_secs(30),
             via: None,
             threads: 0,
         }
@@ -294,7 +299,7 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
         unrouted: OnceLock::new(),
         phase: common.phase.clone(),
         alive,
-        builder: server_builder(),
+        builder: server_builder(config),
     });
     let mut phase = common.phase.clone();
     drop(common);
@@ -327,9 +332,9 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
     }
 }
 
-fn server_builder() -> auto::Builder<TokioExecutor> {
+fn server_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).keep_alive(true);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.client_header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     builder
 }

@@ -202,6 +202,7 @@ impl Server {
             let proxy_config = dockyard_proxy::ProxyConfig {
                 shutdown_grace: grace,
                 threads: state.config.proxy_threads,
+                client_header_timeout: Duration::from_secs(state.config.proxy_header_timeout_seconds),
                 ..Default::default()
             };
             let stopped = state.stopped();

@@ -46,6 +46,10 @@ pub struct Config {
     /// and upstream pool (`DOCKYARD_PROXY_THREADS`); 0, the default, means one
     /// per core.
     pub proxy_threads: usize,
+    /// How long a client of the proxy may take to send a request's headers,
+    /// and how long a keep-alive connection may sit idle, before it is closed
+    /// (`DOCKYARD_PROXY_HEADER_TIMEOUT_SECONDS`).
+    pub proxy_header_timeout_seconds: u64,
     /// Services get `{service}-{project}.{base_domain}` (`DOCKYARD_BASE_DOMAIN`);
     /// the default `localhost` makes `*.localhost` work on the machine itself.
     pub base_domain: String,
@@ -531,6 +535,7 @@ impl Default for Config {
             terminal: TerminalConfig::default(),
             proxy_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             proxy_threads: 0,
+            proxy_header_timeout_seconds: 30,
             base_domain: "localhost".into(),
             deploy: DeployConfig::default(),
             assistant: AssistantConfig::default(),
@@ -666,6 +671,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "terminal",
     "proxy_listen",
     "proxy_threads",
+    "proxy_header_timeout_seconds",
     "base_domain",
     "deploy",
     "assistant",
@@ -779,6 +785,7 @@ impl Config {
             ("terminal.idle_timeout_seconds", self.terminal.idle_timeout_seconds),
             ("terminal.max_per_project", self.terminal.max_per_project),
             ("terminal.max_connections_per_user", self.terminal.max_connections_per_user),
+            ("proxy_header_timeout_seconds", self.proxy_header_timeout_seconds),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::new(*key, "must be greater than 0"));

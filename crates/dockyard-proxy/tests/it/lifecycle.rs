@@ -106,3 +106,80 @@ async fn shutdown_cuts_what_is_left_after_the_grace() {
     assert!(result.is_err(), "the unfinished request was cut: {result:?}");
     eventually("the cut request no longer counts", || proxy.table.in_flight(&stuck.addr) == 0).await;
 }
+
+/// Reads from `stream` until the proxy closes it (or 5 s pass): what it sent.
+async fn read_until_closed(stream: &mut TcpStream) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_disconnected_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let backend = whoami("web").await;
+    let proxy =
+        Proxy::start(ProxyConfig { client_header_timeout: Duration::from_millis(300), ..ProxyConfig::default() }).await;
+    proxy.table.replace(vec![route("svc", "web-shop.localhost", vec![backend.backend()])]);
+
+    // Half a request head, then nothing: closed without an answer.
+    let mut slow = TcpStream::connect(proxy.addr).await.expect("connect");
+    let started = std::time::Instant::now();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: web-shop.localhost\r\n").await.expect("write");
+    let (received, closed) = read_until_closed(&mut slow).await;
+    let waited = started.elapsed();
+    assert!(closed, "a client that never finished its headers is still connected after 5 s");
+    assert!(waited >= Duration::from_millis(300), "closed before the timeout: {waited:?}");
+    assert!(!received.contains("200 OK"), "{received}");
+
+    // A whole request is answered; the connection, then idle, is closed.
+    let mut idle = TcpStream::connect(proxy.addr).await.expect("connect");
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: web-shop.localhost\r\n\r\n").await.expect("write");
+    let started = std::time::Instant::now();
+    let (received, closed) = read_until_closed(&mut idle).await;
+    assert!(received.starts_with("HTTP/1.1 200 OK"), "{received}");
+    assert!(closed, "an idle keep-alive connection is still open after 5 s");
+    assert!(started.elapsed() >= Duration::from_millis(300), "closed before the timeout: {:?}", started.elapsed());
+
+    // A client that keeps asking in time is served on one connection throughout.
+    let mut busy = TcpStream::connect(proxy.addr).await.expect("connect");
+    for _ in 0..4 {
+        busy.write_all(b"GET /again HTTP/1.1\r\nHost: web-shop.localhost\r\n\r\n").await.expect("write");
+        let answer = read_response(&mut busy).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// One whole response with a `Content-Length` from `stream`.
+async fn read_response(stream: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).await.expect("read");
+        assert!(n > 0, "closed mid-response: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&received).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let length: usize = text[..end]
+            .lines()
+            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+            .and_then(|value| value.parse().ok())
+            .expect("a content-length");
+        if received.len() >= end + 4 + length {
+            return text;
+        }
+    }
+}
