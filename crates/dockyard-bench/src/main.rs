@@ -30,6 +30,7 @@ mod deploy;
 mod file_index;
 mod foundation;
 mod hello;
+mod hyper_bare;
 mod load;
 mod proxy;
 mod search;

@@ -9,6 +9,12 @@
 //!   threads (one per core, as in `dockyard serve`: two here,
 //!   like the proxy nginx's two workers), one route for `Host:
 //!   bench.localhost` with the upstream as its only backend.
+//! - `hyper-bare`: the reference row of [`crate::hyper_bare`], hyper's
+//!   HTTP/1 server and client with nothing between them (no routing, header
+//!   rewriting, timeouts, pool or metrics), in the same thread-per-core
+//!   layout: the floor of any proxy built on hyper, so the CPU that
+//!   dockyard-proxy spends above it is its own features' and what this row
+//!   spends above nginx is hyper's.
 //! - `nginx`: a second nginx (worker per core) with `proxy_pass` to an
 //!   `upstream` block with a keep-alive pool of 64, HTTP/1.1 upstream.
 //! - `caddy`: `reverse_proxy` with its default keep-alive transport.
@@ -87,9 +93,10 @@ pub struct ProxyArgs {
     /// The JSON file to write; a Markdown copy of the table goes beside it.
     #[arg(long, default_value_os_t = default_out())]
     out: PathBuf,
-    /// Only these targets (comma-separated: direct, dockyard-proxy, nginx,
-    /// caddy), for quick A/B runs; the verdict needs direct and nginx.
-    #[arg(long, value_delimiter = ',', default_values_t = ["direct", "dockyard-proxy", "nginx", "caddy"].map(String::from))]
+    /// Only these targets (comma-separated: direct, dockyard-proxy,
+    /// hyper-bare, nginx, caddy), for quick A/B runs; the verdict needs direct
+    /// and nginx.
+    #[arg(long, value_delimiter = ',', default_values_t = ["direct", "dockyard-proxy", "hyper-bare", "nginx", "caddy"].map(String::from))]
     targets: Vec<String>,
 }
 
@@ -218,6 +225,16 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     }));
     wait_ready(dockyard_addr).await.context("dockyard-proxy did not start")?;
 
+    // hyper-bare, in this process, with as many threads as dockyard-proxy.
+    let bare_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let bare_addr = bare_listener.local_addr()?;
+    crate::hyper_bare::start(
+        bare_listener,
+        upstream_addr,
+        std::thread::available_parallelism().map_or(1, usize::from),
+    )?;
+    wait_ready(bare_addr).await.context("hyper-bare did not start")?;
+
     // nginx and Caddy as reverse proxies.
     let nginx_port = free_port().await?;
     let mut nginx = start_nginx(&dir.0, "proxy", &proxy_nginx_conf(&dir.0, nginx_port, upstream_port)).await?;
@@ -228,13 +245,19 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let caddy_addr = SocketAddr::from(([127, 0, 0, 1], caddy_port));
     wait_ready(caddy_addr).await.context("Caddy did not start")?;
 
-    let targets: [(&'static str, SocketAddr); 4] =
-        [("direct", upstream_addr), ("dockyard-proxy", dockyard_addr), ("nginx", nginx_addr), ("caddy", caddy_addr)];
+    let targets: [(&'static str, SocketAddr); 5] = [
+        ("direct", upstream_addr),
+        ("dockyard-proxy", dockyard_addr),
+        ("hyper-bare", bare_addr),
+        ("nginx", nginx_addr),
+        ("caddy", caddy_addr),
+    ];
     let clock_ticks = clock_ticks_per_second().await;
     let cpu_of = |target: &str| -> Option<CpuSource> {
         match target {
             "direct" => upstream.pid().map(CpuSource::ProcessTree),
             "dockyard-proxy" => Some(CpuSource::OwnThreads("dockyard-proxy")),
+            "hyper-bare" => Some(CpuSource::OwnThreads(crate::hyper_bare::THREAD_PREFIX)),
             "nginx" => nginx.pid().map(CpuSource::ProcessTree),
             "caddy" => caddy.pid().map(CpuSource::ProcessTree),
             _ => None,
@@ -405,6 +428,10 @@ struct Verdict {
     cpu_per_request_vs_nginx: Option<f64>,
     /// Throughput over nginx's in each round (the two ran back to back), to show the spread.
     throughput_vs_nginx_by_round: Vec<f64>,
+    /// hyper-bare's CPU per request over nginx's: what hyper alone costs.
+    hyper_bare_cpu_vs_nginx: Option<f64>,
+    /// dockyard-proxy's CPU per request over hyper-bare's: what its features cost.
+    cpu_per_request_vs_hyper_bare: Option<f64>,
 }
 
 /// dockyard-proxy's throughput over nginx's, round by round.
@@ -426,6 +453,14 @@ fn ratios_by_round(measurements: &[Measurement]) -> Vec<f64> {
 
 fn verdict(summaries: &[Summary], measurements: &[Measurement]) -> Verdict {
     let find = |scenario: &str| summaries.iter().find(|s| s.target == "dockyard-proxy" && s.scenario == scenario);
+    let cpu = |target: &str| {
+        summaries
+            .iter()
+            .find(|s| s.target == target && s.scenario == "throughput")
+            .and_then(|s| s.cpu_us_per_request)
+            .filter(|cpu| *cpu > 0.0)
+    };
+    let ratio = |ours: Option<f64>, theirs: Option<f64>| ours.zip(theirs).map(|(ours, theirs)| round(ours / theirs, 3));
     let throughput_vs_nginx = find("throughput").and_then(|s| s.rps_vs_nginx);
     let added_p99_ms = find("latency").and_then(|s| s.added_p99_ms);
     let errors = summaries.iter().filter(|s| s.target == "dockyard-proxy").map(|s| s.errors).sum::<u64>();
@@ -443,17 +478,10 @@ fn verdict(summaries: &[Summary], measurements: &[Measurement]) -> Verdict {
             None => "NOT MEASURED",
         },
         added_p99_under_load_ms: find("throughput").and_then(|s| s.added_p99_ms),
-        cpu_per_request_vs_nginx: find("throughput")
-            .and_then(|s| s.cpu_us_per_request)
-            .zip(
-                summaries
-                    .iter()
-                    .find(|s| s.target == "nginx" && s.scenario == "throughput")
-                    .and_then(|s| s.cpu_us_per_request)
-                    .filter(|cpu| *cpu > 0.0),
-            )
-            .map(|(ours, nginx)| round(ours / nginx, 3)),
+        cpu_per_request_vs_nginx: ratio(cpu("dockyard-proxy"), cpu("nginx")),
         throughput_vs_nginx_by_round: ratios_by_round(measurements),
+        hyper_bare_cpu_vs_nginx: ratio(cpu("hyper-bare"), cpu("nginx")),
+        cpu_per_request_vs_hyper_bare: ratio(cpu("dockyard-proxy"), cpu("hyper-bare")),
     }
 }
 
@@ -512,7 +540,9 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
     text.push_str(&format!(
         "Target: {TARGET_TEXT}.\n\n- Throughput vs nginx: {} ({}); round by round: {}\n- Added p99, one request at a time: {} ({})\n\
          - Added p99 under load (c={}, informational): {} ms\n\
-         - CPU per request under load vs nginx's (informational; the `direct` row is the upstream's own): {}\n\n",
+         - CPU per request under load vs nginx's (informational; the `direct` row is the upstream's own): {}\n\
+         - `hyper-bare` (hyper's HTTP/1 server and client with nothing between them, the floor of a proxy on hyper): \
+         CPU per request {} nginx's; dockyard-proxy's is {} hyper-bare's\n\n",
         optional(verdict.throughput_vs_nginx, "x"),
         verdict.throughput,
         verdict.throughput_vs_nginx_by_round.iter().map(|ratio| format!("{ratio}x")).collect::<Vec<_>>().join(", "),
@@ -521,6 +551,8 @@ fn markdown(summaries: &[Summary], verdict: &Verdict, document: &serde_json::Val
         summaries.iter().find(|s| s.scenario == "throughput").map_or(0, |s| s.connections),
         optional(verdict.added_p99_under_load_ms, ""),
         optional(verdict.cpu_per_request_vs_nginx, "x"),
+        optional(verdict.hyper_bare_cpu_vs_nginx, "x"),
+        optional(verdict.cpu_per_request_vs_hyper_bare, "x"),
     ));
     text.push_str(&format!(
         "Versions: nginx {}, Caddy {}, {}. wrk, the upstream and the proxies share the machine's cores.\n",
