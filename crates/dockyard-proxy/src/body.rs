@@ -13,6 +13,7 @@ use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::conn::RequestActivity;
 use crate::metrics::RouteMetrics;
 use crate::table::{InFlight, RouteEntry};
 use crate::upstream::PoolTicket;
@@ -47,6 +48,9 @@ pub(crate) struct AccessRecord {
     pub(crate) in_flight: Option<InFlight>,
     /// The metrics of requests no route answered (when `route` is `None`).
     pub(crate) unrouted: Option<Arc<RouteMetrics>>,
+    /// Keeps the client connection from counting as idle until the response
+    /// was handed to hyper whole.
+    pub(crate) _activity: RequestActivity,
 }
 
 impl AccessRecord {

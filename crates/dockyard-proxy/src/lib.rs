@@ -59,6 +59,7 @@
 //! certificates by SNI through the same host lookup.
 
 mod body;
+mod conn;
 mod headers;
 mod metrics;
 mod pages;

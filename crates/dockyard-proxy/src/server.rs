@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use crate::body::{AccessRecord, ProxyBody};
+use crate::conn::{ConnSignal, Connections, DRAIN, IDLE, RequestActivity, STOP};
 use crate::headers::{add_forwarded, forwarded_for_value, strip_hop_by_hop};
 use crate::metrics::{NO_ROUTE, RouteMetrics, UpstreamErrorKind};
 use crate::pages::{self, PageContext, ProxyError};
@@ -115,6 +117,8 @@ struct Shared {
     /// waits for the last to go.
     alive: mpsc::Sender<()>,
     builder: auto::Builder<TokioExecutor>,
+    /// The worker's client connections: drain, stop and idle signals.
+    connections: Arc<Connections>,
 }
 
 /// An accepted client connection on its way to a worker.
@@ -299,7 +303,8 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
         unrouted: OnceLock::new(),
         phase: common.phase.clone(),
         alive,
-        builder: server_builder(config),
+        builder: server_builder(),
+        connections: Arc::new(Connections::default()),
     });
     let mut phase = common.phase.clone();
     drop(common);
@@ -313,28 +318,47 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
             pool.sweep();
         }
     });
+    let connections = Arc::clone(&shared.connections);
+    let idle_every = (shared.config.client_header_timeout / 2).max(Duration::from_millis(10));
+    let idle_sweeper = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(idle_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            connections.sweep_idle();
+        }
+    });
     while let Some((stream, client)) = incoming.recv().await {
         let guard = OpenConnection(Arc::clone(&open));
         match TcpStream::from_std(stream) {
             Ok(stream) => {
-                tokio::spawn(serve_connection(stream, client, Arc::clone(&shared), guard));
+                // Registered here, not in the task: a drain raised once the
+                // queue closes reaches every connection spawned before.
+                let signal = shared.connections.register();
+                tokio::spawn(serve_connection(stream, client, Arc::clone(&shared), guard, signal));
             }
             Err(error) => tracing::debug!(%error, %client, "proxy: cannot take a connection over"),
         }
     }
     sweeper.abort();
+    idle_sweeper.abort();
+    // Idle client connections close now, busy ones after their response.
+    let connections = Arc::clone(&shared.connections);
+    connections.raise_all(DRAIN);
     // Idle upstream connections close now; busy ones when their request ends.
     shared.http1.clear();
     drop(shared);
     tokio::select! {
         _ = all_gone.recv() => {}
-        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
+        _ = phase.wait_for(|phase| *phase == Phase::Stop) => connections.raise_all(STOP),
     }
 }
 
-fn server_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
+fn server_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.client_header_timeout).keep_alive(true);
+    // No header-read timer: slow and idle clients are found by the worker's
+    // idle sweep (see `conn`), which costs a request no timer.
+    builder.http1().header_read_timeout(None).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     builder
 }
@@ -355,39 +379,64 @@ fn upstream_client(config: &ProxyConfig) -> UpstreamClient {
     builder.build(connector)
 }
 
-async fn serve_connection(stream: TcpStream, client: SocketAddr, shared: Arc<Shared>, _open: OpenConnection) {
+async fn serve_connection(
+    stream: TcpStream,
+    client: SocketAddr,
+    shared: Arc<Shared>,
+    _open: OpenConnection,
+    signal: Arc<ConnSignal>,
+) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "proxy: cannot set TCP_NODELAY");
     }
-    let mut phase = shared.phase.clone();
     let _alive = shared.alive.clone();
     let service_shared = Arc::clone(&shared);
+    let service_signal = Arc::clone(&signal);
     // The client's address as an `X-Forwarded-For` value, made once per connection.
     let client_value = forwarded_for_value(client);
-    let service = service_fn(move |request| handle(Arc::clone(&service_shared), client, client_value.clone(), request));
+    let service = service_fn(move |request| {
+        let activity = service_signal.start_request();
+        handle(Arc::clone(&service_shared), client, client_value.clone(), activity, request)
+    });
     let connection = shared.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, %client, "proxy: client connection ended with an error");
-            }
+    // Until the connection ends or the worker raises a flag.
+    let flags = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            return Poll::Ready(Err(result));
+        }
+        match signal.poll_flags(cx) {
+            0 => Poll::Pending,
+            flags => Poll::Ready(Ok(flags)),
+        }
+    })
+    .await;
+    match flags {
+        Err(Err(error)) => {
+            tracing::debug!(%error, %client, "proxy: client connection ended with an error");
             return;
         }
-        _ = phase.wait_for(|phase| *phase != Phase::Running) => {}
+        Err(Ok(())) => return,
+        // Stopped, or idle (no request in progress): closed by dropping it.
+        Ok(flags) if flags & (STOP | IDLE) != 0 => return,
+        Ok(_) => {}
     }
     // Draining: an idle connection closes now, a busy one after its response.
     connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
-    }
+    std::future::poll_fn(|cx| {
+        if connection.as_mut().poll(cx).is_ready() || signal.poll_flags(cx) & (STOP | IDLE) != 0 {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
 }
 
 async fn handle(
     shared: Arc<Shared>,
     client: SocketAddr,
     client_value: Option<HeaderValue>,
+    activity: RequestActivity,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
@@ -407,6 +456,7 @@ async fn handle(
         bytes: 0,
         in_flight: None,
         unrouted: None,
+        _activity: activity,
     };
     let (Some(host_value), Some(entry)) = (host_value, shared.table.resolve(record.host())) else {
         record.unrouted = Some(Arc::clone(shared.unrouted.get_or_init(|| Arc::new(RouteMetrics::new(NO_ROUTE)))));
