@@ -544,7 +544,8 @@ async fn forward(
     let upstream = entry.route.upstream;
     let mut headers = std::mem::take(request.headers_mut());
     let accept = headers.get(header::ACCEPT).cloned();
-    let wants_trailers = headers_want_trailers(&headers);
+    // Read before the hop-by-hop headers go (TE is one), and only for h2c.
+    let wants_trailers = upstream == UpstreamProtocol::H2c && headers_want_trailers(&headers);
     let upgrade = strip_hop_by_hop(&mut headers)
         .filter(|_| request.version() == Version::HTTP_11 && upstream == UpstreamProtocol::Http1);
     let on_client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
@@ -554,7 +555,7 @@ async fn forward(
     }
     // The proxy answered `Expect: 100-continue` itself when it read the body.
     headers.remove(header::EXPECT);
-    if upstream == UpstreamProtocol::H2c && wants_trailers {
+    if wants_trailers {
         // gRPC needs `te: trailers`, the one TE value HTTP/2 allows.
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }

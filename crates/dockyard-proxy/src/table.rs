@@ -389,6 +389,14 @@ fn authority_of(addr: SocketAddr) -> Authority {
 /// A `Host` value as the table keys it: lower case, no port, no trailing dot.
 /// `None` when nothing is left.
 pub fn normalize_host(host: &str) -> Option<Cow<'_, str>> {
+    // The common case, checked in one pass: a lowercase name with no port,
+    // no IPv6 brackets, no trailing dot and no surrounding space.
+    if !host.is_empty()
+        && !host.ends_with('.')
+        && host.bytes().all(|byte| !matches!(byte, b':' | b'[' | b'A'..=b'Z') && !byte.is_ascii_whitespace())
+    {
+        return Some(Cow::Borrowed(host));
+    }
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
         // An IPv6 literal, `[::1]:8000`: keep the brackets, drop the port.
@@ -426,6 +434,9 @@ mod tests {
         assert_eq!(normalize_host("[::1]:8000").as_deref(), Some("[::1]"));
         assert_eq!(normalize_host(":8000"), None);
         assert_eq!(normalize_host(""), None);
+        assert!(matches!(normalize_host("web-shop.localhost"), Some(Cow::Borrowed("web-shop.localhost"))));
+        assert_eq!(normalize_host(" web-shop.localhost\t").as_deref(), Some("web-shop.localhost"));
+        assert_eq!(normalize_host("."), None);
     }
 
     #[test]
