@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
@@ -432,13 +433,41 @@ async fn serve_connection(
     .await;
 }
 
-async fn handle(
+/// What the service answers hyper: a response made at once (the proxy's own
+/// pages), or the forwarding in progress.
+///
+/// The forwarding future is boxed because hyper moves the service's future
+/// by value (into its connection state), and as an `async fn` this one was
+/// over 10 KB: two copies of it per request showed in profiles, above the
+/// cost of the one allocation.
+enum Handled {
+    /// Boxed too (pages are the rare case): the enum stays two words.
+    Ready(Option<Box<Response<ProxyBody>>>),
+    Forwarding(Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>),
+}
+
+impl Future for Handled {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(*response)),
+                // Polled after it answered: never by hyper.
+                None => Poll::Pending,
+            },
+            Self::Forwarding(forwarding) => forwarding.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+fn handle(
     shared: Arc<Shared>,
     client: SocketAddr,
     client_value: Option<HeaderValue>,
     activity: RequestActivity,
     request: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Handled {
     let started = Instant::now();
     let host_value = request
         .headers()
@@ -460,18 +489,22 @@ async fn handle(
     };
     let (Some(host_value), Some(entry)) = (host_value, shared.table.resolve(record.host())) else {
         record.unrouted = Some(Arc::clone(shared.unrouted.get_or_init(|| Arc::new(RouteMetrics::new(NO_ROUTE)))));
-        return Ok(error_page(&shared, ProxyError::RouteNotFound, request.headers().get(header::ACCEPT), record));
+        let page = error_page(&shared, ProxyError::RouteNotFound, request.headers().get(header::ACCEPT), record);
+        return Handled::Ready(Some(Box::new(page)));
     };
     record.route = Some(Arc::clone(&entry));
     if entry.backends.is_empty() {
-        return Ok(error_page(
+        let error = ProxyError::for_status(entry.route.status);
+        return Handled::Ready(Some(Box::new(error_page(
             &shared,
-            ProxyError::for_status(entry.route.status),
+            error,
             request.headers().get(header::ACCEPT),
             record,
-        ));
+        ))));
     }
-    Ok(forward(&shared, client, client_value, &entry, host_value, request, record).await)
+    Handled::Forwarding(Box::pin(async move {
+        forward(&shared, client, client_value, &entry, host_value, request, record).await
+    }))
 }
 
 /// The proxy's own page, logged like any response.
