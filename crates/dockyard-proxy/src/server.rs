@@ -52,9 +52,10 @@ pub struct ProxyConfig {
     pub backend_cooldown: Duration,
     /// The `Retry-After` of the "deploying" page.
     pub retry_after: Duration,
-    /// How long a client may take to send a request's headers, and how long
-    /// an HTTP/1.1 keep-alive connection may sit idle between requests, before
-    /// it is closed (slow or idle clients do not hold connections forever).
+    /// A client connection with no request in progress (one that never
+    /// finishes its request head, or an idle keep-alive) is closed 1 to 1.5
+    /// times this long after its last activity, so slow or idle clients do
+    /// not hold connections forever (see `conn`).
     pub client_header_timeout: Duration,
     /// When set, `Via: 1.1 {via}` is added to requests and responses.
     pub via: Option<String>,

@@ -46,9 +46,9 @@ pub struct Config {
     /// and upstream pool (`DOCKYARD_PROXY_THREADS`); 0, the default, means one
     /// per core.
     pub proxy_threads: usize,
-    /// How long a client of the proxy may take to send a request's headers,
-    /// and how long a keep-alive connection may sit idle, before it is closed
-    /// (`DOCKYARD_PROXY_HEADER_TIMEOUT_SECONDS`).
+    /// A proxy client connection with no request in progress (an unfinished
+    /// request head, an idle keep-alive) is closed 1 to 1.5 times this long
+    /// after its last activity (`DOCKYARD_PROXY_HEADER_TIMEOUT_SECONDS`).
     pub proxy_header_timeout_seconds: u64,
     /// Services get `{service}-{project}.{base_domain}` (`DOCKYARD_BASE_DOMAIN`);
     /// the default `localhost` makes `*.localhost` work on the machine itself.
