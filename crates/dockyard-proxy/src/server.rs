@@ -311,24 +311,10 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
     let mut phase = common.phase.clone();
     drop(common);
     let pool = Arc::clone(&shared.http1);
-    let sweep_every = (shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1));
-    let sweeper = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(sweep_every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            pool.sweep();
-        }
-    });
+    let sweeper = every((shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1)), move || pool.sweep());
     let connections = Arc::clone(&shared.connections);
-    let idle_every = (shared.config.client_header_timeout / 2).max(Duration::from_millis(10));
-    let idle_sweeper = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(idle_every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            connections.sweep_idle();
-        }
+    let idle_sweeper = every((shared.config.client_header_timeout / 2).max(Duration::from_millis(10)), move || {
+        connections.sweep_idle();
     });
     while let Some((stream, client)) = incoming.recv().await {
         let guard = OpenConnection(Arc::clone(&open));
@@ -354,6 +340,18 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
         _ = all_gone.recv() => {}
         _ = phase.wait_for(|phase| *phase == Phase::Stop) => connections.raise_all(STOP),
     }
+}
+
+/// Runs `tick` every `period` on this runtime until the task is aborted.
+fn every(period: Duration, mut tick: impl FnMut() + Send + 'static) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            tick();
+        }
+    })
 }
 
 fn server_builder() -> auto::Builder<TokioExecutor> {

@@ -192,12 +192,16 @@ impl Server {
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
 
         let (migrated_tx, migrated_rx) = watch::channel(false);
-        tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), migrated_tx, on_ready));
+        // Set once deploys are on or known to be off: readiness waits for it, so
+        // a deploy asked for right after start never finds the engine missing.
+        let (engine_settled_tx, engine_settled_rx) = watch::channel(false);
+        tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), migrated_tx, engine_settled_rx, on_ready));
         tokio::spawn(prune_sessions(state.clone(), stop_rx.clone()));
         // Closes idle terminals, and every terminal at shutdown.
         let sweeper = state.clone();
         tokio::spawn(async move { sweeper.services.run_terminal_sweeper(sweeper.stopped()).await });
-        let workers = tokio::spawn(run_job_workers(state.clone(), migrated_rx, routes.clone(), proxy_port));
+        let workers =
+            tokio::spawn(run_job_workers(state.clone(), migrated_rx, engine_settled_tx, routes.clone(), proxy_port));
         {
             let proxy_config = dockyard_proxy::ProxyConfig {
                 shutdown_grace: grace,
@@ -268,6 +272,7 @@ async fn bootstrap<R: FnOnce(Option<String>)>(
     state: AppState,
     mut stop: watch::Receiver<bool>,
     migrated: watch::Sender<bool>,
+    mut engine_settled: watch::Receiver<bool>,
     on_ready: R,
 ) {
     let mut delay = Duration::from_millis(250);
@@ -284,8 +289,17 @@ async fn bootstrap<R: FnOnce(Option<String>)>(
             }
         }
     }
-    state.migrated.store(true, Ordering::Release);
     migrated.send_replace(true);
+    // The job workers connect the container engine first (see `run_job_workers`).
+    tokio::select! {
+        settled = engine_settled.wait_for(|settled| *settled) => {
+            if settled.is_err() {
+                return;
+            }
+        }
+        _ = stop.wait_for(|stopped| *stopped) => return,
+    }
+    state.migrated.store(true, Ordering::Release);
     tracing::info!("database migrated and ready");
     match state.services.prepare_setup_token().await {
         Ok(token) => on_ready(token),
@@ -301,6 +315,7 @@ async fn bootstrap<R: FnOnce(Option<String>)>(
 async fn run_job_workers(
     state: AppState,
     mut migrated: watch::Receiver<bool>,
+    engine_settled: watch::Sender<bool>,
     routes: dockyard_proxy::RouteTable,
     proxy_port: u16,
 ) {
@@ -315,6 +330,7 @@ async fn run_job_workers(
     }
     // Deploys need the engine before the workers claim deploy jobs.
     crate::deploy::enable(&state, routes, proxy_port).await;
+    engine_settled.send_replace(true);
     let profiles: Vec<_> = state.config.agents.profiles.iter().map(|profile| profile.to_input()).collect();
     if !profiles.is_empty() {
         match state.services.sync_agent_profiles(profiles).await {

@@ -19,7 +19,8 @@ pub struct AppState {
     pub services: Services,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Arc<Limits>,
-    /// Set once the database is reachable and migrated; `/readyz` reports it.
+    /// Set once the database is reachable and migrated and the container
+    /// engine is connected (or deploys are known to be off); `/readyz` reports it.
     pub migrated: Arc<AtomicBool>,
     /// Turns true when the server begins to shut down: background tasks stop,
     /// long-lived responses (event streams) end so the drain is not held up.

@@ -53,12 +53,14 @@ pub struct AgentProfileReadiness {
     pub consecutive_failures: u32,
 }
 
-/// Readiness: 200 once the database answers and every migration is applied, 503 before.
+/// Readiness: 200 once the database is migrated and the container engine connected (or deploys off), 503 before.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let not_ready = |detail: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail);
     if !state.is_migrated() {
-        return Err(not_ready("the database is not reachable or not migrated yet"));
+        return Err(not_ready(
+            "the database is not reachable or not migrated yet, or the container engine is still being connected",
+        ));
     }
     let store = state.services.store();
     match store.applied_migration().await {
