@@ -81,25 +81,17 @@ impl Default for ProxyConfig {
     }
 }
 
-/// The lifecycle the connections watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Running,
-    /// Finish what is in flight; take no new requests.
-    Draining,
-    /// The grace ran out: close everything now.
-    Stop,
-}
-
 pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
 type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
-/// What every worker thread reads: the table, the settings and the lifecycle.
+/// What every worker thread reads: the table, the settings and the stop.
 struct Common {
     table: RouteTable,
     config: ProxyConfig,
     via: Option<HeaderValue>,
-    phase: watch::Receiver<Phase>,
+    /// Turns true when the shutdown grace ran out: close everything now. (The
+    /// drain before it starts when a worker's queue closes.)
+    stop: watch::Receiver<bool>,
 }
 
 /// One worker thread's state. Its upstream pool and h2c client are its own,
@@ -114,7 +106,7 @@ struct Shared {
     /// h2c backends: one multiplexed connection each, through hyper-util's client.
     h2c: UpstreamClient,
     unrouted: OnceLock<Arc<RouteMetrics>>,
-    phase: watch::Receiver<Phase>,
+    stop: watch::Receiver<bool>,
     /// Held by every connection and tunnel task of the worker; the worker
     /// waits for the last to go.
     alive: mpsc::Sender<()>,
@@ -162,7 +154,7 @@ fn worker_count(threads: usize) -> usize {
 /// worker with the fewest open connections. The route table, the metrics and
 /// the in-flight counts are shared by all workers.
 pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig, shutdown: impl Future<Output = ()>) {
-    let (phase_sender, phase) = watch::channel(Phase::Running);
+    let (stop_sender, stop) = watch::channel(false);
     // Held by every worker until its runtime is gone; `serve` waits for the last.
     let (workers_alive, mut all_gone) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
@@ -171,7 +163,7 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
         via: config.via.as_deref().and_then(|via| HeaderValue::try_from(format!("1.1 {via}")).ok()),
         table,
         config,
-        phase,
+        stop,
     });
     let mut workers: Vec<Worker> =
         (0..n_workers).filter_map(|index| start_worker(index, &common, &workers_alive)).collect();
@@ -216,13 +208,12 @@ pub async fn serve(listener: TcpListener, table: RouteTable, config: ProxyConfig
     // The workers see their queues close: they stop their pool sweeps and close
     // their idle upstream connections (busy ones close when their request ends).
     drop(workers);
-    let _ = phase_sender.send(Phase::Draining);
     if tokio::time::timeout(grace, all_gone.recv()).await.is_err() {
         tracing::warn!(
             grace_seconds = grace.as_secs_f64(),
             "proxy: connections still open after the grace; closing them"
         );
-        let _ = phase_sender.send(Phase::Stop);
+        let _ = stop_sender.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(1), all_gone.recv()).await;
     }
 }
@@ -303,12 +294,12 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
         table: common.table.clone(),
         config: config.clone(),
         unrouted: OnceLock::new(),
-        phase: common.phase.clone(),
+        stop: common.stop.clone(),
         alive,
         builder: server_builder(),
         connections: Arc::new(Connections::default()),
     });
-    let mut phase = common.phase.clone();
+    let mut stop = common.stop.clone();
     drop(common);
     let pool = Arc::clone(&shared.http1);
     let sweeper = every((shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1)), move || pool.sweep());
@@ -338,7 +329,7 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
     drop(shared);
     tokio::select! {
         _ = all_gone.recv() => {}
-        _ = phase.wait_for(|phase| *phase == Phase::Stop) => connections.raise_all(STOP),
+        _ = stop.wait_for(|stop| *stop) => connections.raise_all(STOP),
     }
 }
 
@@ -704,7 +695,7 @@ fn respond(
             on_client_upgrade,
             on_upstream_upgrade,
             in_flight,
-            shared.phase.clone(),
+            shared.stop.clone(),
             shared.alive.clone(),
         ));
         let (mut parts, _) = response.into_parts();
@@ -722,7 +713,7 @@ async fn tunnel(
     on_client_upgrade: hyper::upgrade::OnUpgrade,
     on_upstream_upgrade: hyper::upgrade::OnUpgrade,
     in_flight: Option<crate::table::InFlight>,
-    mut phase: watch::Receiver<Phase>,
+    mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
     let _in_flight = in_flight;
@@ -742,7 +733,7 @@ async fn tunnel(
                 tracing::debug!(%error, "proxy: tunnel ended with an error");
             }
         }
-        _ = phase.wait_for(|phase| *phase == Phase::Stop) => {}
+        _ = stop.wait_for(|stop| *stop) => {}
     }
 }
 

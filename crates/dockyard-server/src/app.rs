@@ -299,7 +299,7 @@ async fn bootstrap<R: FnOnce(Option<String>)>(
         }
         _ = stop.wait_for(|stopped| *stopped) => return,
     }
-    state.migrated.store(true, Ordering::Release);
+    state.ready.store(true, Ordering::Release);
     tracing::info!("database migrated and ready");
     match state.services.prepare_setup_token().await {
         Ok(token) => on_ready(token),
@@ -363,7 +363,7 @@ async fn prune_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
-        if state.is_migrated() {
+        if state.is_ready() {
             match state.services.prune_sessions().await {
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "removed expired sessions"),
                 Ok(_) => {}

@@ -21,7 +21,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Set once the database is reachable and migrated and the container
     /// engine is connected (or deploys are known to be off); `/readyz` reports it.
-    pub migrated: Arc<AtomicBool>,
+    pub ready: Arc<AtomicBool>,
     /// Turns true when the server begins to shut down: background tasks stop,
     /// long-lived responses (event streams) end so the drain is not held up.
     pub stop: Arc<watch::Sender<bool>>,
@@ -59,7 +59,7 @@ impl AppState {
             services,
             metrics,
             limits: Arc::new(limits),
-            migrated: Arc::new(AtomicBool::new(false)),
+            ready: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(watch::channel(false).0),
         }
     }
@@ -72,7 +72,7 @@ impl AppState {
         }
     }
 
-    pub fn is_migrated(&self) -> bool {
-        self.migrated.load(Ordering::Acquire)
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 }

@@ -57,7 +57,7 @@ pub struct AgentProfileReadiness {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let not_ready = |detail: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail);
-    if !state.is_migrated() {
+    if !state.is_ready() {
         return Err(not_ready(
             "the database is not reachable or not migrated yet, or the container engine is still being connected",
         ));

@@ -98,7 +98,7 @@ async fn job_app() -> JobApp {
     config.rate_limit.enabled = false;
     let services = Services::new(store.clone(), config.services());
     let state = AppState::new(config, services.clone(), None);
-    state.migrated.store(true, std::sync::atomic::Ordering::Release);
+    state.ready.store(true, std::sync::atomic::Ordering::Release);
     let router = dockyard_server::router(state.clone());
 
     let owner = store.create_user("owner@example.com", "Owner", "hash", false).await.expect("user");
