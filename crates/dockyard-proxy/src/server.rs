@@ -39,7 +39,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// How long a backend may take to send its response headers once the
     /// request was sent (504 `upstream_timeout` after). Bodies stream with no
-    /// limit.
+    /// limit. Over HTTP/1.1 a sweep every quarter of it enforces it, so the
+    /// 504 comes 1 to 1.25 times this long after the request was sent.
     pub response_header_timeout: Duration,
     /// On shutdown, how long in-flight requests and open WebSockets may take
     /// before their connections are cut.
@@ -303,6 +304,9 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
     drop(common);
     let pool = Arc::clone(&shared.http1);
     let sweeper = every((shared.config.pool_idle_timeout / 2).max(Duration::from_secs(1)), move || pool.sweep());
+    let pool = Arc::clone(&shared.http1);
+    let response_sweeper =
+        every(Http1Pool::response_sweep_period(shared.config.response_header_timeout), move || pool.sweep_responses());
     let connections = Arc::clone(&shared.connections);
     let idle_sweeper = every((shared.config.client_header_timeout / 2).max(Duration::from_millis(10)), move || {
         connections.sweep_idle();
@@ -320,6 +324,7 @@ async fn run_worker(common: Arc<Common>, mut incoming: mpsc::UnboundedReceiver<H
         }
     }
     sweeper.abort();
+    response_sweeper.abort();
     idle_sweeper.abort();
     // Idle client connections close now, busy ones after their response.
     let connections = Arc::clone(&shared.connections);
@@ -608,11 +613,9 @@ async fn forward(
         let last_attempt = !outgoing.retryable || candidates.peek().is_none();
         let in_flight = slot.acquire();
         let upstream_request = outgoing.request(slot, last_attempt);
-        let sent =
-            tokio::time::timeout(shared.config.response_header_timeout, send(shared, upstream, slot, upstream_request));
-        let (response, ticket) = match sent.await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(UpstreamError::Connect { timed_out, message })) => {
+        let (response, ticket) = match send(shared, upstream, slot, upstream_request).await {
+            Ok(answer) => answer,
+            Err(UpstreamError::Connect { timed_out, message }) => {
                 metrics.upstream_error(if timed_out { UpstreamErrorKind::Timeout } else { UpstreamErrorKind::Connect });
                 tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %message, "proxy: cannot connect to a backend");
                 shared.table.mark_down(slot, shared.config.backend_cooldown);
@@ -623,17 +626,17 @@ async fn forward(
                 }
                 continue;
             }
-            Ok(Err(error)) => {
-                metrics.upstream_error(UpstreamErrorKind::Protocol);
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
-                failure = ProxyError::UpstreamFailed;
-                record.backend = backend_index(entry, slot);
-                break;
-            }
-            Err(_elapsed) => {
+            Err(UpstreamError::TimedOut) => {
                 metrics.upstream_error(UpstreamErrorKind::Timeout);
                 tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, "proxy: the backend sent no response headers in time");
                 failure = ProxyError::UpstreamTimeout;
+                record.backend = backend_index(entry, slot);
+                break;
+            }
+            Err(error) => {
+                metrics.upstream_error(UpstreamErrorKind::Protocol);
+                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
+                failure = ProxyError::UpstreamFailed;
                 record.backend = backend_index(entry, slot);
                 break;
             }
@@ -647,7 +650,8 @@ async fn forward(
 }
 
 /// Sends one request to a backend: HTTP/1.1 through the pool (with the ticket
-/// that gives its connection back), h2c through hyper-util's client.
+/// that gives its connection back, and the pool's sweep for the
+/// response-header timeout), h2c through hyper-util's client under a timer.
 async fn send(
     shared: &Shared,
     upstream: UpstreamProtocol,
@@ -659,13 +663,16 @@ async fn send(
             let (response, ticket) = shared.http1.send(slot.backend.addr, request).await?;
             Ok((response, Some(ticket)))
         }
-        UpstreamProtocol::H2c => match shared.h2c.request(request).await {
-            Ok(response) => Ok((response, None)),
-            Err(error) if error.is_connect() => {
-                Err(UpstreamError::Connect { timed_out: is_timeout(&error), message: error_chain(&error) })
+        UpstreamProtocol::H2c => {
+            match tokio::time::timeout(shared.config.response_header_timeout, shared.h2c.request(request)).await {
+                Ok(Ok(response)) => Ok((response, None)),
+                Ok(Err(error)) if error.is_connect() => {
+                    Err(UpstreamError::Connect { timed_out: is_timeout(&error), message: error_chain(&error) })
+                }
+                Ok(Err(error)) => Err(UpstreamError::Failed(error_chain(&error))),
+                Err(_elapsed) => Err(UpstreamError::TimedOut),
             }
-            Err(error) => Err(UpstreamError::Failed(error_chain(&error))),
-        },
+        }
     }
 }
 
