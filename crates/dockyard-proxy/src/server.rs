@@ -497,9 +497,8 @@ fn handle(
             record,
         ))));
     }
-    Handled::Forwarding(Box::pin(async move {
-        forward(&shared, client, client_value, &entry, host_value, request, record).await
-    }))
+    let prepared = prepare(&shared, client, client_value, &entry, host_value, request);
+    Handled::Forwarding(Box::pin(forward(shared, entry, prepared, record)))
 }
 
 /// The proxy's own page, logged like any response.
@@ -530,6 +529,10 @@ struct Outgoing {
     /// Whether a failed connect may be retried on the next backend: an
     /// idempotent method and no body.
     retryable: bool,
+    /// What the client side still needs: its `Accept` (for an error page)
+    /// and, when it asked for an upgrade, hyper's handle on it.
+    accept: Option<HeaderValue>,
+    on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Outgoing {
@@ -560,15 +563,22 @@ impl Outgoing {
     }
 }
 
-async fn forward(
+/// Rewrites the client's request for the route's backends: hop-by-hop
+/// headers out, `Host` and the forwarding headers in, an upgrade passed on
+/// deliberately.
+///
+/// Synchronous, before the forwarding future exists: that future is boxed
+/// and moved by value, and whatever an `async fn` holds across its await
+/// (the request, its parts, the headers) makes it larger. Here it keeps only
+/// the [`Outgoing`].
+fn prepare(
     shared: &Shared,
     client: SocketAddr,
     client_value: Option<HeaderValue>,
-    entry: &Arc<RouteEntry>,
+    entry: &RouteEntry,
     host: HeaderValue,
     mut request: Request<Incoming>,
-    mut record: AccessRecord,
-) -> Response<ProxyBody> {
+) -> Outgoing {
     let upstream = entry.route.upstream;
     let mut headers = std::mem::take(request.headers_mut());
     let accept = headers.get(header::ACCEPT).cloned();
@@ -587,14 +597,14 @@ async fn forward(
         // gRPC needs `te: trailers`, the one TE value HTTP/2 allows.
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    headers.insert(header::HOST, host.clone());
     add_forwarded(&mut headers, client.ip(), client_value, "http", &host);
+    headers.insert(header::HOST, host);
     if let Some(via) = &shared.via {
         headers.append(header::VIA, via.clone());
     }
     let (parts, body) = request.into_parts();
     let retryable = is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
-    let mut outgoing = Outgoing {
+    Outgoing {
         path_and_query: parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
         method: parts.method,
         version: match upstream {
@@ -604,75 +614,96 @@ async fn forward(
         headers,
         body: if retryable { None } else { Some(body) },
         retryable,
-    };
-    let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
-
-    let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
-    let mut failure = ProxyError::UpstreamUnreachable;
-    while let Some(slot) = candidates.next() {
-        let last_attempt = !outgoing.retryable || candidates.peek().is_none();
-        let in_flight = slot.acquire();
-        let upstream_request = outgoing.request(slot, last_attempt);
-        let (response, ticket) = match send(shared, upstream, slot, upstream_request).await {
-            Ok(answer) => answer,
-            Err(UpstreamError::Connect { timed_out, message }) => {
-                metrics.upstream_error(if timed_out { UpstreamErrorKind::Timeout } else { UpstreamErrorKind::Connect });
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %message, "proxy: cannot connect to a backend");
-                shared.table.mark_down(slot, shared.config.backend_cooldown);
-                failure = if timed_out { ProxyError::UpstreamTimeout } else { ProxyError::UpstreamUnreachable };
-                record.backend = backend_index(entry, slot);
-                if last_attempt {
-                    break;
-                }
-                continue;
-            }
-            Err(UpstreamError::TimedOut) => {
-                metrics.upstream_error(UpstreamErrorKind::Timeout);
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, "proxy: the backend sent no response headers in time");
-                failure = ProxyError::UpstreamTimeout;
-                record.backend = backend_index(entry, slot);
-                break;
-            }
-            Err(error) => {
-                metrics.upstream_error(UpstreamErrorKind::Protocol);
-                tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
-                failure = ProxyError::UpstreamFailed;
-                record.backend = backend_index(entry, slot);
-                break;
-            }
-        };
-        shared.table.mark_up(slot);
-        record.backend = backend_index(entry, slot);
-        record.in_flight = Some(in_flight);
-        return respond(shared, response, ticket, on_client_upgrade, accept.as_ref(), record);
+        accept,
+        on_client_upgrade,
     }
-    error_page(shared, failure, accept.as_ref(), record)
 }
 
-/// Sends one request to a backend: HTTP/1.1 through the pool (with the ticket
-/// that gives its connection back, and the pool's sweep for the
-/// response-header timeout), h2c through hyper-util's client under a timer.
-async fn send(
-    shared: &Shared,
-    upstream: UpstreamProtocol,
-    slot: &BackendSlot,
-    request: Request<UpstreamBody>,
-) -> Result<(Response<Incoming>, Option<PoolTicket>), UpstreamError> {
-    match upstream {
-        UpstreamProtocol::Http1 => {
-            let (response, ticket) = shared.http1.send(slot.backend.addr, request).await?;
-            Ok((response, Some(ticket)))
-        }
-        UpstreamProtocol::H2c => {
-            match tokio::time::timeout(shared.config.response_header_timeout, shared.h2c.request(request)).await {
-                Ok(Ok(response)) => Ok((response, None)),
-                Ok(Err(error)) if error.is_connect() => {
-                    Err(UpstreamError::Connect { timed_out: is_timeout(&error), message: error_chain(&error) })
+/// Sends the request to the route's backends in turn until one answers (see
+/// [`Outgoing::retryable`]), and turns the answer or the failure into the
+/// client's response.
+///
+/// A plain `fn` returning an `async` block, not an `async fn`: an `async fn`
+/// keeps each argument twice (as captured, and moved into its body), and this
+/// future is moved by value.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (rust-lang/rust#62958)")]
+fn forward(
+    shared: Arc<Shared>,
+    entry: Arc<RouteEntry>,
+    mut outgoing: Outgoing,
+    mut record: AccessRecord,
+) -> impl Future<Output = Response<ProxyBody>> + Send {
+    async move {
+        let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
+        let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
+        let mut failure = ProxyError::UpstreamUnreachable;
+        while let Some(slot) = candidates.next() {
+            let last_attempt = !outgoing.retryable || candidates.peek().is_none();
+            let in_flight = slot.acquire();
+            let upstream_request = outgoing.request(slot, last_attempt);
+            let sent = match entry.route.upstream {
+                UpstreamProtocol::Http1 => match shared.http1.send(slot.backend.addr, upstream_request).await {
+                    Ok((response, ticket)) => Ok((response, Some(ticket))),
+                    Err(error) => Err(error),
+                },
+                // Boxed: h2c is the rare path, and its timer and hyper-util's
+                // future would otherwise make every request's future larger.
+                UpstreamProtocol::H2c => {
+                    Box::pin(send_h2c(&shared, upstream_request)).await.map(|response| (response, None))
                 }
-                Ok(Err(error)) => Err(UpstreamError::Failed(error_chain(&error))),
-                Err(_elapsed) => Err(UpstreamError::TimedOut),
-            }
+            };
+            let (response, ticket) = match sent {
+                Ok(answer) => answer,
+                Err(UpstreamError::Connect { timed_out, message }) => {
+                    metrics.upstream_error(if timed_out {
+                        UpstreamErrorKind::Timeout
+                    } else {
+                        UpstreamErrorKind::Connect
+                    });
+                    tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %message, "proxy: cannot connect to a backend");
+                    shared.table.mark_down(slot, shared.config.backend_cooldown);
+                    failure = if timed_out { ProxyError::UpstreamTimeout } else { ProxyError::UpstreamUnreachable };
+                    record.backend = backend_index(&entry, slot);
+                    if last_attempt {
+                        break;
+                    }
+                    continue;
+                }
+                Err(UpstreamError::TimedOut) => {
+                    metrics.upstream_error(UpstreamErrorKind::Timeout);
+                    tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, "proxy: the backend sent no response headers in time");
+                    failure = ProxyError::UpstreamTimeout;
+                    record.backend = backend_index(&entry, slot);
+                    break;
+                }
+                Err(error) => {
+                    metrics.upstream_error(UpstreamErrorKind::Protocol);
+                    tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
+                    failure = ProxyError::UpstreamFailed;
+                    record.backend = backend_index(&entry, slot);
+                    break;
+                }
+            };
+            shared.table.mark_up(slot);
+            record.backend = backend_index(&entry, slot);
+            record.in_flight = Some(in_flight);
+            return respond(&shared, response, ticket, outgoing.on_client_upgrade, outgoing.accept.as_ref(), record);
         }
+        error_page(&shared, failure, outgoing.accept.as_ref(), record)
+    }
+}
+
+/// Sends one request to an h2c backend through hyper-util's client (its
+/// response-header timeout a timer; HTTP/1.1 goes through the pool, whose
+/// sweep keeps that timeout).
+async fn send_h2c(shared: &Shared, request: Request<UpstreamBody>) -> Result<Response<Incoming>, UpstreamError> {
+    match tokio::time::timeout(shared.config.response_header_timeout, shared.h2c.request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) if error.is_connect() => {
+            Err(UpstreamError::Connect { timed_out: is_timeout(&error), message: error_chain(&error) })
+        }
+        Ok(Err(error)) => Err(UpstreamError::Failed(error_chain(&error))),
+        Err(_elapsed) => Err(UpstreamError::TimedOut),
     }
 }
 

@@ -26,6 +26,7 @@
 //! after it was sent.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -169,38 +170,44 @@ impl Http1Pool {
     /// Sends `request` to `addr` on an idle connection, or a new one. The
     /// ticket, when given back after the response body ended, returns the
     /// connection to the pool.
-    pub(crate) async fn send(
+    ///
+    /// A plain `fn` returning an `async` block: an `async fn` keeps its
+    /// arguments twice, and the request is 264 bytes moved with the future.
+    #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (rust-lang/rust#62958)")]
+    pub(crate) fn send(
         self: &Arc<Self>,
         addr: SocketAddr,
         mut request: Request<UpstreamBody>,
-    ) -> Result<(Response<Incoming>, PoolTicket), UpstreamError> {
-        // At most one retry, on a new connection, of a request a reused one could not start.
-        let mut fresh_only = false;
-        loop {
-            let (mut conn, reused) = match self.checkout(addr, fresh_only).await {
-                Some(conn) => (conn, true),
-                // Boxed: a new connection is the rare path, and its futures
-                // would otherwise make every request's future (moved around
-                // by value) larger.
-                None => (Box::pin(self.connect(addr)).await?, false),
-            };
-            // Left set if this future is dropped while waiting: the sweep
-            // then closes the connection nobody will read from.
-            conn.watch.waiting_since.store(self.tick.load(Ordering::Relaxed), Ordering::Relaxed);
-            let sent = conn.sender.try_send_request(request).await;
-            conn.watch.waiting_since.store(0, Ordering::Relaxed);
-            match sent {
-                Ok(response) => {
-                    return Ok((response, PoolTicket { pool: Arc::clone(self), addr, conn }));
-                }
-                Err(_) if conn.watch.timed_out.load(Ordering::Acquire) => return Err(UpstreamError::TimedOut),
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused => {
-                        request = unsent;
-                        fresh_only = true;
+    ) -> impl Future<Output = Result<(Response<Incoming>, PoolTicket), UpstreamError>> + Send + '_ {
+        async move {
+            // At most one retry, on a new connection, of a request a reused one could not start.
+            let mut fresh_only = false;
+            loop {
+                let (mut conn, reused) = match self.checkout(addr, fresh_only).await {
+                    Some(conn) => (conn, true),
+                    // Boxed: a new connection is the rare path, and its futures
+                    // would otherwise make every request's future (moved around
+                    // by value) larger.
+                    None => (Box::pin(self.connect(addr)).await?, false),
+                };
+                // Left set if this future is dropped while waiting: the sweep
+                // then closes the connection nobody will read from.
+                conn.watch.waiting_since.store(self.tick.load(Ordering::Relaxed), Ordering::Relaxed);
+                let sent = conn.sender.try_send_request(request).await;
+                conn.watch.waiting_since.store(0, Ordering::Relaxed);
+                match sent {
+                    Ok(response) => {
+                        return Ok((response, PoolTicket { pool: Arc::clone(self), addr, conn }));
                     }
-                    _ => return Err(failed(&error.into_error())),
-                },
+                    Err(_) if conn.watch.timed_out.load(Ordering::Acquire) => return Err(UpstreamError::TimedOut),
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) if reused => {
+                            request = unsent;
+                            fresh_only = true;
+                        }
+                        _ => return Err(failed(&error.into_error())),
+                    },
+                }
             }
         }
     }
@@ -225,7 +232,8 @@ impl Http1Pool {
             }
             // The connection is still finishing its previous exchange (its
             // task has not seen the end of the last body yet): a moment.
-            if let Ok(Ok(())) = tokio::time::timeout(self.connect_timeout, conn.sender.ready()).await {
+            // Boxed, as the rare path, to keep the request's future small.
+            if let Ok(Ok(())) = Box::pin(tokio::time::timeout(self.connect_timeout, conn.sender.ready())).await {
                 return Some(conn);
             }
         }
