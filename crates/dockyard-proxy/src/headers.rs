@@ -18,10 +18,14 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     // One pass over the names first: most messages carry none of these, or
     // only `Connection: keep-alive`, and a walk over a few names is cheaper
-    // than a hashed lookup per hop-by-hop name.
+    // than a hashed lookup per hop-by-hop name. The length rules out nearly
+    // every other name before any comparison.
     let mut has_connection = false;
     let mut has_other = false;
     for name in headers.keys() {
+        if !HOP_BY_HOP_LENGTHS.contains(&name.as_str().len()) {
+            continue;
+        }
         if name == header::CONNECTION {
             has_connection = true;
         } else if is_fixed_hop_by_hop(name) {
@@ -39,6 +43,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
         if let header::Entry::Occupied(entry) = headers.entry(header::CONNECTION) {
             let (_, values) = entry.remove_entry_mult();
             for value in values {
+                // The usual values, whole: nothing to split.
+                let bytes = value.as_bytes();
+                if bytes.eq_ignore_ascii_case(b"keep-alive") || bytes.eq_ignore_ascii_case(b"close") {
+                    continue;
+                }
                 let Ok(text) = value.to_str() else { continue };
                 for token in text.split(',') {
                     let token = token.trim();
@@ -78,6 +87,10 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     }
     if wants_upgrade { upgrade } else { None }
 }
+
+/// The lengths of the hop-by-hop names: `te`, `upgrade`, `connection` and
+/// `keep-alive`, `proxy-connection`, `transfer-encoding`.
+const HOP_BY_HOP_LENGTHS: [usize; 5] = [2, 7, 10, 16, 17];
 
 /// The hop-by-hop headers removed whether or not `Connection` names them.
 fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
@@ -147,6 +160,20 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn the_length_filter_lets_every_hop_by_hop_name_through() {
+        let names = [&header::CONNECTION, &header::UPGRADE, &header::TE, &header::TRANSFER_ENCODING];
+        for name in names.into_iter().chain([&KEEP_ALIVE, &PROXY_CONNECTION]) {
+            assert!(HOP_BY_HOP_LENGTHS.contains(&name.as_str().len()), "{name}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Close"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        assert_eq!(strip_hop_by_hop(&mut headers), None);
+        assert_eq!(headers.keys().collect::<Vec<_>>(), vec![header::CONTENT_LENGTH]);
     }
 
     #[test]
