@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use crate::conn::RequestActivity;
 use crate::metrics::RouteMetrics;
-use crate::table::{InFlight, RouteEntry};
+use crate::table::{BackendSlot, InFlight, RouteEntry};
 use crate::upstream::PoolTicket;
 
 /// The tracing target of the access log.
@@ -45,7 +45,10 @@ pub(crate) struct AccessRecord {
     pub(crate) route: Option<Arc<RouteEntry>>,
     pub(crate) backend: Option<usize>,
     pub(crate) bytes: u64,
-    pub(crate) in_flight: Option<InFlight>,
+    /// Whether `backend` counts this request in flight (a count kept from
+    /// [`crate::table::BackendSlot::count`]): released when the record drops,
+    /// after the last byte.
+    pub(crate) in_flight: bool,
     /// The metrics of requests no route answered (when `route` is `None`).
     pub(crate) unrouted: Option<Arc<RouteMetrics>>,
     /// Keeps the client connection from counting as idle until the response
@@ -85,7 +88,29 @@ impl AccessRecord {
         if let Some(metrics) = metrics {
             metrics.request(self.status, elapsed.as_secs_f64());
         }
-        // `in_flight` drops here, after the last byte.
+        // The in-flight count ends here (drop), after the last byte.
+    }
+
+    /// The backend slot counting this request in flight, if any.
+    fn counted_slot(&self) -> Option<&BackendSlot> {
+        let index = self.backend.filter(|_| self.in_flight)?;
+        self.route.as_ref()?.backends.get(index)
+    }
+
+    /// Moves the in-flight count into an owned guard (for a tunnel that
+    /// outlives the request).
+    pub(crate) fn take_in_flight(&mut self) -> Option<InFlight> {
+        let guard = self.counted_slot().map(BackendSlot::adopt);
+        self.in_flight = false;
+        guard
+    }
+}
+
+impl Drop for AccessRecord {
+    fn drop(&mut self) {
+        if let Some(slot) = self.counted_slot() {
+            slot.release();
+        }
     }
 }
 

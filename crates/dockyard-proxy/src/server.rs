@@ -478,7 +478,7 @@ fn handle(
         route: None,
         backend: None,
         bytes: 0,
-        in_flight: None,
+        in_flight: false,
         unrouted: None,
         _activity: activity,
     };
@@ -487,9 +487,9 @@ fn handle(
         let page = error_page(&shared, ProxyError::RouteNotFound, request.headers().get(header::ACCEPT), record);
         return Handled::Ready(Some(Box::new(page)));
     };
-    record.route = Some(Arc::clone(&entry));
     if entry.backends.is_empty() {
         let error = ProxyError::for_status(entry.route.status);
+        record.route = Some(entry);
         return Handled::Ready(Some(Box::new(error_page(
             &shared,
             error,
@@ -497,6 +497,8 @@ fn handle(
             record,
         ))));
     }
+    // The route goes into the record when the forwarding ends: one reference
+    // per request on the entry, whose count every worker thread writes.
     let prepared = prepare(&shared, client, client_value, &entry, host_value, request);
     Handled::Forwarding(Box::pin(forward(shared, entry, prepared, record)))
 }
@@ -637,9 +639,10 @@ fn forward(
         let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
         let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
         let mut failure = ProxyError::UpstreamUnreachable;
+        let mut answered = None;
         while let Some(slot) = candidates.next() {
             let last_attempt = !outgoing.retryable || candidates.peek().is_none();
-            let in_flight = slot.acquire();
+            let counted = slot.count();
             let upstream_request = outgoing.request(slot, last_attempt);
             let sent = match entry.route.upstream {
                 UpstreamProtocol::Http1 => match shared.http1.send(slot.backend.addr, upstream_request).await {
@@ -686,10 +689,20 @@ fn forward(
             };
             shared.table.mark_up(slot);
             record.backend = backend_index(&entry, slot);
-            record.in_flight = Some(in_flight);
-            return respond(&shared, response, ticket, outgoing.on_client_upgrade, outgoing.accept.as_ref(), record);
+            // Released by the record, after the last byte.
+            counted.keep();
+            record.in_flight = true;
+            answered = Some((response, ticket));
+            break;
         }
-        error_page(&shared, failure, outgoing.accept.as_ref(), record)
+        drop(candidates);
+        record.route = Some(entry);
+        match answered {
+            Some((response, ticket)) => {
+                respond(&shared, response, ticket, outgoing.on_client_upgrade, outgoing.accept.as_ref(), record)
+            }
+            None => error_page(&shared, failure, outgoing.accept.as_ref(), record),
+        }
     }
 }
 
@@ -728,7 +741,7 @@ fn respond(
             return error_page(shared, ProxyError::UpstreamFailed, accept, record);
         };
         let on_upstream_upgrade = hyper::upgrade::on(&mut response);
-        let in_flight = record.in_flight.take();
+        let in_flight = record.take_in_flight();
         tokio::spawn(tunnel(
             on_client_upgrade,
             on_upstream_upgrade,

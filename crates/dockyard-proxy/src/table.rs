@@ -161,14 +161,38 @@ pub(crate) struct BackendSlot {
     pub(crate) stats: Arc<BackendStats>,
 }
 
+/// A backend's counters, shared by every worker thread.
+///
+/// The in-flight count is written by every request, from every worker; the
+/// cooldown is read by every request. Each has its own cache line, so the
+/// reads do not miss whenever another core has just counted a request.
 pub(crate) struct BackendStats {
-    in_flight: AtomicUsize,
+    in_flight: CacheLine<AtomicUsize>,
     /// Milliseconds since the table's epoch until which a failed backend is
     /// tried last; 0 when healthy.
-    down_until: AtomicU64,
+    down_until: CacheLine<AtomicU64>,
 }
 
-/// Counts one request (or open WebSocket) on a backend until dropped.
+impl BackendStats {
+    fn new() -> Self {
+        Self { in_flight: CacheLine(AtomicUsize::new(0)), down_until: CacheLine(AtomicU64::new(0)) }
+    }
+}
+
+/// Aligned to two cache lines (x86 prefetches lines in pairs).
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Counts one request (or open WebSocket) on a backend until dropped: the
+/// owned form, for what outlives the request (a tunnel).
 pub(crate) struct InFlight(Arc<BackendStats>);
 
 impl Drop for InFlight {
@@ -177,9 +201,38 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts one request on a backend while it is being sent: the borrowed
+/// form, with no reference count to touch. [`Counted::keep`] hands the count
+/// on to whoever releases it with [`BackendSlot::release`].
+pub(crate) struct Counted<'a>(&'a BackendSlot);
+
+impl Counted<'_> {
+    /// Keeps the count after this guard: the caller releases it later.
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 impl BackendSlot {
-    pub(crate) fn acquire(&self) -> InFlight {
+    /// Counts a request in flight on this backend until the guard drops or is kept.
+    pub(crate) fn count(&self) -> Counted<'_> {
         self.stats.in_flight.fetch_add(1, Ordering::AcqRel);
+        Counted(self)
+    }
+
+    /// Ends a count kept with [`Counted::keep`].
+    pub(crate) fn release(&self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Moves a kept count into an owned guard.
+    pub(crate) fn adopt(&self) -> InFlight {
         InFlight(Arc::clone(&self.stats))
     }
 }
@@ -189,7 +242,9 @@ impl RouteEntry {
     /// position, backends that recently refused connections last.
     pub(crate) fn candidates(&self, now_ms: u64) -> impl Iterator<Item = &BackendSlot> {
         let n_backends = self.backends.len();
-        let start = if n_backends == 0 { 0 } else { self.cursor.fetch_add(1, Ordering::Relaxed) % n_backends };
+        // One backend (the usual single replica) needs no turn taking, and
+        // the cursor is written from every worker thread.
+        let start = if n_backends <= 1 { 0 } else { self.cursor.fetch_add(1, Ordering::Relaxed) % n_backends };
         let rotation = move || (0..n_backends).map(move |offset| &self.backends[(start + offset) % n_backends]);
         let is_down = move |slot: &&BackendSlot| slot.stats.down_until.load(Ordering::Relaxed) > now_ms;
         rotation().filter(move |slot| !is_down(slot)).chain(rotation().filter(is_down))
@@ -338,9 +393,7 @@ impl RouteTable {
             .map(|backend| BackendSlot {
                 backend: backend.clone(),
                 authority: authority_of(backend.addr),
-                stats: Arc::clone(stats.entry(backend.addr).or_insert_with(|| {
-                    Arc::new(BackendStats { in_flight: AtomicUsize::new(0), down_until: AtomicU64::new(0) })
-                })),
+                stats: Arc::clone(stats.entry(backend.addr).or_insert_with(|| Arc::new(BackendStats::new()))),
             })
             .collect();
         Arc::new(RouteEntry {
@@ -481,7 +534,9 @@ mod tests {
         let old = backend(1);
         table.upsert(Route { backends: vec![old.clone()], ..Route::new("s", "h") });
         let entry = table.resolve("h").expect("route");
-        let guard = entry.backends[0].acquire();
+        // A count kept past its request (a tunnel's), in its owned form.
+        entry.backends[0].count().keep();
+        let guard = entry.backends[0].adopt();
         drop(entry);
         table.upsert(Route { backends: vec![backend(2)], ..Route::new("s", "h") });
         assert_eq!(table.in_flight(&old.addr), 1);
@@ -489,5 +544,20 @@ mod tests {
         assert_eq!(table.in_flight(&old.addr), 0);
         table.upsert(Route { backends: vec![backend(2)], ..Route::new("s", "h") });
         assert!(!table.stats_map().contains_key(&old.addr));
+    }
+
+    #[test]
+    fn a_count_ends_with_its_guard_unless_kept_and_then_with_release() {
+        let table = RouteTable::new();
+        let addr = backend(1);
+        table.upsert(Route { backends: vec![addr.clone()], ..Route::new("s", "h") });
+        let entry = table.resolve("h").expect("route");
+        let slot = &entry.backends[0];
+        drop(slot.count());
+        assert_eq!(table.in_flight(&addr.addr), 0, "a dropped guard ends its count");
+        slot.count().keep();
+        assert_eq!(table.in_flight(&addr.addr), 1, "a kept count stays");
+        slot.release();
+        assert_eq!(table.in_flight(&addr.addr), 0);
     }
 }
