@@ -636,10 +636,11 @@ fn forward(
     mut record: AccessRecord,
 ) -> impl Future<Output = Response<ProxyBody>> + Send {
     async move {
+        // The record holds the one reference to the entry this request takes.
+        let entry: &RouteEntry = record.route.insert(entry);
         let metrics = entry.metrics.get_or_init(|| RouteMetrics::new(&entry.route.id));
         let mut candidates = entry.candidates(shared.table.now_ms()).peekable();
         let mut failure = ProxyError::UpstreamUnreachable;
-        let mut answered = None;
         while let Some(slot) = candidates.next() {
             let last_attempt = !outgoing.retryable || candidates.peek().is_none();
             let counted = slot.count();
@@ -666,7 +667,7 @@ fn forward(
                     tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, error = %message, "proxy: cannot connect to a backend");
                     shared.table.mark_down(slot, shared.config.backend_cooldown);
                     failure = if timed_out { ProxyError::UpstreamTimeout } else { ProxyError::UpstreamUnreachable };
-                    record.backend = backend_index(&entry, slot);
+                    record.backend = backend_index(entry, slot);
                     if last_attempt {
                         break;
                     }
@@ -676,33 +677,28 @@ fn forward(
                     metrics.upstream_error(UpstreamErrorKind::Timeout);
                     tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, "proxy: the backend sent no response headers in time");
                     failure = ProxyError::UpstreamTimeout;
-                    record.backend = backend_index(&entry, slot);
+                    record.backend = backend_index(entry, slot);
                     break;
                 }
                 Err(error) => {
                     metrics.upstream_error(UpstreamErrorKind::Protocol);
                     tracing::warn!(route = %entry.route.id, backend = %slot.backend.id, %error, "proxy: the backend failed the request");
                     failure = ProxyError::UpstreamFailed;
-                    record.backend = backend_index(&entry, slot);
+                    record.backend = backend_index(entry, slot);
                     break;
                 }
             };
             shared.table.mark_up(slot);
-            record.backend = backend_index(&entry, slot);
+            record.backend = backend_index(entry, slot);
             // Released by the record, after the last byte.
             counted.keep();
             record.in_flight = true;
-            answered = Some((response, ticket));
-            break;
+            // The candidates borrow the entry the record holds.
+            drop(candidates);
+            return respond(&shared, response, ticket, outgoing.on_client_upgrade, outgoing.accept.as_ref(), record);
         }
         drop(candidates);
-        record.route = Some(entry);
-        match answered {
-            Some((response, ticket)) => {
-                respond(&shared, response, ticket, outgoing.on_client_upgrade, outgoing.accept.as_ref(), record)
-            }
-            None => error_page(&shared, failure, outgoing.accept.as_ref(), record),
-        }
+        error_page(&shared, failure, outgoing.accept.as_ref(), record)
     }
 }
 
