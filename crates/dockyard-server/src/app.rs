@@ -207,6 +207,7 @@ impl Server {
                 shutdown_grace: grace,
                 threads: state.config.proxy_threads,
                 client_header_timeout: Duration::from_secs(state.config.proxy_header_timeout_seconds),
+                response_header_timeout: Duration::from_secs(state.config.proxy_response_timeout_seconds),
                 ..Default::default()
             };
             let stopped = state.stopped();

@@ -50,6 +50,11 @@ pub struct Config {
     /// request head, an idle keep-alive) is closed 1 to 1.5 times this long
     /// after its last activity (`DOCKYARD_PROXY_HEADER_TIMEOUT_SECONDS`).
     pub proxy_header_timeout_seconds: u64,
+    /// How long a backend may take to send its response headers once the
+    /// request was sent: 504 `upstream_timeout` after, 1 to 1.25 times this
+    /// long over HTTP/1.1 (`DOCKYARD_PROXY_RESPONSE_TIMEOUT_SECONDS`).
+    /// Response bodies stream with no limit.
+    pub proxy_response_timeout_seconds: u64,
     /// Services get `{service}-{project}.{base_domain}` (`DOCKYARD_BASE_DOMAIN`);
     /// the default `localhost` makes `*.localhost` work on the machine itself.
     pub base_domain: String,
@@ -536,6 +541,7 @@ impl Default for Config {
             proxy_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             proxy_threads: 0,
             proxy_header_timeout_seconds: 30,
+            proxy_response_timeout_seconds: 60,
             base_domain: "localhost".into(),
             deploy: DeployConfig::default(),
             assistant: AssistantConfig::default(),
@@ -672,6 +678,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "proxy_listen",
     "proxy_threads",
     "proxy_header_timeout_seconds",
+    "proxy_response_timeout_seconds",
     "base_domain",
     "deploy",
     "assistant",
@@ -786,6 +793,7 @@ impl Config {
             ("terminal.max_per_project", self.terminal.max_per_project),
             ("terminal.max_connections_per_user", self.terminal.max_connections_per_user),
             ("proxy_header_timeout_seconds", self.proxy_header_timeout_seconds),
+            ("proxy_response_timeout_seconds", self.proxy_response_timeout_seconds),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::new(*key, "must be greater than 0"));
@@ -1127,6 +1135,24 @@ mod tests {
         let default = Config::load(None, &env(&[("DOCKYARD_DATA_DIR", "/srv/dy")])).expect("valid").0;
         assert_eq!(default.key_source().key_file, PathBuf::from("/srv/dy/secret.key"));
         assert!(default.key_source().key.is_none());
+    }
+
+    #[test]
+    fn proxy_timeouts_come_from_the_environment_and_zero_is_refused() {
+        let (config, _) = Config::load(None, &[]).expect("defaults");
+        assert_eq!((config.proxy_header_timeout_seconds, config.proxy_response_timeout_seconds), (30, 60));
+        let (config, report) = Config::load(
+            None,
+            &env(&[("DOCKYARD_PROXY_HEADER_TIMEOUT_SECONDS", "5"), ("DOCKYARD_PROXY_RESPONSE_TIMEOUT_SECONDS", "300")]),
+        )
+        .expect("valid");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!((config.proxy_header_timeout_seconds, config.proxy_response_timeout_seconds), (5, 300));
+        for key in ["PROXY_HEADER_TIMEOUT_SECONDS", "PROXY_RESPONSE_TIMEOUT_SECONDS"] {
+            let error = Config::load(None, &env(&[(&format!("DOCKYARD_{key}"), "0")])).unwrap_err();
+            assert_eq!(error.key, key.to_lowercase());
+            assert_eq!(error.message, "must be greater than 0");
+        }
     }
 
     #[test]
