@@ -172,6 +172,37 @@ test("the IDE edits, saves, navigates and remembers", { timeout: 300_000 }, asyn
     assert.equal(await getFile(server, cookie, projectId, "notes/todo.txt"), "hello from the editor and mine plus a draft");
   });
 
+  await t.test("a view picked while the saved layout is still loading is remembered", async () => {
+    // The layout's GET is held back until the click, so the click lands first.
+    let release = () => {};
+    const held = new Promise((resolve) => (release = resolve));
+    const layoutUrl = `**/api/v1/me/layouts/${projectId}`;
+    await page.route(layoutUrl, async (route) => {
+      if (route.request().method() === "GET") await held;
+      await route.continue();
+    });
+    const layoutSaved = (view) =>
+      page.waitForResponse(
+        (response) =>
+          response.url().includes(`/api/v1/me/layouts/${projectId}`) && response.request().method() === "PUT" && (response.request().postData() ?? "").includes(`"view":"${view}"`),
+      );
+    const saved = layoutSaved("git");
+    await page.reload();
+    await page.getByRole("tab", { name: "Source Control" }).click();
+    await page.getByRole("tab", { name: "Source Control", selected: true }).waitFor();
+    release();
+    await saved;
+    await page.unroute(layoutUrl);
+    await page.waitForTimeout(300);
+    await page.reload();
+    await page.getByRole("tab", { name: "Source Control", selected: true }).waitFor();
+    // Back to the explorer, saved before the next page loads the layout.
+    const back = layoutSaved("explorer");
+    await page.getByRole("tab", { name: "Explorer" }).click();
+    await tree.getByRole("treeitem", { name: "README.md" }).waitFor();
+    await back;
+  });
+
   await t.test("split right shows the file in two groups; Ctrl+Shift+T reopens a closed tab", async () => {
     await page.getByRole("button", { name: "Split editor right" }).first().click();
     await page.getByRole("region", { name: "Editor group 2" }).waitFor();

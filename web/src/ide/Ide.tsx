@@ -78,6 +78,8 @@ function useLayoutPersistence(projectId: string): boolean {
         last = "";
       });
     };
+    // A view picked while the saved layout loads wins over the saved one.
+    const viewAtStart = useIde.getState().sidebarView;
     void (async () => {
       let raw: unknown = null;
       try {
@@ -92,12 +94,18 @@ function useLayoutPersistence(projectId: string): boolean {
       }
       if (!live) return;
       const layout = parseLayout(raw);
+      const picked = useIde.getState().sidebarView;
       if (layout) useIde.getState().applyLayout(layout);
+      // What is stored now: the layout as applied, or nothing.
+      last = layout ? JSON.stringify(useIde.getState().layout()) : "";
+      if (picked !== viewAtStart) useIde.setState({ sidebarView: picked, sidebarCollapsed: false });
       // Unsaved drafts from the last visit come back as open tabs.
       const open = new Set(useIde.getState().groups.flatMap((g) => g.tabs.map((t) => t.path)));
       for (const path of draftPaths(projectId)) if (!open.has(path)) useIde.getState().openFile(path);
-      last = JSON.stringify(useIde.getState().layout());
       setLoaded(true);
+      // A change made while the saved layout was loading (a view picked at
+      // once, say) happened before this subscription: save it too.
+      if (JSON.stringify(useIde.getState().layout()) !== last) timer = setTimeout(save, 800);
       unsubscribe = useIde.subscribe((state, previous) => {
         if (
           state.groups === previous.groups &&
