@@ -497,8 +497,8 @@ fn handle(
             record,
         ))));
     }
-    // The route goes into the record when the forwarding ends: one reference
-    // per request on the entry, whose count every worker thread writes.
+    // `forward` moves the entry into the record: one reference per request on
+    // the entry, whose count every worker thread writes.
     let prepared = prepare(&shared, client, client_value, &entry, host_value, request);
     Handled::Forwarding(Box::pin(forward(shared, entry, prepared, record)))
 }
