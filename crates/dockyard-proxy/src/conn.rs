@@ -2,6 +2,9 @@
 //! [`ConnSignal`] through which the worker tells it to drain, to stop, or
 //! that it sat idle too long, and which counts its requests.
 //!
+//! The flags and the weak list are [`crate::signal`]'s, shared with the
+//! upstream pool.
+//!
 //! Why not a `watch` receiver and hyper's header-read timer per connection:
 //! both were paid per request. The connection task polled the watch on every
 //! wake-up (several per request), and hyper armed and cleared a timer-wheel
@@ -17,11 +20,11 @@
 //! open. Such a connection is closed between one and one and a half timeouts
 //! after its last activity (the first quiet sweep may come right after it).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::Context;
 
-use atomic_waker::AtomicWaker;
+use crate::signal::{Flags, Watched};
 
 /// Finish what is in flight, take no new requests.
 pub(crate) const DRAIN: u8 = 1;
@@ -38,8 +41,7 @@ const QUIET_SWEEPS: u8 = 3;
 /// One client connection's side of the worker's signals.
 #[derive(Default)]
 pub(crate) struct ConnSignal {
-    flags: AtomicU8,
-    waker: AtomicWaker,
+    flags: Flags,
     /// Requests whose response is not yet fully handed to hyper.
     busy: AtomicU32,
     /// Requests finished, ever.
@@ -54,13 +56,7 @@ impl ConnSignal {
     /// the next ones (registered before the load: a flag raised meanwhile
     /// still wakes the task).
     pub(crate) fn poll_flags(&self, cx: &Context<'_>) -> u8 {
-        self.waker.register(cx.waker());
-        self.flags.load(Ordering::Acquire)
-    }
-
-    fn raise(&self, flag: u8) {
-        self.flags.fetch_or(flag, Ordering::AcqRel);
-        self.waker.wake();
+        self.flags.poll(cx)
     }
 
     /// Counts a request as in progress until the returned guard is dropped.
@@ -83,36 +79,29 @@ impl Drop for RequestActivity {
 /// The client connections of one worker.
 #[derive(Default)]
 pub(crate) struct Connections {
-    list: Mutex<Vec<Weak<ConnSignal>>>,
+    list: Watched<ConnSignal>,
 }
 
 impl Connections {
-    fn list(&self) -> MutexGuard<'_, Vec<Weak<ConnSignal>>> {
-        self.list.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A new connection's signal, known to [`Self::raise_all`] and
     /// [`Self::sweep_idle`] from now on.
     pub(crate) fn register(&self) -> Arc<ConnSignal> {
         let signal = Arc::new(ConnSignal::default());
-        self.list().push(Arc::downgrade(&signal));
+        self.list.watch(&signal);
         signal
     }
 
     /// Raises `flag` on every open connection.
     pub(crate) fn raise_all(&self, flag: u8) {
-        let signals: Vec<Arc<ConnSignal>> = self.list().iter().filter_map(Weak::upgrade).collect();
-        for signal in signals {
-            signal.raise(flag);
+        for signal in self.list.live() {
+            signal.flags.raise(flag);
         }
     }
 
     /// One sweep: forgets closed connections, and raises [`IDLE`] on those
     /// quiet for [`QUIET_SWEEPS`] sweeps.
     pub(crate) fn sweep_idle(&self) {
-        let mut idle = Vec::new();
-        self.list().retain(|weak| {
-            let Some(signal) = weak.upgrade() else { return false };
+        let idle = self.list.select(|signal| {
             let served = signal.served.load(Ordering::Relaxed);
             let finished_since = served != signal.seen.swap(served, Ordering::Relaxed);
             if signal.busy.load(Ordering::Relaxed) > 0 {
@@ -120,20 +109,20 @@ impl Connections {
             } else if finished_since {
                 // Quiet since a request ended, some time after the last sweep.
                 signal.quiet_sweeps.store(1, Ordering::Relaxed);
-            } else if signal.quiet_sweeps.fetch_add(1, Ordering::Relaxed) + 1 >= QUIET_SWEEPS {
-                idle.push(signal);
+            } else {
+                return signal.quiet_sweeps.fetch_add(1, Ordering::Relaxed) + 1 >= QUIET_SWEEPS;
             }
-            true
+            false
         });
         for signal in idle {
-            signal.raise(IDLE);
+            signal.flags.raise(IDLE);
         }
     }
 
     /// Connections still registered (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.list().len()
+        self.list.len()
     }
 }
 

@@ -64,6 +64,7 @@ mod headers;
 mod metrics;
 mod pages;
 mod server;
+mod signal;
 mod table;
 mod upstream;
 

@@ -646,10 +646,11 @@ fn forward(
             let counted = slot.count();
             let upstream_request = outgoing.request(slot, last_attempt);
             let sent = match entry.route.upstream {
-                UpstreamProtocol::Http1 => match shared.http1.send(slot.backend.addr, upstream_request).await {
-                    Ok((response, ticket)) => Ok((response, Some(ticket))),
-                    Err(error) => Err(error),
-                },
+                UpstreamProtocol::Http1 => shared
+                    .http1
+                    .send(slot.backend.addr, upstream_request)
+                    .await
+                    .map(|(response, ticket)| (response, Some(ticket))),
                 // Boxed: h2c is the rare path, and its timer and hyper-util's
                 // future would otherwise make every request's future larger.
                 UpstreamProtocol::H2c => {

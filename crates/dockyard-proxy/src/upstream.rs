@@ -28,12 +28,11 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use atomic_waker::AtomicWaker;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::{Request, Response};
@@ -41,6 +40,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::server::UpstreamBody;
+use crate::signal::{Flags, Watched};
 
 type Sender = http1::SendRequest<UpstreamBody>;
 
@@ -56,23 +56,23 @@ struct ConnWatch {
     /// The pool's tick when the request now on this connection was sent; 0
     /// when none is waiting for its response headers.
     waiting_since: AtomicU64,
-    timed_out: AtomicBool,
-    /// The connection task's, woken to close the connection.
-    waker: AtomicWaker,
+    /// [`TIMED_OUT`], raised by the sweep; it wakes the connection task,
+    /// which closes the connection.
+    flags: Flags,
 }
 
+/// The sweep timed the connection out.
+const TIMED_OUT: u8 = 1;
+
 impl ConnWatch {
-    /// Whether the sweep timed the connection out, registering the
-    /// connection task's waker for when it does (before the load: a time-out
-    /// raised meanwhile still wakes the task).
+    /// Whether the sweep timed the connection out, the connection task waking
+    /// when it does.
     fn poll_timed_out(&self, cx: &Context<'_>) -> bool {
-        self.waker.register(cx.waker());
-        self.timed_out.load(Ordering::Acquire)
+        self.flags.poll(cx) & TIMED_OUT != 0
     }
 
-    fn time_out(&self) {
-        self.timed_out.store(true, Ordering::Release);
-        self.waker.wake();
+    fn timed_out(&self) -> bool {
+        self.flags.raised() & TIMED_OUT != 0
     }
 }
 
@@ -124,7 +124,7 @@ pub(crate) struct Http1Pool {
     /// from clients, and SipHash showed in profiles of the request path.
     idle: Mutex<foldhash::HashMap<SocketAddr, VecDeque<Idle>>>,
     /// Every open connection, idle or lent (see [`Self::sweep_responses`]).
-    open: Mutex<Vec<Weak<ConnWatch>>>,
+    open: Watched<ConnWatch>,
     /// Counts response sweeps; starts at 1 (0 is "not waiting").
     tick: AtomicU64,
     connect_timeout: Duration,
@@ -149,7 +149,7 @@ impl Http1Pool {
     pub(crate) fn new(connect_timeout: Duration, idle_timeout: Duration, max_idle_per_backend: usize) -> Self {
         Self {
             idle: Mutex::new(foldhash::HashMap::default()),
-            open: Mutex::new(Vec::new()),
+            open: Watched::default(),
             tick: AtomicU64::new(1),
             connect_timeout,
             idle_timeout,
@@ -199,7 +199,7 @@ impl Http1Pool {
                     Ok(response) => {
                         return Ok((response, PoolTicket { pool: Arc::clone(self), addr, conn }));
                     }
-                    Err(_) if conn.watch.timed_out.load(Ordering::Acquire) => return Err(UpstreamError::TimedOut),
+                    Err(_) if conn.watch.timed_out() => return Err(UpstreamError::TimedOut),
                     Err(mut error) => match error.take_message() {
                         Some(unsent) if reused => {
                             request = unsent;
@@ -260,7 +260,7 @@ impl Http1Pool {
         }
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|error| failed(&error))?;
         let watch = Arc::new(ConnWatch::default());
-        self.open.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(&watch));
+        self.open.watch(&watch);
         let task_watch = Arc::clone(&watch);
         tokio::spawn(async move {
             let connection = connection.with_upgrades();
@@ -298,17 +298,12 @@ impl Http1Pool {
     /// waited more than [`TICKS_PER_TIMEOUT`] sweeps for its response headers.
     pub(crate) fn sweep_responses(&self) {
         let now = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut late = Vec::new();
-        self.open.lock().unwrap_or_else(PoisonError::into_inner).retain(|weak| {
-            let Some(watch) = weak.upgrade() else { return false };
+        let late = self.open.select(|watch| {
             let since = watch.waiting_since.load(Ordering::Relaxed);
-            if since != 0 && now - since > u64::from(TICKS_PER_TIMEOUT) {
-                late.push(watch);
-            }
-            true
+            since != 0 && now - since > u64::from(TICKS_PER_TIMEOUT)
         });
         for watch in late {
-            watch.time_out();
+            watch.flags.raise(TIMED_OUT);
         }
     }
 
@@ -475,7 +470,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), closed_rx).await.expect("closed in time").expect("closed");
         // The next sweep forgets the closed connection.
         tokio::time::sleep(Http1Pool::response_sweep_period(timeout) * 2).await;
-        assert!(pool.open.lock().expect("lock").is_empty());
+        assert_eq!(pool.open.len(), 0);
         sweeper.abort();
     }
 
