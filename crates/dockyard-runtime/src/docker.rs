@@ -39,8 +39,8 @@ use tokio::sync::Semaphore;
 
 use crate::{
     BoxFuture, BoxStream, BuildRequest, BuiltImage, CancellationToken, ImageInfo, Instance, InstanceStats,
-    LABEL_INSTANCE, LABEL_MANAGED, LABEL_PROJECT, LogLine, LogOptions, LogSink, Runtime, RuntimeError, RuntimeInfo,
-    Selector, WorkloadSpec,
+    LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, LABEL_PROJECT, LogLine, LogOptions, LogSink, ManagedImage,
+    Runtime, RuntimeError, RuntimeInfo, Selector, WorkloadSpec,
 };
 
 /// A backend label: the service port inside the instance, so that [`Instance::addr`]
@@ -199,6 +199,25 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    async fn images_impl(&self, selector: &Selector) -> Result<Vec<ManagedImage>, RuntimeError> {
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+            .all(false)
+            .filters(&self.filters(selector))
+            .build();
+        let images = self.inner.docker.list_images(Some(options)).await.map_err(engine_error)?;
+        Ok(images
+            .into_iter()
+            .map(|image| ManagedImage {
+                deployment_id: image.labels.get(LABEL_DEPLOYMENT).cloned(),
+                tags: image.repo_tags.into_iter().filter(|tag| tag != "<none>:<none>").collect(),
+                size_bytes: u64::try_from(image.size).unwrap_or(0),
+                id: image.id,
+            })
+            .collect())
+    }
+}
+
 impl Runtime for DockerRuntime {
     fn kind(&self) -> &'static str {
         "docker"
@@ -225,6 +244,10 @@ impl Runtime for DockerRuntime {
     fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<(), RuntimeError>> {
         let reference = reference.to_owned();
         Box::pin(async move { self.remove_image_impl(&reference).await })
+    }
+
+    fn images(&self, selector: Selector) -> BoxFuture<'_, Result<Vec<ManagedImage>, RuntimeError>> {
+        Box::pin(async move { self.images_impl(&selector).await })
     }
 
     fn start(&self, spec: WorkloadSpec) -> BoxFuture<'_, Result<Vec<Instance>, RuntimeError>> {

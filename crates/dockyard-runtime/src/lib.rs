@@ -124,6 +124,16 @@ pub struct ImageInfo {
     pub exposed_ports: Vec<u16>,
 }
 
+/// An image this Dockyard built, as listed by [`Runtime::images`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedImage {
+    pub id: String,
+    pub tags: Vec<String>,
+    /// The deployment it was built for (its `dockyard.deployment` label).
+    pub deployment_id: Option<String>,
+    pub size_bytes: u64,
+}
+
 /// What to do when an instance exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
@@ -270,6 +280,10 @@ pub trait Runtime: Send + Sync {
 
     /// Removes an image Dockyard built (not one still used by an instance).
     fn remove_image(&self, reference: &str) -> BoxFuture<'_, Result<(), RuntimeError>>;
+
+    /// The images this Dockyard built that match `selector` (by their
+    /// `dockyard.*` labels), whether or not a deployment still names them.
+    fn images(&self, selector: Selector) -> BoxFuture<'_, Result<Vec<ManagedImage>, RuntimeError>>;
 
     /// Creates and starts `spec.replicas` instances on the project's network
     /// (created when missing). It does not touch other deployments' instances.

@@ -212,6 +212,10 @@ pub struct DeployConfig {
     /// instance out of the proxy until it answers 2xx again.
     pub health_interval_ms: u64,
     pub health_failures: u32,
+    /// Built images kept per service for rollback: those of its newest this many
+    /// deployments that went live. Older ones, and those of deployments that
+    /// never went live, are removed after each deployment (0: keep every image).
+    pub keep_images: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -280,6 +284,7 @@ impl Default for DeployConfig {
             stop_grace_seconds: 10,
             health_interval_ms: 10_000,
             health_failures: 3,
+            keep_images: 10,
         }
     }
 }

@@ -54,6 +54,7 @@ pub(crate) async fn enable(state: &AppState, routes: dockyard_proxy::RouteTable,
         health_interval: Duration::from_millis(config.deploy.health_interval_ms),
         health_failures: config.deploy.health_failures.max(1),
         staging_root: config.data_dir.join("deploy-staging"),
+        keep_images: config.deploy.keep_images,
     };
     state.services.enable_deploys(DeployEngine::new(Arc::new(runtime), routes, deploy));
     RouteSync::start(state.services.clone(), ROUTE_REFRESH, ORPHAN_SWEEP, state.stopped());

@@ -16,8 +16,9 @@ pub struct RemoteArgs {
     /// The Dockyard server's URL (also DOCKYARD_URL).
     #[arg(long, env = "DOCKYARD_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// An API token with the write scope (also DOCKYARD_TOKEN; prefer the
-    /// variable, argv is visible to other users of the machine).
+    /// An API token: `deploy` needs the write scope, `logs` the read scope
+    /// (also DOCKYARD_TOKEN; prefer the variable, argv is visible to other
+    /// users of the machine).
     #[arg(long, env = "DOCKYARD_TOKEN", hide_env_values = true)]
     pub token: String,
 }

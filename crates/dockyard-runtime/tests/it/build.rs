@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use dockyard_runtime::docker::DockerRuntime;
-use dockyard_runtime::{BuildRequest, CancellationToken, Dockerfile, LABEL_MANAGED, LogStream, Runtime, RuntimeError};
+use dockyard_runtime::{
+    BuildRequest, CancellationToken, Dockerfile, LABEL_MANAGED, LogStream, Runtime, RuntimeError, Selector,
+};
 
 use crate::support::{BUSYBOX, TempDir, collecting_sink, engine, engine_with, eventually, texts, unique};
 
@@ -62,9 +64,16 @@ async fn a_dockerfile_builds_with_streamed_lines_args_and_labels() {
     assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
     let image = engine.runtime.image(&tag).await.expect("image").expect("exists");
     assert_eq!(image.id, built.image_id);
+    // Listed by its labels, with the deployment it was built for.
+    let listed = engine.runtime.images(Selector::deployment("d1")).await.expect("images");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].id.as_str(), listed[0].tags.as_slice()), (built.image_id.as_str(), [tag.clone()].as_slice()));
+    assert_eq!(listed[0].deployment_id.as_deref(), Some("d1"));
+    assert!(engine.runtime.images(Selector::deployment("d2")).await.expect("images").is_empty());
 
     engine.runtime.remove_image(&tag).await.expect("remove");
     assert!(engine.runtime.image(&tag).await.expect("image").is_none());
+    assert!(engine.runtime.images(Selector::deployment("d1")).await.expect("images").is_empty());
     engine.runtime.remove_image(&tag).await.expect("removing again is fine");
 }
 

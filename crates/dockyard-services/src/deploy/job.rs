@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dockyard_domain::DeploymentId;
 use dockyard_domain::deploy::{Deployment, DeploymentStatus, DesiredState, Service, ServiceSource};
+use dockyard_domain::{DeploymentId, ServiceId};
 use dockyard_runtime::{
     BuildRequest, CancellationToken, Instance, LABEL_DEPLOYMENT, LABEL_MANAGED, LABEL_PROJECT, LABEL_SERVICE, LogLine,
     LogOptions, LogStream, RestartPolicy, RuntimeError, Selector, WorkloadSpec,
@@ -31,7 +31,7 @@ use dockyard_store::DeploymentFinish;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::DeployEngine;
+use super::{DeployEngine, images};
 use crate::jobs::{JobContext, JobFailure, JobRecord};
 use crate::{ServiceError, Services};
 
@@ -167,7 +167,24 @@ pub(crate) async fn run(context: JobContext) -> Result<Value, JobFailure> {
         }
     };
     services.refresh_routes().await;
+    if let Ok(engine) = services.deploy_engine() {
+        prune_images(&services, engine, &deployment.service_id, &log).await;
+    }
     result
+}
+
+/// Removes the service's images no rollback can use any more (see `images`).
+async fn prune_images(services: &Services, engine: &Arc<DeployEngine>, service: &ServiceId, log: &RunLog) {
+    match images::prune(services, engine, service, engine.config.keep_images).await {
+        Ok(pruned) if !pruned.removed.is_empty() => log.system(&format!(
+            "removed {} old image(s), {} MB (deploy.keep_images = {})",
+            pruned.removed.len(),
+            pruned.bytes.div_ceil(1_000_000),
+            engine.config.keep_images
+        )),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%service, %error, "could not prune old images"),
+    }
 }
 
 /// Fires `cancel` when the deployment's cancel is requested.

@@ -9,6 +9,7 @@
 //!   redeploy drains the old instances on all of their proxies.
 //! - [`routing`]: rebuilds the proxy's route table from the database and the
 //!   engine, and sweeps containers no deployment owns.
+//! - [`images`]: image retention, so that builds do not fill the engine's disk.
 //!
 //! Architecture Invariant: the engine is the source of truth for what runs, the
 //! database for what should. Containers are found by their `dockyard.*` labels,
@@ -20,6 +21,7 @@
 //! service rows only say which keys are secret. They are decrypted only to start
 //! containers and never appear in API answers, events or logs.
 
+pub(crate) mod images;
 pub(crate) mod job;
 pub(crate) mod peers;
 pub(crate) mod routing;
@@ -83,6 +85,9 @@ pub struct DeployConfig {
     pub health_failures: u32,
     /// Where git sources and uploads are staged for a build.
     pub staging_root: PathBuf,
+    /// Built images kept per service for rollback: those of the newest this
+    /// many deployments that went live (0: every image is kept).
+    pub keep_images: usize,
 }
 
 impl Default for DeployConfig {
@@ -101,6 +106,7 @@ impl Default for DeployConfig {
             health_interval: Duration::from_secs(10),
             health_failures: 3,
             staging_root: PathBuf::from("./data/deploy-staging"),
+            keep_images: 10,
         }
     }
 }
@@ -577,6 +583,8 @@ impl Services {
                 .remove(Selector::service(service.id.as_str()), engine.config.stop_grace)
                 .await
                 .map_err(runtime_error)?;
+            let pruned = images::remove_all(engine, &service.id).await;
+            tracing::info!(service = %service.id, images = pruned.removed.len(), bytes = pruned.bytes, "removed a deleted service's images");
         }
         self.store().delete_service(&service.id).await?;
         let secret_keys: Vec<String> =
@@ -614,11 +622,15 @@ impl Services {
         if let (Some(image), Ok(engine)) = (&image, self.deploy_engine())
             && engine.runtime.image(image).await.map_err(runtime_error)?.is_none()
         {
-            return Err(invalid(
-                "image",
-                "image_not_found",
-                format!("the engine has no image {image}; build or load it first"),
-            ));
+            let message = match rollback {
+                Some(previous) => format!(
+                    "deployment #{}'s image {image} is no longer on the engine: a service keeps the images of its \
+                     newest {} deployments that went live (deploy.keep_images); deploy again to rebuild",
+                    previous.number, engine.config.keep_images
+                ),
+                None => format!("the engine has no image {image}; build or load it first"),
+            };
+            return Err(invalid("image", "image_not_found", message));
         }
         let deployment = self
             .store()

@@ -825,6 +825,109 @@ async fn kill_during_build_then_restart_leaves_no_orphans() {
 }
 
 /// 8: secrets are masked, injected, kept on a masked round trip, and never in logs.
+/// Waits until the deployment's job has ended (its last steps, such as
+/// pruning old images, run after the deployment's own status is final).
+async fn job_ended(client: &Client, deployment: &Value) {
+    let job = deployment["job_id"].as_str().unwrap_or_else(|| panic!("job id: {deployment}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/api/v1/jobs/{job}")).await;
+        assert_eq!(reply.status, 200, "GET job: {}", reply.body);
+        if matches!(reply.json["status"].as_str(), Some("succeeded" | "failed" | "canceled")) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still running: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The service's images on the engine, by tag, sorted.
+fn service_images(service: &str) -> Vec<String> {
+    let mut tags: Vec<String> = docker(&[
+        "images",
+        "--filter",
+        &format!("label=dockyard.service={service}"),
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    tags.sort();
+    tags
+}
+
+/// Image retention: with `keep_images` 2, the images of the two newest
+/// deployments that went live stay (a rollback counts, with the image it
+/// reuses), a failed deployment's image goes, rollback to a pruned deployment
+/// is refused clearly, and deleting the service removes its images.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_images_are_pruned_and_a_deleted_service_takes_its_images() {
+    if !engine_available("old_images_are_pruned_and_a_deleted_service_takes_its_images") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__KEEP_IMAGES", "2")]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Keep").await;
+    write(admin, &project, "Dockerfile", DOCKERFILE_V).await;
+    let (service_id, host, _url) = web_service(admin, &project).await;
+    let mut live = Vec::new();
+    for version in ["v1", "v2", "v3"] {
+        write(admin, &project, "version.txt", &format!("{version}\n")).await;
+        let id = deploy(admin, &service_id).await;
+        let done = settle(admin, &id).await;
+        assert_eq!(done["status"], "active", "{done}");
+        job_ended(admin, &done).await;
+        live.push((id, done["image"].as_str().expect("image").to_owned()));
+    }
+    let mut expected = vec![live[1].1.clone(), live[2].1.clone()];
+    expected.sort();
+    assert_eq!(service_images(&service_id), expected, "the newest two live images stay");
+    let log = plain_logs(admin, &live[2].0).await;
+    assert!(log.contains("removed 1 old image(s)"), "the deployment log says what went:\n{log}");
+
+    // Rollback to the pruned first deployment: a clear 422, nothing queued.
+    let reply =
+        admin.post(&format!("/api/v1/services/{service_id}/rollback"), &json!({ "deployment_id": live[0].0 })).await;
+    assert_eq!((reply.status, reply.code()), (422, "image_not_found"), "{}", reply.body);
+    assert!(reply.body.contains("keep_images"), "the error says why: {}", reply.body);
+
+    // A deployment that fails its health check leaves no image behind.
+    let reply = admin
+        .patch(
+            &format!("/api/v1/services/{service_id}"),
+            &json!({ "health_check_path": "/missing", "health_check_timeout_secs": 3 }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    write(admin, &project, "version.txt", "v4\n").await;
+    let broken = deploy(admin, &service_id).await;
+    let done = settle(admin, &broken).await;
+    assert_eq!(done["error"]["code"], "health_check_failed", "{done}");
+    job_ended(admin, &done).await;
+    assert_eq!(service_images(&service_id), expected, "the failed deployment's image went");
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v3\n".to_owned()));
+
+    // Rollback to the second deployment reuses its kept image and keeps it.
+    let reply =
+        admin.patch(&format!("/api/v1/services/{service_id}"), &json!({ "health_check_path": "/health" })).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply =
+        admin.post(&format!("/api/v1/services/{service_id}/rollback"), &json!({ "deployment_id": live[1].0 })).await;
+    assert_eq!(reply.status, 202, "rollback: {}", reply.body);
+    let done = settle(admin, reply.json["id"].as_str().expect("id")).await;
+    assert_eq!((done["status"].as_str(), done["image"].as_str()), (Some("active"), Some(live[1].1.as_str())), "{done}");
+    job_ended(admin, &done).await;
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "v2\n".to_owned()));
+    assert_eq!(service_images(&service_id), expected, "the rollback and #3 are the two newest live deployments");
+
+    // Deleting the service removes its images.
+    let reply = admin.delete(&format!("/api/v1/services/{service_id}")).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(service_images(&service_id), Vec::<String>::new(), "a deleted service leaves no image");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_masked_injected_and_never_logged() {
     if !engine_available("secrets_are_masked_injected_and_never_logged") {
