@@ -209,6 +209,7 @@ impl DockerRuntime {
         Ok(images
             .into_iter()
             .map(|image| ManagedImage {
+                service_id: image.labels.get(crate::LABEL_SERVICE).cloned(),
                 deployment_id: image.labels.get(LABEL_DEPLOYMENT).cloned(),
                 tags: image.repo_tags.into_iter().filter(|tag| tag != "<none>:<none>").collect(),
                 size_bytes: u64::try_from(image.size).unwrap_or(0),

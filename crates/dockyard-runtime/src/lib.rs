@@ -129,7 +129,9 @@ pub struct ImageInfo {
 pub struct ManagedImage {
     pub id: String,
     pub tags: Vec<String>,
-    /// The deployment it was built for (its `dockyard.deployment` label).
+    /// The service and the deployment it was built for (its
+    /// `dockyard.service` and `dockyard.deployment` labels).
+    pub service_id: Option<String>,
     pub deployment_id: Option<String>,
     pub size_bytes: u64,
 }

@@ -59,6 +59,39 @@ pub(crate) async fn remove_all(engine: &Arc<DeployEngine>, service: &ServiceId) 
     }
 }
 
+/// Removes the images of services that no longer exist: deleted while the
+/// engine could not be reached, or by a process killed mid-delete. Part of
+/// the orphan sweep; answers how many images went.
+pub(crate) async fn sweep_deleted_services(services: &Services, engine: &Arc<DeployEngine>) -> usize {
+    let images = match engine.runtime.images(Selector::all()).await {
+        Ok(images) => images,
+        Err(error) => {
+            tracing::warn!(%error, "image sweep skipped: the engine could not be read");
+            return 0;
+        }
+    };
+    let mut owners: Vec<&str> = images.iter().filter_map(|image| image.service_id.as_deref()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let mut removed = 0;
+    for owner in owners {
+        let Ok(service) = owner.parse::<ServiceId>() else { continue };
+        match services.store().get_service(&service).await {
+            Err(dockyard_store::StoreError::NotFound) => {
+                let pruned =
+                    remove(engine, images.iter().filter(|image| image.service_id.as_deref() == Some(owner))).await;
+                if !pruned.removed.is_empty() {
+                    tracing::info!(%service, images = pruned.removed.len(), "removed images of a deleted service");
+                }
+                removed += pruned.removed.len();
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%service, %error, "image sweep: the service could not be read"),
+        }
+    }
+    removed
+}
+
 /// Whether an image stays: its deployment is in flight (its image may not be
 /// recorded yet), or one of its tags is the image of a deployment rollback can
 /// use. `deployments` is newest first.
@@ -148,6 +181,7 @@ mod tests {
         ManagedImage {
             id: format!("sha256:{tag}"),
             tags: vec![tag.to_owned()],
+            service_id: Some(owner.service_id.as_str().to_owned()),
             deployment_id: Some(owner.id.as_str().to_owned()),
             size_bytes: 1,
         }

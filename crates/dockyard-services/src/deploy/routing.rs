@@ -316,7 +316,8 @@ impl Services {
         }
     }
 
-    /// Removes instances whose deployment is neither active nor in flight.
+    /// Removes instances whose deployment is neither active nor in flight,
+    /// and the images of deleted services (see `images`).
     pub async fn sweep_orphans(&self) -> usize {
         let Some(engine) = self.inner.deploy.get() else { return 0 };
         let instances = match engine.runtime.list(Selector::all()).await {
@@ -356,6 +357,7 @@ impl Services {
                 Err(error) => tracing::warn!(deployment, %error, "could not remove orphaned instances"),
             }
         }
+        super::images::sweep_deleted_services(self, engine).await;
         removed
     }
 }

@@ -824,7 +824,6 @@ async fn kill_during_build_then_restart_leaves_no_orphans() {
     deploy_app.admin = admin;
 }
 
-/// 8: secrets are masked, injected, kept on a masked round trip, and never in logs.
 /// Waits until the deployment's job has ended (its last steps, such as
 /// pruning old images, run after the deployment's own status is final).
 async fn job_ended(client: &Client, deployment: &Value) {
@@ -926,8 +925,35 @@ async fn old_images_are_pruned_and_a_deleted_service_takes_its_images() {
     let reply = admin.delete(&format!("/api/v1/services/{service_id}")).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     assert_eq!(service_images(&service_id), Vec::<String>::new(), "a deleted service leaves no image");
+
+    // An image of a deleted service left on the engine (the engine was away
+    // during the delete, or the process died in it) goes in the orphan sweep
+    // that runs at start.
+    let context = std::env::temp_dir().join(format!("dy-orphan-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {BUSYBOX}\nLABEL dockyard.managed=true dockyard.instance={} dockyard.service={service_id}\n",
+            deploy_app.instance
+        ),
+    )
+    .expect("Dockerfile");
+    let orphan = format!("dockyard-test/orphan-{}:1", ulid::Ulid::new().to_string().to_lowercase());
+    docker(&["build", "-q", "-t", &orphan, &context.to_string_lossy()]);
+    let _ = std::fs::remove_dir_all(&context);
+    assert_eq!(service_images(&service_id), vec![orphan.clone()]);
+    let mut deploy_app = deploy_app;
+    deploy_app.app.kill().await;
+    deploy_app.app.start().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !service_images(&service_id).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the sweep left {:?}", service_images(&service_id));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
+/// 8: secrets are masked, injected, kept on a masked round trip, and never in logs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_masked_injected_and_never_logged() {
     if !engine_available("secrets_are_masked_injected_and_never_logged") {
