@@ -44,7 +44,8 @@ pub(crate) async fn prune(
         return Ok(Pruned::default());
     }
     let deployments = all_deployments(services, service).await?;
-    Ok(remove(engine, images.iter().filter(|image| !kept(image, &deployments, keep))).await)
+    let kept = Kept::new(&deployments, keep);
+    Ok(remove(engine, images.iter().filter(|image| !kept.keeps(image))).await)
 }
 
 /// Removes every image built for the service (it is being deleted; its
@@ -92,23 +93,30 @@ pub(crate) async fn sweep_deleted_services(services: &Services, engine: &Arc<Dep
     removed
 }
 
-/// Whether an image stays: its deployment is in flight (its image may not be
-/// recorded yet), or one of its tags is the image of a deployment rollback can
-/// use. `deployments` is newest first.
-fn kept(image: &ManagedImage, deployments: &[Deployment], keep: usize) -> bool {
-    let in_flight = |deployment: &&Deployment| deployment.status.in_flight();
-    if let Some(owner) = &image.deployment_id
-        && deployments.iter().filter(in_flight).any(|deployment| deployment.id.as_str() == owner)
-    {
-        return true;
+/// What a prune keeps: the images of deployments in flight (by their label,
+/// since a build's image is recorded only after it), and the images named by
+/// deployments rollback can use.
+struct Kept<'a> {
+    in_flight: HashSet<&'a str>,
+    images: HashSet<&'a str>,
+}
+
+impl<'a> Kept<'a> {
+    /// `deployments` newest first; `keep` live ones count.
+    fn new(deployments: &'a [Deployment], keep: usize) -> Self {
+        let in_flight = || deployments.iter().filter(|deployment| deployment.status.in_flight());
+        let live = deployments.iter().filter(|deployment| deployment.active_at.is_some()).take(keep);
+        Self {
+            in_flight: in_flight().map(|deployment| deployment.id.as_str()).collect(),
+            images: in_flight().chain(live).filter_map(|deployment| deployment.image.as_deref()).collect(),
+        }
     }
-    let wanted: HashSet<&str> = deployments
-        .iter()
-        .filter(in_flight)
-        .chain(deployments.iter().filter(|deployment| deployment.active_at.is_some()).take(keep))
-        .filter_map(|deployment| deployment.image.as_deref())
-        .collect();
-    image.tags.iter().any(|tag| wanted.contains(tag.as_str())) || wanted.contains(image.id.as_str())
+
+    fn keeps(&self, image: &ManagedImage) -> bool {
+        image.deployment_id.as_deref().is_some_and(|owner| self.in_flight.contains(owner))
+            || image.tags.iter().any(|tag| self.images.contains(tag.as_str()))
+            || self.images.contains(image.id.as_str())
+    }
 }
 
 async fn remove<'a>(engine: &Arc<DeployEngine>, images: impl Iterator<Item = &'a ManagedImage>) -> Pruned {
@@ -207,7 +215,8 @@ mod tests {
             image("web:1", &first),
         ];
         let kept_with = |keep: usize| -> Vec<&str> {
-            images.iter().filter(|image| kept(image, &all, keep)).map(|image| image.tags[0].as_str()).collect()
+            let kept = Kept::new(&all, keep);
+            images.iter().filter(|image| kept.keeps(image)).map(|image| image.tags[0].as_str()).collect()
         };
         assert_eq!(kept_with(1), ["web:6", "web:5"]);
         // The rollback counts as a live deployment and keeps #2's image.
@@ -217,6 +226,6 @@ mod tests {
         // A failed deployment's image is never kept, and an image whose
         // deployment is gone goes too.
         let orphan = ManagedImage { deployment_id: Some("gone".into()), ..image("web:0", &first) };
-        assert!(!kept(&orphan, &all, 10));
+        assert!(!Kept::new(&all, 10).keeps(&orphan));
     }
 }
