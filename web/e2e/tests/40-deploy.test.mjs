@@ -95,6 +95,16 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
     await form.getByLabel("Variable 2 is secret").check();
     await form.getByLabel("Value of variable 2").fill("s3cret-value");
     assert.equal(await form.getByLabel("Value of variable 2").getAttribute("type"), "password");
+    // Build and resources: closed on a new service, checked before sending.
+    const advanced = form.locator("details.deploy-advanced");
+    assert.equal(await advanced.getAttribute("open"), null, "closed while everything is the default");
+    await form.getByText("Build and resources").click();
+    await form.getByLabel(/CPU limit/).fill("lots");
+    await form.getByRole("button", { name: "Create service" }).click();
+    await form.getByText("Enter 0.01 to 64 cores.").waitFor();
+    await form.getByLabel(/CPU limit/).fill("0.5");
+    await form.getByLabel(/Memory limit/).fill("128");
+    await form.getByLabel(/Build args/).fill("BUILD_NOTE=from-the-form");
     await form.getByRole("button", { name: "Create service" }).click();
     await page.getByRole("listitem", { name: "Service web" }).waitFor();
     await page.getByRole("status", { name: "web status: not deployed" }).waitFor();
@@ -108,6 +118,10 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
   const service = services.body.find((s) => s.name === "web");
   assert.ok(service, JSON.stringify(services.body));
   assert.equal(service.env.API_TOKEN.value, "********");
+  assert.deepEqual(
+    { cpu: service.cpu_millis, memory: service.memory_mb, args: service.build.build_args, timeout: service.health_check_timeout_secs },
+    { cpu: 500, memory: 128, args: { BUILD_NOTE: "from-the-form" }, timeout: 60 },
+  );
   const expectedUrl = `http://web-${project.slug}.localhost:${proxyPort}`;
   assert.equal(service.url.replace(/\/$/, ""), expectedUrl);
 
@@ -174,6 +188,21 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
     await page.getByRole("button", { name: "Stop web", exact: true }).click();
     await page.getByRole("status", { name: "web status: stopped" }).waitFor({ timeout: 60_000 });
     await page.getByRole("button", { name: "Start web", exact: true }).waitFor();
+  });
+
+  await t.test("editing a service shows its build and resource settings", async () => {
+    await page.getByRole("button", { name: "Edit web" }).click();
+    const form = page.getByRole("form", { name: "Edit web" });
+    assert.notEqual(await form.locator("details.deploy-advanced").getAttribute("open"), null, "open: limits are set");
+    assert.equal(await form.getByLabel(/CPU limit/).inputValue(), "0.5");
+    assert.equal(await form.getByLabel(/Memory limit/).inputValue(), "128");
+    assert.equal(await form.getByLabel(/Build args/).inputValue(), "BUILD_NOTE=from-the-form");
+    await form.getByLabel(/CPU limit/).fill("");
+    await form.getByRole("button", { name: "Save service" }).click();
+    await form.waitFor({ state: "detached" });
+    const after = await apiCall(server, "GET", `/api/v1/services/${service.id}`, undefined, cookie);
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    assert.deepEqual({ cpu: after.body.cpu_millis ?? null, memory: after.body.memory_mb }, { cpu: null, memory: 128 }, "an emptied limit is cleared");
   });
 
   await t.test("the phone layout shows the view", async () => {

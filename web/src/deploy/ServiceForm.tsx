@@ -1,27 +1,34 @@
 // The "New service" / "Edit service" form: name, source (workspace, git, image) with
-// its fields, Dockerfile path, port, health-check path, replicas and the env-var table
+// its fields, Dockerfile path, port, health-check path, replicas, a "Build and
+// resources" section (build context, build args, health-check timeout, CPU and memory
+// limits; open when any differs from the default or has an error) and the env-var table
 // (add/remove rows, a "secret" checkbox per row; stored secrets stay masked). Server
 // errors show under the field they name, else above the buttons.
 import { useState, type FormEvent } from "react";
 
 import { ApiError, api, unwrap } from "../api/client";
 import { Button, Field, FormError, TextField, errorMessage, fieldMessage } from "../components";
-import { emptyForm, emptyRow, formFieldFor, formFromService, formToBody, SECRET_MASK, type EnvRow, type ServiceForm as Form } from "./model";
+import { emptyForm, emptyRow, formFieldFor, formFromService, formToBody, hasAdvancedSettings, SECRET_MASK, type EnvRow, type ServiceForm as Form } from "./model";
 import type { Service } from "./queries";
+
+/** The form fields inside "Build and resources". */
+const ADVANCED_FIELDS = ["context", "buildArgs", "healthTimeout", "cpu", "memoryMb"];
 
 export function ServiceForm({ projectId, service, onDone, onCancel }: { projectId: string; service: Service | null; onDone(service: Service): void; onCancel(): void }) {
   const [form, setForm] = useState<Form>(() => (service ? formFromService(service) : emptyForm()));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [advancedOpen, setAdvancedOpen] = useState(() => hasAdvancedSettings(form));
   const patch = (change: Partial<Form>) => setForm((f) => ({ ...f, ...change }));
   const setRow = (id: string, change: Partial<EnvRow>) => setForm((f) => ({ ...f, env: f.env.map((r) => (r.id === id ? { ...r, ...change } : r)) }));
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setFormError(null);
-    const { body, errors: found } = formToBody(form, service?.build);
+    const { body, errors: found } = formToBody(form);
     setErrors(found);
+    if (ADVANCED_FIELDS.some((field) => found[field])) setAdvancedOpen(true);
     if (!body) return;
     setBusy(true);
     try {
@@ -31,7 +38,10 @@ export function ServiceForm({ projectId, service, onDone, onCancel }: { projectI
       onDone(saved);
     } catch (failure) {
       const field = failure instanceof ApiError ? formFieldFor(failure.field, form) : null;
-      if (failure instanceof ApiError && field) setErrors({ [field]: fieldMessage(failure.message, failure.field) });
+      if (failure instanceof ApiError && field) {
+        setErrors({ [field]: fieldMessage(failure.message, failure.field) });
+        if (ADVANCED_FIELDS.includes(field)) setAdvancedOpen(true);
+      }
       else if (failure instanceof ApiError && failure.code === "service_name_taken") setErrors({ name: fieldMessage(failure.message, null) });
       else setFormError(errorMessage(failure));
     } finally {
@@ -68,6 +78,24 @@ export function ServiceForm({ projectId, service, onDone, onCancel }: { projectI
         <TextField label="Replicas" inputMode="numeric" value={form.replicas} onChange={(e) => patch({ replicas: e.target.value })} error={errors.replicas} />
       </div>
       <TextField label="Health-check path" optional value={form.healthCheckPath} onChange={(e) => patch({ healthCheckPath: e.target.value })} error={errors.healthCheckPath} placeholder="/" spellCheck={false} />
+      <details className="deploy-advanced" open={advancedOpen} onToggle={(e) => setAdvancedOpen(e.currentTarget.open)}>
+        <summary>Build and resources</summary>
+        {form.sourceType !== "image" && (
+          <>
+            <TextField label="Build context" optional value={form.context} onChange={(e) => patch({ context: e.target.value })} error={errors.context} placeholder="The source root" hint="A folder of the source; the Dockerfile path is relative to it." spellCheck={false} />
+            <Field label="Build args" optional error={errors.buildArgs} hint="One NAME=value per line, for the Dockerfile's ARG lines.">
+              {(control) => (
+                <textarea {...control} className="deploy-build-args" rows={3} value={form.buildArgs} onChange={(e) => patch({ buildArgs: e.target.value })} placeholder="NODE_ENV=production" spellCheck={false} />
+              )}
+            </Field>
+          </>
+        )}
+        <TextField label="Health-check timeout (seconds)" inputMode="numeric" value={form.healthTimeout} onChange={(e) => patch({ healthTimeout: e.target.value })} error={errors.healthTimeout} hint="How long a new instance has to pass its health check." />
+        <div className="deploy-form-row">
+          <TextField label="CPU limit (cores)" optional inputMode="decimal" value={form.cpu} onChange={(e) => patch({ cpu: e.target.value })} error={errors.cpu} placeholder="No limit" />
+          <TextField label="Memory limit (MB)" optional inputMode="numeric" value={form.memoryMb} onChange={(e) => patch({ memoryMb: e.target.value })} error={errors.memoryMb} placeholder="No limit" />
+        </div>
+      </details>
       <fieldset className="deploy-env">
         <legend>Environment variables</legend>
         {form.env.length === 0 ? <p className="deploy-muted">None.</p> : null}

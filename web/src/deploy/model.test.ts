@@ -11,9 +11,11 @@ import {
   formFieldFor,
   formFromService,
   formToBody,
+  hasAdvancedSettings,
   highlightParts,
   isInFlight,
   logEventText,
+  parseBuildArgs,
   planSummary,
   SECRET_MASK,
   stepDurations,
@@ -136,7 +138,10 @@ describe("service form", () => {
       build: { dockerfile_path: null, context: null, build_args: {} },
       port: 8080,
       health_check_path: "/",
+      health_check_timeout_secs: 60,
       replicas: 1,
+      cpu_millis: null,
+      memory_mb: null,
       env: {},
     });
     const back = formFromService({ name: "web", source: { type: "git", url: "https://x/y.git", branch: "dev" }, port: 3000, health_check_path: null, replicas: 2, env: {}, build: null });
@@ -149,10 +154,57 @@ describe("service form", () => {
     expect(Object.keys(errors).sort()).toEqual(["healthCheckPath", "image", "name", "port", "replicas"]);
   });
 
+  it("sends build settings, the health-check timeout and resource limits, and reads them back", () => {
+    const form = { ...emptyForm(), name: "api", context: "./", buildArgs: "# for the ARG lines\nNODE_ENV=production\n\nGREETING=a=b ", healthTimeout: "15", cpu: "0.5", memoryMb: "256" };
+    expect(hasAdvancedSettings(emptyForm())).toBe(false);
+    expect(hasAdvancedSettings(form)).toBe(true);
+    const { body, errors } = formToBody(form);
+    expect(errors).toEqual({});
+    expect(body).toMatchObject({
+      build: { dockerfile_path: null, context: null, build_args: { NODE_ENV: "production", GREETING: "a=b" } },
+      health_check_timeout_secs: 15,
+      cpu_millis: 500,
+      memory_mb: 256,
+    });
+    const back = formFromService({
+      name: "api",
+      source: { type: "workspace" },
+      build: { dockerfile_path: "docker/Dockerfile", context: "app", build_args: { B: "2", A: "1" } },
+      port: 8080,
+      health_check_path: "/",
+      health_check_timeout_secs: 15,
+      replicas: 1,
+      cpu_millis: 1500,
+      memory_mb: 512,
+      env: {},
+    });
+    expect(back).toMatchObject({ context: "app", buildArgs: "A=1\nB=2", healthTimeout: "15", cpu: "1.5", memoryMb: "512" });
+    expect(formToBody(back).body).toMatchObject({ build: { context: "app", build_args: { A: "1", B: "2" } }, cpu_millis: 1500, memory_mb: 512 });
+    // Emptied limits are sent as null, which clears them on an edit.
+    expect(formToBody({ ...back, cpu: "", memoryMb: " " }).body).toMatchObject({ cpu_millis: null, memory_mb: null });
+    // An image source has no build.
+    expect(formToBody({ ...back, sourceType: "image", image: "app:1", buildArgs: "not valid" }).body?.build).toBeNull();
+  });
+
+  it("checks build args and limits before sending", () => {
+    expect(parseBuildArgs("A=1\nA=2").error).toBe("Line 2: A is set twice.");
+    expect(parseBuildArgs("ok=1\nno equals").error).toMatch(/^Line 2: write NAME=value/);
+    expect(parseBuildArgs("1BAD=x").error).toMatch(/^Line 1:/);
+    expect(parseBuildArgs("").args).toEqual({});
+    const { body, errors } = formToBody({ ...emptyForm(), name: "api", buildArgs: "=x", healthTimeout: "0", cpu: "0.001", memoryMb: "1.5" });
+    expect(body).toBeNull();
+    expect(Object.keys(errors).sort()).toEqual(["buildArgs", "cpu", "healthTimeout", "memoryMb"]);
+    for (const cpu of ["abc", "-1", "65", "1e3"]) expect(formToBody({ ...emptyForm(), name: "api", cpu }).errors.cpu).toBe("Enter 0.01 to 64 cores.");
+    expect(formToBody({ ...emptyForm(), name: "api", healthTimeout: "" }).errors.healthTimeout).toBe("Enter 1 to 600 seconds.");
+  });
+
   it("maps server fields to form fields", () => {
     const form = { ...emptyForm(), env: [{ id: "r1", key: "API_KEY", value: "x", secret: false, stored: false }] };
     expect(formFieldFor("health_check_path", form)).toBe("healthCheckPath");
     expect(formFieldFor("env.API_KEY", form)).toBe("env:r1");
+    expect(formFieldFor("cpu_millis", form)).toBe("cpu");
+    expect(formFieldFor("build.build_args", form)).toBe("buildArgs");
+    expect(formFieldFor("build.context", form)).toBe("context");
     expect(formFieldFor("nonsense", form)).toBeNull();
   });
 });

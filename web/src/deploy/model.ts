@@ -186,23 +186,88 @@ export interface ServiceForm {
   gitBranch: string;
   image: string;
   dockerfilePath: string;
+  /** Build context folder, relative to the source root ("" = the root). */
+  context: string;
+  /** Build args, one `KEY=value` per line. */
+  buildArgs: string;
   port: string;
   healthCheckPath: string;
+  /** Seconds a new instance has to pass its health check. */
+  healthTimeout: string;
   replicas: string;
+  /** CPU limit in cores ("0.5"); "" = no limit. */
+  cpu: string;
+  /** Memory limit in MB; "" = no limit. */
+  memoryMb: string;
   env: EnvRow[];
 }
 
+/** The server's health-check timeout when none is given, in seconds. */
+export const DEFAULT_HEALTH_TIMEOUT = 60;
+
 export function emptyForm(): ServiceForm {
-  return { name: "", sourceType: "workspace", gitUrl: "", gitBranch: "main", image: "", dockerfilePath: "", port: "8080", healthCheckPath: "/", replicas: "1", env: [] };
+  return {
+    name: "",
+    sourceType: "workspace",
+    gitUrl: "",
+    gitBranch: "main",
+    image: "",
+    dockerfilePath: "",
+    context: "",
+    buildArgs: "",
+    port: "8080",
+    healthCheckPath: "/",
+    healthTimeout: String(DEFAULT_HEALTH_TIMEOUT),
+    replicas: "1",
+    cpu: "",
+    memoryMb: "",
+    env: [],
+  };
+}
+
+/** Whether the form's build and resource settings differ from the defaults (the form then shows them open). */
+export function hasAdvancedSettings(form: ServiceForm): boolean {
+  return [form.context, form.buildArgs, form.cpu, form.memoryMb].some((value) => value.trim() !== "") || form.healthTimeout.trim() !== String(DEFAULT_HEALTH_TIMEOUT);
+}
+
+/** Build args as a textarea shows them: `KEY=value` lines, sorted by key. */
+export function buildArgsToText(args: Record<string, string> | null | undefined): string {
+  return Object.entries(args ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`)
+    .join("\n");
+}
+
+/** Parses `KEY=value` lines (blank lines and `#` comments skipped); the first bad line is the error. */
+export function parseBuildArgs(text: string): { args: Record<string, string>; error: string | null } {
+  const args: Record<string, string> = {};
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const eq = line.indexOf("=");
+    const key = (eq < 0 ? line : line.slice(0, eq)).trim();
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return { args: {}, error: `Line ${i + 1}: write NAME=value, with a name of letters, digits and _.` };
+    if (key in args) return { args: {}, error: `Line ${i + 1}: ${key} is set twice.` };
+    args[key] = line.slice(eq + 1);
+  }
+  return { args, error: null };
+}
+
+/** Thousandths of a core as the form shows them ("0.5"). */
+export function cpuToText(millis: number | null | undefined): string {
+  return millis == null ? "" : String(millis / 1000);
 }
 
 export interface ServiceLike {
   name: string;
   source: { type: string; url?: string; branch?: string; image?: string };
-  build?: { dockerfile_path?: string | null; context?: string | null } | null;
+  build?: { dockerfile_path?: string | null; context?: string | null; build_args?: Record<string, string> | null } | null;
   port: number;
   health_check_path?: string | null;
+  health_check_timeout_secs?: number | null;
   replicas: number;
+  cpu_millis?: number | null;
+  memory_mb?: number | null;
   env: EnvApi;
 }
 
@@ -215,9 +280,14 @@ export function formFromService(service: ServiceLike): ServiceForm {
     gitBranch: source.type === "git" ? (source.branch ?? "main") : "main",
     image: source.type === "image" ? (source.image ?? "") : "",
     dockerfilePath: service.build?.dockerfile_path ?? "",
+    context: service.build?.context ?? "",
+    buildArgs: buildArgsToText(service.build?.build_args),
     port: String(service.port),
     healthCheckPath: service.health_check_path ?? "",
+    healthTimeout: String(service.health_check_timeout_secs ?? DEFAULT_HEALTH_TIMEOUT),
     replicas: String(service.replicas),
+    cpu: cpuToText(service.cpu_millis),
+    memoryMb: service.memory_mb == null ? "" : String(service.memory_mb),
     env: envRowsFromApi(service.env),
   };
 }
@@ -230,12 +300,16 @@ export interface ServiceBody {
   build: { dockerfile_path: string | null; context: string | null; build_args: Record<string, string> } | null;
   port: number;
   health_check_path: string | null;
+  health_check_timeout_secs: number;
   replicas: number;
+  /** `null` means no limit (and clears one on an edit). */
+  cpu_millis: number | null;
+  memory_mb: number | null;
   env: Record<string, { value: string; secret: boolean }>;
 }
 
 /** Checks the form and builds the request body; errors are keyed by field (`env:<rowId>` for rows). */
-export function formToBody(form: ServiceForm, previousBuild?: { context?: string | null; build_args?: Record<string, string> } | null): { body: ServiceBody | null; errors: Record<string, string> } {
+export function formToBody(form: ServiceForm): { body: ServiceBody | null; errors: Record<string, string> } {
   const errors: Record<string, string> = {};
   const name = form.name.trim();
   if (!name) errors.name = "Enter a name.";
@@ -255,18 +329,35 @@ export function formToBody(form: ServiceForm, previousBuild?: { context?: string
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 20) errors.replicas = "Enter 1 to 20.";
   const health = form.healthCheckPath.trim();
   if (health && !health.startsWith("/")) errors.healthCheckPath = "Start the path with /.";
+  const timeout = Number(form.healthTimeout.trim() || NaN);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600) errors.healthTimeout = "Enter 1 to 600 seconds.";
+  const cpuText = form.cpu.trim();
+  const cpuMillis = Math.round(Number(cpuText) * 1000);
+  if (cpuText && (!/^\d*\.?\d+$/.test(cpuText) || cpuMillis < 10 || cpuMillis > 64_000)) errors.cpu = "Enter 0.01 to 64 cores.";
+  const memoryText = form.memoryMb.trim();
+  const memory = Number(memoryText);
+  if (memoryText && (!Number.isInteger(memory) || memory < 6 || memory > 1_048_576)) errors.memoryMb = "Enter 6 to 1048576 MB.";
+  const buildArgs = form.sourceType === "image" ? { args: {}, error: null } : parseBuildArgs(form.buildArgs);
+  if (buildArgs.error) errors.buildArgs = buildArgs.error;
   const envResult = envRowsToApi(form.env);
   for (const [rowId, message] of Object.entries(envResult.errors)) errors[`env:${rowId}`] = message;
   if (Object.keys(errors).length > 0) return { body: null, errors };
   const dockerfile = form.dockerfilePath.trim();
-  const build =
-    form.sourceType === "image"
-      ? null
-      : { dockerfile_path: dockerfile || null, context: previousBuild?.context ?? null, build_args: previousBuild?.build_args ?? {} };
-  return {
-    body: { name, source, build, port, health_check_path: health || null, replicas, env: envResult.env },
-    errors,
+  const context = form.context.trim().replace(/^\.\/?$/, "");
+  const build = form.sourceType === "image" ? null : { dockerfile_path: dockerfile || null, context: context || null, build_args: buildArgs.args };
+  const body: ServiceBody = {
+    name,
+    source,
+    build,
+    port,
+    health_check_path: health || null,
+    health_check_timeout_secs: timeout,
+    replicas,
+    cpu_millis: cpuText ? cpuMillis : null,
+    memory_mb: memoryText ? memory : null,
+    env: envResult.env,
   };
+  return { body, errors };
 }
 
 /** The form's field for a server problem's `field` (`env.KEY` → that row). */
@@ -285,6 +376,13 @@ export function formFieldFor(field: string | null | undefined, form: ServiceForm
     branch: "gitBranch",
     "build.dockerfile_path": "dockerfilePath",
     dockerfile_path: "dockerfilePath",
+    "build.context": "context",
+    context: "context",
+    "build.build_args": "buildArgs",
+    build_args: "buildArgs",
+    health_check_timeout_secs: "healthTimeout",
+    cpu_millis: "cpu",
+    memory_mb: "memoryMb",
   };
   if (map[field]) return map[field];
   const env = /^env[.[]"?([^\]"]+)"?\]?$/.exec(field);
