@@ -105,6 +105,7 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
     await form.getByLabel(/CPU limit/).fill("0.5");
     await form.getByLabel(/Memory limit/).fill("128");
     await form.getByLabel(/Build args/).fill("BUILD_NOTE=from-the-form");
+    await screenshot(page, "40-deploy-service-form");
     await form.getByRole("button", { name: "Create service" }).click();
     await page.getByRole("listitem", { name: "Service web" }).waitFor();
     await page.getByRole("status", { name: "web status: not deployed" }).waitFor();

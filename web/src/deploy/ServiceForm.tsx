@@ -20,7 +20,11 @@ export function ServiceForm({ projectId, service, onDone, onCancel }: { projectI
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [advancedOpen, setAdvancedOpen] = useState(() => hasAdvancedSettings(form));
-  const patch = (change: Partial<Form>) => setForm((f) => ({ ...f, ...change }));
+  const patch = (change: Partial<Form>) => {
+    setForm((f) => ({ ...f, ...change }));
+    // A field's message goes once it is edited; the next submit checks again.
+    setErrors((found) => (Object.keys(change).some((key) => key in found) ? Object.fromEntries(Object.entries(found).filter(([key]) => !(key in change))) : found));
+  };
   const setRow = (id: string, change: Partial<EnvRow>) => setForm((f) => ({ ...f, env: f.env.map((r) => (r.id === id ? { ...r, ...change } : r)) }));
 
   const submit = async (event: FormEvent) => {
@@ -91,10 +95,8 @@ export function ServiceForm({ projectId, service, onDone, onCancel }: { projectI
           </>
         )}
         <TextField label="Health-check timeout (seconds)" inputMode="numeric" value={form.healthTimeout} onChange={(e) => patch({ healthTimeout: e.target.value })} error={errors.healthTimeout} hint="How long a new instance has to pass its health check." />
-        <div className="deploy-form-row">
-          <TextField label="CPU limit (cores)" optional inputMode="decimal" value={form.cpu} onChange={(e) => patch({ cpu: e.target.value })} error={errors.cpu} placeholder="No limit" />
-          <TextField label="Memory limit (MB)" optional inputMode="numeric" value={form.memoryMb} onChange={(e) => patch({ memoryMb: e.target.value })} error={errors.memoryMb} placeholder="No limit" />
-        </div>
+        <TextField label="CPU limit (cores)" optional inputMode="decimal" value={form.cpu} onChange={(e) => patch({ cpu: e.target.value })} error={errors.cpu} placeholder="No limit" />
+        <TextField label="Memory limit (MB)" optional inputMode="numeric" value={form.memoryMb} onChange={(e) => patch({ memoryMb: e.target.value })} error={errors.memoryMb} placeholder="No limit" />
       </details>
       <fieldset className="deploy-env">
         <legend>Environment variables</legend>
