@@ -45,8 +45,7 @@ export function ServiceForm({ projectId, service, onDone, onCancel }: { projectI
       if (failure instanceof ApiError && field) {
         setErrors({ [field]: fieldMessage(failure.message, failure.field) });
         if (ADVANCED_FIELDS.includes(field)) setAdvancedOpen(true);
-      }
-      else if (failure instanceof ApiError && failure.code === "service_name_taken") setErrors({ name: fieldMessage(failure.message, null) });
+      } else if (failure instanceof ApiError && failure.code === "service_name_taken") setErrors({ name: fieldMessage(failure.message, null) });
       else setFormError(errorMessage(failure));
     } finally {
       setBusy(false);

@@ -584,7 +584,9 @@ impl Services {
                 .await
                 .map_err(runtime_error)?;
             let pruned = images::remove_all(engine, &service.id).await;
-            tracing::info!(service = %service.id, images = pruned.removed.len(), bytes = pruned.bytes, "removed a deleted service's images");
+            if !pruned.removed.is_empty() {
+                tracing::info!(service = %service.id, images = pruned.removed.len(), bytes = pruned.bytes, "removed a deleted service's images");
+            }
         }
         self.store().delete_service(&service.id).await?;
         let secret_keys: Vec<String> =
