@@ -460,6 +460,10 @@ function DeploymentItem({ projectId, service, deployment: d, current }: { projec
           <button type="button" className="link-button" aria-label={`Roll back to deployment #${d.number}`} disabled={busy !== null} onClick={() => void rollback()}>
             {busy === "rollback" ? "Rolling back…" : "Roll back to this"}
           </button>
+        ) : d.image_removed ? (
+          <span className="deploy-muted" title="Dockyard keeps the images of the newest deployments that went live (deploy.keep_images); deploy again to rebuild.">
+            Image removed
+          </span>
         ) : null}
       </div>
       {error ? (

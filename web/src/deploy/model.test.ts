@@ -84,6 +84,8 @@ describe("deployments", () => {
     expect(current?.id).toBe("3");
     expect(list.filter((x) => canRollBackTo(x, current)).map((x) => x.id)).toEqual(["1"]);
     expect(canRollBackTo(d("4", "starting", null), current)).toBe(false);
+    // Not to a deployment whose image image retention removed.
+    expect(canRollBackTo({ ...d("1", "superseded", at(1)), image_removed: true }, current)).toBe(false);
   });
 });
 

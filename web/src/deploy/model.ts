@@ -93,6 +93,8 @@ export interface DeploymentLike {
   id: string;
   status: string;
   steps: Steps;
+  /** Its built image is no longer on the engine (image retention). */
+  image_removed?: boolean;
 }
 
 /** The deployment now serving (status active), if any. */
@@ -102,7 +104,7 @@ export function currentDeployment<T extends DeploymentLike>(deployments: readonl
 
 /** Earlier deployments that went live (active_at set) and are not the one serving now. */
 export function canRollBackTo(deployment: DeploymentLike, current: DeploymentLike | null): boolean {
-  return !!deployment.steps.active_at && deployment.status !== "active" && deployment.id !== current?.id && !isInFlight(deployment.status);
+  return !!deployment.steps.active_at && deployment.status !== "active" && deployment.id !== current?.id && !isInFlight(deployment.status) && !deployment.image_removed;
 }
 
 // ---------------------------------------------------------------------------------

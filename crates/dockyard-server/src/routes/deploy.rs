@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use dockyard_domain::deploy::{BuildSettings, Deployment, ServiceSource};
 use dockyard_domain::{DeploymentId, ProjectId, ServiceId};
 use dockyard_services::JobStreamItem;
-use dockyard_services::deploy::{EnvInput, NewService, PowerAction, ServiceUpdate, ServiceView};
+use dockyard_services::deploy::{DeploymentRead, EnvInput, NewService, PowerAction, ServiceUpdate, ServiceView};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -377,6 +377,16 @@ pub struct DeploymentDto {
     pub error: Option<DeploymentErrorDto>,
     /// The last log lines of a failed deployment.
     pub last_log: Vec<String>,
+    /// Dockyard built this deployment's image and it is no longer on the
+    /// engine (image retention keeps those of the newest `deploy.keep_images`
+    /// deployments that went live): rollback to it is refused.
+    pub image_removed: bool,
+}
+
+impl From<DeploymentRead> for DeploymentDto {
+    fn from(read: DeploymentRead) -> Self {
+        Self { image_removed: read.image_removed, ..read.deployment.into() }
+    }
 }
 
 impl From<Deployment> for DeploymentDto {
@@ -405,6 +415,7 @@ impl From<Deployment> for DeploymentDto {
                 .error_code
                 .map(|code| DeploymentErrorDto { code, message: deployment.error_message.unwrap_or_default() }),
             last_log: deployment.last_log,
+            image_removed: false,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use dockyard_domain::ServiceId;
-use dockyard_domain::deploy::Deployment;
+use dockyard_domain::deploy::{Deployment, ServiceSource};
 use dockyard_runtime::{ManagedImage, Selector};
 
 use super::DeployEngine;
@@ -93,6 +93,32 @@ pub(crate) async fn sweep_deleted_services(services: &Services, engine: &Arc<Dep
     removed
 }
 
+/// Whether the deployment's image is one image retention may have removed:
+/// Dockyard built it (not an image deployed by reference) and the deployment
+/// is no longer in flight.
+pub(crate) fn may_be_removed(deployment: &Deployment) -> bool {
+    deployment.image.is_some()
+        && !matches!(deployment.source, ServiceSource::Image { .. })
+        && !deployment.status.in_flight()
+}
+
+/// The tags of the service's built images on the engine; `None` when the
+/// engine cannot be read.
+pub(crate) async fn present_tags(engine: &Arc<DeployEngine>, service: &ServiceId) -> Option<HashSet<String>> {
+    match engine.runtime.images(Selector::service(service.as_str())).await {
+        Ok(images) => Some(images.into_iter().flat_map(|image| image.tags).collect()),
+        Err(error) => {
+            tracing::debug!(%service, %error, "cannot list the service's images");
+            None
+        }
+    }
+}
+
+/// Whether the deployment's built image is gone, given the tags on the engine.
+pub(crate) fn removed(deployment: &Deployment, present: &HashSet<String>) -> bool {
+    may_be_removed(deployment) && deployment.image.as_ref().is_some_and(|image| !present.contains(image))
+}
+
 /// What a prune keeps: the images of deployments in flight (by their label,
 /// since a build's image is recorded only after it), and the images named by
 /// deployments rollback can use.
@@ -156,7 +182,7 @@ async fn all_deployments(services: &Services, service: &ServiceId) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dockyard_domain::deploy::{DeploymentStatus, ServiceSource};
+    use dockyard_domain::deploy::DeploymentStatus;
     use dockyard_domain::{DeploymentId, ProjectId};
 
     fn deployment(number: u32, status: DeploymentStatus, went_live: bool, image: Option<&str>) -> Deployment {

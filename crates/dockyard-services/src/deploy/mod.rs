@@ -149,6 +149,16 @@ pub struct ServiceView {
     pub host: String,
 }
 
+/// A deployment as read back, with what the engine says of its image.
+#[derive(Debug, Clone)]
+pub struct DeploymentRead {
+    pub deployment: Deployment,
+    /// Dockyard built this deployment's image and image retention (or someone
+    /// else) removed it from the engine: rollback to it is refused. `false`
+    /// when the engine cannot be asked.
+    pub image_removed: bool,
+}
+
 /// An env var as sent by a user: a value, and whether it is secret. A secret
 /// sent without a value keeps its stored value.
 #[derive(Debug, Clone)]
@@ -737,19 +747,42 @@ impl Services {
         Ok(deployment)
     }
 
+    /// A service's deployments, newest first, each with whether its image was
+    /// removed (see [`DeploymentRead`]).
     pub async fn list_deployments(
         &self,
         actor: &Actor,
         id: &ServiceId,
         before: Option<u32>,
         limit: u32,
-    ) -> Result<Vec<Deployment>, ServiceError> {
+    ) -> Result<Vec<DeploymentRead>, ServiceError> {
         let (service, _project, _grant) = self.service_for(actor, id, Action::ReadProject).await?;
-        Ok(self.store().list_deployments(&service.id, before, limit).await?)
+        let deployments = self.store().list_deployments(&service.id, before, limit).await?;
+        let present = match self.deploy_engine() {
+            Ok(engine) if deployments.iter().any(images::may_be_removed) => {
+                images::present_tags(engine, &service.id).await
+            }
+            _ => None,
+        };
+        Ok(deployments
+            .into_iter()
+            .map(|deployment| {
+                let image_removed = present.as_ref().is_some_and(|present| images::removed(&deployment, present));
+                DeploymentRead { deployment, image_removed }
+            })
+            .collect())
     }
 
-    pub async fn get_deployment(&self, actor: &Actor, id: &DeploymentId) -> Result<Deployment, ServiceError> {
-        Ok(self.deployment_for(actor, id, Action::ReadProject).await?.0)
+    pub async fn get_deployment(&self, actor: &Actor, id: &DeploymentId) -> Result<DeploymentRead, ServiceError> {
+        let deployment = self.deployment_for(actor, id, Action::ReadProject).await?.0;
+        let present = match self.deploy_engine() {
+            Ok(engine) if images::may_be_removed(&deployment) => {
+                images::present_tags(engine, &deployment.service_id).await
+            }
+            _ => None,
+        };
+        let image_removed = present.as_ref().is_some_and(|present| images::removed(&deployment, present));
+        Ok(DeploymentRead { deployment, image_removed })
     }
 
     /// The job whose events are the deployment's build and deploy log.

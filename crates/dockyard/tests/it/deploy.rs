@@ -886,6 +886,20 @@ async fn old_images_are_pruned_and_a_deleted_service_takes_its_images() {
     let log = plain_logs(admin, &live[2].0).await;
     assert!(log.contains("removed 1 old image(s)"), "the deployment log says what went:\n{log}");
 
+    // The API says which images are gone, in the list and for one deployment.
+    let list = admin.get(&format!("/api/v1/services/{service_id}/deployments")).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let removed: Vec<(u64, bool)> = list
+        .json
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| (d["number"].as_u64().expect("number"), d["image_removed"].as_bool().expect("image_removed")))
+        .collect();
+    assert_eq!(removed, [(3, false), (2, false), (1, true)], "{}", list.body);
+    let first = admin.get(&format!("/api/v1/deployments/{}", live[0].0)).await;
+    assert_eq!(first.json["image_removed"], true, "{}", first.body);
+
     // Rollback to the pruned first deployment: a clear 422, nothing queued.
     let reply =
         admin.post(&format!("/api/v1/services/{service_id}/rollback"), &json!({ "deployment_id": live[0].0 })).await;
