@@ -50,7 +50,8 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
   assert.equal(images.status, 0, `scripts/base-images.sh busybox failed:\n${images.stdout}\n${images.stderr}`);
 
   const instanceId = `e2e-${randomBytes(4).toString("hex")}`;
-  const server = await startDockyard({}, { deploy: { instanceId } });
+  // Two images kept per service: the fourth deployment below prunes the second's.
+  const server = await startDockyard({ DOCKYARD_DEPLOY__KEEP_IMAGES: "2" }, { deploy: { instanceId } });
   let browser = null;
   t.after(async () => {
     await browser?.close();
@@ -204,6 +205,27 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
     const after = await apiCall(server, "GET", `/api/v1/services/${service.id}`, undefined, cookie);
     assert.equal(after.status, 200, JSON.stringify(after.body));
     assert.deepEqual({ cpu: after.body.cpu_millis ?? null, memory: after.body.memory_mb }, { cpu: null, memory: 128 }, "an emptied limit is cleared");
+  });
+
+  await t.test("a later deploy removes an old image and the view stops offering rollback to it", async () => {
+    await page.getByRole("button", { name: "Deploy web" }).click();
+    await page.getByRole("listitem", { name: "Deployment #4, active" }).waitFor({ timeout: 180_000 });
+    // Kept: #4's image and #3's (the rollback, with #1's image); #2's goes when
+    // the job ends, just after go-live.
+    const deadline = Date.now() + 60_000;
+    let second = null;
+    while (!second?.image_removed) {
+      assert.ok(Date.now() < deadline, `#2's image was not removed: ${JSON.stringify(second)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const list = await apiCall(server, "GET", `/api/v1/services/${service.id}/deployments`, undefined, cookie);
+      assert.equal(list.status, 200, JSON.stringify(list.body));
+      second = list.body.find((d) => d.number === 2);
+    }
+    await page.getByRole("button", { name: "Refresh services" }).click();
+    const item = page.getByRole("listitem", { name: "Deployment #2, superseded" });
+    await item.getByText("Image removed").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Roll back to deployment #2" }).count(), 0);
+    await page.getByRole("button", { name: "Roll back to deployment #1" }).waitFor();
   });
 
   await t.test("the phone layout shows the view", async () => {
