@@ -100,6 +100,11 @@ describe("env table <-> API", () => {
     expect(envRowsToApi(rows)).toEqual({ env: { A: { value: "1", secret: false }, TOKEN: { value: SECRET_MASK, secret: true } }, errors: {} });
   });
 
+  it("takes names that Object.prototype also has as plain names", () => {
+    const rows: EnvRow[] = [{ id: "r1", key: "constructor", value: "x", secret: false, stored: false }];
+    expect(envRowsToApi(rows)).toEqual({ env: { constructor: { value: "x", secret: false } }, errors: {} });
+  });
+
   it("replaces a secret with a new value", () => {
     const rows = envRowsFromApi({ TOKEN: { value: SECRET_MASK, secret: true } });
     rows[0]!.value = "new-secret";
@@ -193,6 +198,8 @@ describe("service form", () => {
     expect(parseBuildArgs("ok=1\nno equals").error).toMatch(/^Line 2: write NAME=value/);
     expect(parseBuildArgs("1BAD=x").error).toMatch(/^Line 1:/);
     expect(parseBuildArgs("").args).toEqual({});
+    // Names that are also Object.prototype's are plain names.
+    expect(parseBuildArgs("constructor=1\ntoString=2").args).toEqual({ constructor: "1", toString: "2" });
     const { body, errors } = formToBody({ ...emptyForm(), name: "api", buildArgs: "=x", healthTimeout: "0", cpu: "0.001", memoryMb: "1.5" });
     expect(body).toBeNull();
     expect(Object.keys(errors).sort()).toEqual(["buildArgs", "cpu", "healthTimeout", "memoryMb"]);

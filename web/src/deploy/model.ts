@@ -149,7 +149,8 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * rows are dropped.
  */
 export function envRowsToApi(rows: readonly EnvRow[]): { env: Record<string, { value: string; secret: boolean }>; errors: Record<string, string> } {
-  const env: Record<string, { value: string; secret: boolean }> = {};
+  // A Map, so that names like `constructor` or `__proto__` are plain keys.
+  const env = new Map<string, { value: string; secret: boolean }>();
   const errors: Record<string, string> = {};
   for (const row of rows) {
     const key = row.key.trim();
@@ -162,7 +163,7 @@ export function envRowsToApi(rows: readonly EnvRow[]): { env: Record<string, { v
       errors[row.id] = "Use letters, digits and _, not starting with a digit.";
       continue;
     }
-    if (key in env) {
+    if (env.has(key)) {
       errors[row.id] = `${key} is already set above.`;
       continue;
     }
@@ -171,9 +172,9 @@ export function envRowsToApi(rows: readonly EnvRow[]): { env: Record<string, { v
       errors[row.id] = row.stored ? "Enter the value: a secret made plain needs it again." : "Enter a value.";
       continue;
     }
-    env[key] = { value: row.value, secret: row.secret };
+    env.set(key, { value: row.value, secret: row.secret });
   }
-  return { env, errors };
+  return { env: Object.fromEntries(env), errors };
 }
 
 // ---------------------------------------------------------------------------------
@@ -242,17 +243,17 @@ export function buildArgsToText(args: Record<string, string> | null | undefined)
 
 /** Parses `KEY=value` lines (blank lines and `#` comments skipped); the first bad line is the error. */
 export function parseBuildArgs(text: string): { args: Record<string, string>; error: string | null } {
-  const args: Record<string, string> = {};
+  const args = new Map<string, string>();
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (!line || line.startsWith("#")) continue;
     const eq = line.indexOf("=");
     const key = (eq < 0 ? line : line.slice(0, eq)).trim();
     if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return { args: {}, error: `Line ${i + 1}: write NAME=value, with a name of letters, digits and _.` };
-    if (key in args) return { args: {}, error: `Line ${i + 1}: ${key} is set twice.` };
-    args[key] = line.slice(eq + 1);
+    if (args.has(key)) return { args: {}, error: `Line ${i + 1}: ${key} is set twice.` };
+    args.set(key, line.slice(eq + 1));
   }
-  return { args, error: null };
+  return { args: Object.fromEntries(args), error: null };
 }
 
 /** Thousandths of a core as the form shows them ("0.5"). */
