@@ -155,6 +155,8 @@ async fn remove<'a>(engine: &Arc<DeployEngine>, images: impl Iterator<Item = &'a
             Ok(()) => {
                 pruned.removed.push(reference.clone());
                 pruned.bytes += image.size_bytes;
+                metrics::counter!("deploy_images_removed_total").increment(1);
+                metrics::counter!("deploy_image_bytes_removed_total").increment(image.size_bytes);
             }
             // Still used by a container (an instance that did not go yet), or
             // gone meanwhile: the next prune looks again.

@@ -885,6 +885,9 @@ async fn old_images_are_pruned_and_a_deleted_service_takes_its_images() {
     assert_eq!(service_images(&service_id), expected, "the newest two live images stay");
     let log = plain_logs(admin, &live[2].0).await;
     assert!(log.contains("removed 1 old image(s)"), "the deployment log says what went:\n{log}");
+    let metrics = app.anonymous().get("/metrics").await.body;
+    assert!(metrics.contains("deploy_images_removed_total 1"), "{metrics}");
+    assert!(metrics.contains("deploy_image_bytes_removed_total "), "{metrics}");
 
     // The API says which images are gone, in the list and for one deployment.
     let list = admin.get(&format!("/api/v1/services/{service_id}/deployments")).await;
