@@ -8,11 +8,8 @@ import { useState, type FormEvent } from "react";
 
 import { ApiError, api, unwrap } from "../api/client";
 import { Button, Field, FormError, TextField, errorMessage, fieldMessage } from "../components";
-import { emptyForm, emptyRow, formFieldFor, formFromService, formToBody, hasAdvancedSettings, SECRET_MASK, type EnvRow, type ServiceForm as Form } from "./model";
+import { ADVANCED_FIELDS, emptyForm, emptyRow, formFieldFor, formFromService, formToBody, hasAdvancedSettings, SECRET_MASK, type EnvRow, type ServiceForm as Form } from "./model";
 import type { Service } from "./queries";
-
-/** The form fields inside "Build and resources". */
-const ADVANCED_FIELDS = ["context", "buildArgs", "healthTimeout", "cpu", "memoryMb"];
 
 export function ServiceForm({ projectId, service, onDone, onCancel }: { projectId: string; service: Service | null; onDone(service: Service): void; onCancel(): void }) {
   const [form, setForm] = useState<Form>(() => (service ? formFromService(service) : emptyForm()));

@@ -208,6 +208,12 @@ export interface ServiceForm {
 /** The server's health-check timeout when none is given, in seconds. */
 export const DEFAULT_HEALTH_TIMEOUT = 60;
 
+/** The fields of the form's "Build and resources" section, with their defaults. */
+const ADVANCED_DEFAULTS = { context: "", buildArgs: "", healthTimeout: String(DEFAULT_HEALTH_TIMEOUT), cpu: "", memoryMb: "" } as const;
+
+/** The names of the fields in "Build and resources". */
+export const ADVANCED_FIELDS: readonly string[] = Object.keys(ADVANCED_DEFAULTS);
+
 export function emptyForm(): ServiceForm {
   return {
     name: "",
@@ -216,21 +222,17 @@ export function emptyForm(): ServiceForm {
     gitBranch: "main",
     image: "",
     dockerfilePath: "",
-    context: "",
-    buildArgs: "",
     port: "8080",
     healthCheckPath: "/",
-    healthTimeout: String(DEFAULT_HEALTH_TIMEOUT),
     replicas: "1",
-    cpu: "",
-    memoryMb: "",
+    ...ADVANCED_DEFAULTS,
     env: [],
   };
 }
 
 /** Whether the form's build and resource settings differ from the defaults (the form then shows them open). */
 export function hasAdvancedSettings(form: ServiceForm): boolean {
-  return [form.context, form.buildArgs, form.cpu, form.memoryMb].some((value) => value.trim() !== "") || form.healthTimeout.trim() !== String(DEFAULT_HEALTH_TIMEOUT);
+  return (Object.keys(ADVANCED_DEFAULTS) as (keyof typeof ADVANCED_DEFAULTS)[]).some((field) => form[field].trim() !== ADVANCED_DEFAULTS[field]);
 }
 
 /** Build args as a textarea shows them: `KEY=value` lines, sorted by key. */

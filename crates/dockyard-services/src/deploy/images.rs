@@ -96,15 +96,24 @@ pub(crate) async fn sweep_deleted_services(services: &Services, engine: &Arc<Dep
 /// Whether the deployment's image is one image retention may have removed:
 /// Dockyard built it (not an image deployed by reference) and the deployment
 /// is no longer in flight.
-pub(crate) fn may_be_removed(deployment: &Deployment) -> bool {
+fn may_be_removed(deployment: &Deployment) -> bool {
     deployment.image.is_some()
         && !matches!(deployment.source, ServiceSource::Image { .. })
         && !deployment.status.in_flight()
 }
 
-/// The tags of the service's built images on the engine; `None` when the
-/// engine cannot be read.
-pub(crate) async fn present_tags(engine: &Arc<DeployEngine>, service: &ServiceId) -> Option<HashSet<String>> {
+/// The tags of the service's built images on the engine, read only when one
+/// of `deployments` may have lost its image; `None` otherwise, without an
+/// engine, or when the engine cannot be read.
+pub(crate) async fn present_tags(
+    services: &Services,
+    service: &ServiceId,
+    deployments: &[Deployment],
+) -> Option<HashSet<String>> {
+    let engine = services.deploy_engine().ok()?;
+    if !deployments.iter().any(may_be_removed) {
+        return None;
+    }
     match engine.runtime.images(Selector::service(service.as_str())).await {
         Ok(images) => Some(images.into_iter().flat_map(|image| image.tags).collect()),
         Err(error) => {

@@ -159,6 +159,15 @@ pub struct DeploymentRead {
     pub image_removed: bool,
 }
 
+impl DeploymentRead {
+    /// `present`: the tags of the service's built images on the engine (see
+    /// [`images::present_tags`]); `None` says nothing was removed.
+    fn new(deployment: Deployment, present: Option<&std::collections::HashSet<String>>) -> Self {
+        let image_removed = present.is_some_and(|present| images::removed(&deployment, present));
+        Self { deployment, image_removed }
+    }
+}
+
 /// An env var as sent by a user: a value, and whether it is secret. A secret
 /// sent without a value keeps its stored value.
 #[derive(Debug, Clone)]
@@ -758,31 +767,14 @@ impl Services {
     ) -> Result<Vec<DeploymentRead>, ServiceError> {
         let (service, _project, _grant) = self.service_for(actor, id, Action::ReadProject).await?;
         let deployments = self.store().list_deployments(&service.id, before, limit).await?;
-        let present = match self.deploy_engine() {
-            Ok(engine) if deployments.iter().any(images::may_be_removed) => {
-                images::present_tags(engine, &service.id).await
-            }
-            _ => None,
-        };
-        Ok(deployments
-            .into_iter()
-            .map(|deployment| {
-                let image_removed = present.as_ref().is_some_and(|present| images::removed(&deployment, present));
-                DeploymentRead { deployment, image_removed }
-            })
-            .collect())
+        let present = images::present_tags(self, &service.id, &deployments).await;
+        Ok(deployments.into_iter().map(|deployment| DeploymentRead::new(deployment, present.as_ref())).collect())
     }
 
     pub async fn get_deployment(&self, actor: &Actor, id: &DeploymentId) -> Result<DeploymentRead, ServiceError> {
         let deployment = self.deployment_for(actor, id, Action::ReadProject).await?.0;
-        let present = match self.deploy_engine() {
-            Ok(engine) if images::may_be_removed(&deployment) => {
-                images::present_tags(engine, &deployment.service_id).await
-            }
-            _ => None,
-        };
-        let image_removed = present.as_ref().is_some_and(|present| images::removed(&deployment, present));
-        Ok(DeploymentRead { deployment, image_removed })
+        let present = images::present_tags(self, &deployment.service_id, std::slice::from_ref(&deployment)).await;
+        Ok(DeploymentRead::new(deployment, present.as_ref()))
     }
 
     /// The job whose events are the deployment's build and deploy log.
