@@ -197,6 +197,13 @@ impl Server {
         let (engine_settled_tx, engine_settled_rx) = watch::channel(false);
         tokio::spawn(bootstrap(state.clone(), stop_rx.clone(), migrated_tx, engine_settled_rx, on_ready));
         tokio::spawn(prune_sessions(state.clone(), stop_rx.clone()));
+        if let Some(handle) = state.metrics.clone() {
+            tokio::spawn(crate::telemetry::run_metrics_upkeep(
+                handle,
+                crate::telemetry::METRICS_UPKEEP_PERIOD,
+                state.stopped(),
+            ));
+        }
         // Closes idle terminals, and every terminal at shutdown.
         let sweeper = state.clone();
         tokio::spawn(async move { sweeper.services.run_terminal_sweeper(sweeper.stopped()).await });
