@@ -408,7 +408,8 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         print!("{}", config.to_redacted_toml());
         return Ok(());
     }
-    telemetry::init_logging(config.log_format, &config.log_level);
+    // Held to the end, so that lines still queued are written out.
+    let _log_writer = telemetry::init_logging(config.log_format, &config.log_level);
     let metrics = if config.metrics.enabled { telemetry::init_metrics() } else { None };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
@@ -451,5 +452,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
     store.close().await;
+    // The last line: the log writer's guard writes it out as `serve` returns.
+    tracing::info!("stopped");
     Ok(())
 }

@@ -99,6 +99,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(running) = state.services.running_agent_sessions().await {
         metrics::gauge!("agent_sessions_running").set(running as f64);
     }
+    metrics::counter!("log_lines_dropped_total").absolute(crate::telemetry::dropped_log_lines() as u64);
     let mut response = handle.render().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
