@@ -3,6 +3,7 @@
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
+use crate::access_lines::{AccessLines, Style};
 use crate::config::LogFormat;
 
 /// How many log lines the writer queues before it drops new ones (see [`init_logging`]).
@@ -40,9 +41,16 @@ pub fn init_logging(format: LogFormat, filter: &str) -> LogGuard {
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer);
+    // The proxy's access lines take a fast path (see `access_lines`).
     let result = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => {
+            let inner = tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
+            builder.json().event_format(AccessLines { inner, style: Style::Json }).try_init()
+        }
+        LogFormat::Text => {
+            let inner = tracing_subscriber::fmt::format();
+            builder.event_format(AccessLines { inner, style: Style::Text }).try_init()
+        }
     };
     // A second call (tests, embedding) keeps the first subscriber and its writer.
     if result.is_err() {
