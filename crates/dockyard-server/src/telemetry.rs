@@ -14,7 +14,7 @@ static DROPPED_LOG_LINES: std::sync::OnceLock<tracing_appender::non_blocking::Er
     std::sync::OnceLock::new();
 
 /// Keeps the log writer's thread alive; dropping it writes out what is still
-/// queued. `main` holds it for the life of the process.
+/// queued. `dockyard serve` holds it until it returns.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
