@@ -282,10 +282,14 @@ impl Follow {
                         Some(Ok(message)) => follow.joined(message),
                         Some(Err(error)) => {
                             // Without events the open streams still go on; say why no new one will join.
+                            tracing::warn!(%error, "log follow: the engine's event stream failed; containers that start now are not joined");
                             follow.events = None;
                             return Some((Err(engine_error(error)), follow));
                         }
-                        None => follow.events = None,
+                        None => {
+                            tracing::warn!("log follow: the engine's event stream ended; containers that start now are not joined");
+                            follow.events = None;
+                        }
                     },
                     else => return None,
                 }

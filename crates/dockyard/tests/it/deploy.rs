@@ -1278,7 +1278,7 @@ CMD [\"sh\", \"-c\", \"echo cli-app-started; exec httpd -f -p 8080 -h /www\"]\n"
         .env("DOCKYARD_URL", &app.base)
         .env("DOCKYARD_TOKEN", &token)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start dockyard logs --follow");
@@ -1305,10 +1305,27 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
     );
     let (ok, stdout, stderr) = cli(app, &token, &["deploy", &folder, "--service", &service_id, "--detach"]).await;
     assert!(ok, "second deploy: {stdout}\n{stderr}");
+    let waiting = std::time::Instant::now();
     let found = read_until(&mut followed, &mut seen, "cli-app-v2-started", Duration::from_secs(90)).await;
     if !found {
+        // What the next run needs to tell a broken stream from a missed container.
+        let waited = waiting.elapsed();
         let deployment = admin.get(&format!("/api/v1/deployments/{}", stdout.trim())).await;
-        panic!("the follower never showed the new instance: {seen:?}\nthe deployment: {}", deployment.body);
+        let exited = follower.try_wait().ok().flatten();
+        let _ = follower.start_kill();
+        let mut follower_stderr = String::new();
+        if let Some(mut stderr) = follower.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = tokio::time::timeout(Duration::from_secs(5), stderr.read_to_string(&mut follower_stderr)).await;
+        }
+        let output = app.output_text();
+        let server_tail: Vec<&str> = output.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!(
+            "the follower never showed the new instance: {seen:?}\nwaited {waited:?}; the follower exited: {exited:?}; \
+             its stderr: {follower_stderr}\nthe deployment: {}\nthe server's last lines:\n{}",
+            deployment.body,
+            server_tail.join("\n")
+        );
     }
     assert!(!seen.iter().any(|line| line.contains("cli-app-started")), "--tail 0 replayed history: {seen:?}");
     let done = settle(admin, stdout.trim()).await;
