@@ -25,6 +25,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod access_log;
 mod client;
 mod deploy;
 mod file_index;
@@ -74,6 +75,8 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// The deploy benchmark: Dockyard's deploy of a prebuilt image against `docker run`, and warm redeploys.
     Deploy(deploy::DeployArgs),
+    /// The access-log benchmark: formatting a proxy access line, Dockyard's fast path against tracing-subscriber's.
+    AccessLog(access_log::AccessLogArgs),
 }
 
 #[derive(Args)]
@@ -137,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Terminal(args) => terminal::run(args).await,
         Command::Proxy(args) => proxy::run(args).await,
         Command::Deploy(args) => deploy::run(args).await,
+        Command::AccessLog(args) => access_log::run(args),
     }
 }
 

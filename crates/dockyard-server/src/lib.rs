@@ -5,7 +5,7 @@
 //! shapes and axum. Handlers parse, call one service method and respond; they
 //! hold no SQL and check no roles.
 
-mod access_lines;
+pub mod access_lines;
 mod app;
 pub mod config;
 mod deploy;
