@@ -15,11 +15,11 @@ use serde::Serialize;
 #[derive(Args)]
 pub struct AccessLogArgs {
     /// Access lines per timed run.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     lines: u64,
     /// Timed runs per formatter; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
     /// The JSON file to write; a Markdown copy of the table goes beside it.
     #[arg(long, default_value_os_t = default_out())]
     out: PathBuf,
@@ -42,7 +42,7 @@ struct Row {
 #[derive(Serialize)]
 struct Report {
     lines_per_run: u64,
-    runs: usize,
+    runs: u16,
     rows: Vec<Row>,
 }
 
@@ -65,7 +65,7 @@ fn emit(lines: u64) {
 }
 
 /// Nanoseconds per line for the subscriber `make` builds, median of `runs`.
-fn time<S: tracing::Subscriber + Send + Sync + 'static>(make: impl Fn() -> S, lines: u64, runs: usize) -> f64 {
+fn time<S: tracing::Subscriber + Send + Sync + 'static>(make: impl Fn() -> S, lines: u64, runs: u16) -> f64 {
     let mut samples: Vec<f64> = (0..runs.max(1))
         .map(|_| {
             let subscriber = make();
