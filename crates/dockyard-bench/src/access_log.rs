@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use dockyard_server::access_lines::{AccessLines, Style};
+use dockyard_server::access_lines::AccessLines;
 use serde::Serialize;
 
 #[derive(Args)]
@@ -83,26 +83,17 @@ fn time<S: tracing::Subscriber + Send + Sync + 'static>(make: impl Fn() -> S, li
 
 pub fn run(args: AccessLogArgs) -> anyhow::Result<()> {
     let builder = || tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::sink);
-    let json = || tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
-    let text = tracing_subscriber::fmt::format;
+    let (lines, runs) = (args.lines, args.runs);
     let rows = vec![
         row(
             "json",
-            time(|| builder().json().event_format(json()).finish(), args.lines, args.runs),
-            time(
-                || builder().json().event_format(AccessLines { inner: json(), style: Style::Json }).finish(),
-                args.lines,
-                args.runs,
-            ),
+            time(|| builder().json().event_format(AccessLines::json().inner).finish(), lines, runs),
+            time(|| builder().json().event_format(AccessLines::json()).finish(), lines, runs),
         ),
         row(
             "text",
-            time(|| builder().event_format(text()).finish(), args.lines, args.runs),
-            time(
-                || builder().event_format(AccessLines { inner: text(), style: Style::Text }).finish(),
-                args.lines,
-                args.runs,
-            ),
+            time(|| builder().event_format(AccessLines::text().inner).finish(), lines, runs),
+            time(|| builder().event_format(AccessLines::text()).finish(), lines, runs),
         ),
     ];
     let report = Report { lines_per_run: args.lines, runs: args.runs, rows };

@@ -22,13 +22,13 @@ use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{Format, Full, Json, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The layout of the lines, that of the wrapped formatter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+enum Style {
     /// `tracing-subscriber`'s JSON with flattened fields.
     Json,
     /// `tracing-subscriber`'s full text format.
@@ -37,8 +37,24 @@ pub enum Style {
 
 /// An event formatter: access events on the fast path, the rest through `inner`.
 pub struct AccessLines<F> {
+    /// The stock formatter, configured as `dockyard serve` uses it.
     pub inner: F,
-    pub style: Style,
+    style: Style,
+}
+
+impl AccessLines<Format<Json>> {
+    /// `dockyard serve`'s JSON lines: flattened fields and the current span.
+    pub fn json() -> Self {
+        let inner = tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
+        Self { inner, style: Style::Json }
+    }
+}
+
+impl AccessLines<Format<Full>> {
+    /// `dockyard serve`'s text lines: the stock full format.
+    pub fn text() -> Self {
+        Self { inner: tracing_subscriber::fmt::format(), style: Style::Text }
+    }
 }
 
 impl<S, N, F> FormatEvent<S, N> for AccessLines<F>
@@ -57,22 +73,18 @@ where
         }
         // The line is made in a buffer of this thread's (the writer is a
         // `dyn` one: a call per piece), then handed over whole.
-        LINE.with(|line| match line.try_borrow_mut() {
-            Ok(mut line) => {
-                line.clear();
-                self.format_access(&mut line, event);
-                let written = writer.write_str(&line);
-                // One huge request target does not keep its buffer for good.
-                if line.capacity() > 64 * 1024 {
-                    *line = String::new();
-                }
-                written
+        LINE.with(|buffer| {
+            let mut spare = String::new();
+            let mut borrowed = buffer.try_borrow_mut();
+            let line = borrowed.as_deref_mut().unwrap_or(&mut spare);
+            line.clear();
+            self.format_access(line, event);
+            let written = writer.write_str(line);
+            // One huge request target does not keep its buffer for good.
+            if line.capacity() > 64 * 1024 {
+                *line = String::new();
             }
-            Err(_) => {
-                let mut line = String::new();
-                self.format_access(&mut line, event);
-                writer.write_str(&line)
-            }
+            written
         })
     }
 }
@@ -328,23 +340,18 @@ mod tests {
     fn capture(fast: bool, json: bool) -> Vec<String> {
         let captured = Captured::default();
         let builder = tracing_subscriber::fmt().with_ansi(false).with_writer(captured.clone());
-        if json {
-            let inner = tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
-            if fast {
-                let subscriber = builder.json().event_format(AccessLines { inner, style: Style::Json }).finish();
-                tracing::subscriber::with_default(subscriber, emit);
-            } else {
-                let subscriber = builder.json().event_format(inner).finish();
-                tracing::subscriber::with_default(subscriber, emit);
+        match (json, fast) {
+            (true, true) => {
+                tracing::subscriber::with_default(builder.json().event_format(AccessLines::json()).finish(), emit)
             }
-        } else {
-            let inner = tracing_subscriber::fmt::format();
-            if fast {
-                let subscriber = builder.event_format(AccessLines { inner, style: Style::Text }).finish();
-                tracing::subscriber::with_default(subscriber, emit);
-            } else {
-                let subscriber = builder.event_format(inner).finish();
-                tracing::subscriber::with_default(subscriber, emit);
+            (true, false) => {
+                tracing::subscriber::with_default(builder.json().event_format(AccessLines::json().inner).finish(), emit)
+            }
+            (false, true) => {
+                tracing::subscriber::with_default(builder.event_format(AccessLines::text()).finish(), emit)
+            }
+            (false, false) => {
+                tracing::subscriber::with_default(builder.event_format(AccessLines::text().inner).finish(), emit)
             }
         }
         captured.lines()

@@ -3,7 +3,7 @@
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::access_lines::{AccessLines, Style};
+use crate::access_lines::AccessLines;
 use crate::config::LogFormat;
 
 /// How many log lines the writer queues before it drops new ones (see [`init_logging`]).
@@ -43,14 +43,8 @@ pub fn init_logging(format: LogFormat, filter: &str) -> LogGuard {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer);
     // The proxy's access lines take a fast path (see `access_lines`).
     let result = match format {
-        LogFormat::Json => {
-            let inner = tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(true);
-            builder.json().event_format(AccessLines { inner, style: Style::Json }).try_init()
-        }
-        LogFormat::Text => {
-            let inner = tracing_subscriber::fmt::format();
-            builder.event_format(AccessLines { inner, style: Style::Text }).try_init()
-        }
+        LogFormat::Json => builder.json().event_format(AccessLines::json()).try_init(),
+        LogFormat::Text => builder.event_format(AccessLines::text()).try_init(),
     };
     // A second call (tests, embedding) keeps the first subscriber and its writer.
     if result.is_err() {

@@ -1319,7 +1319,8 @@ CMD [\"sh\", \"-c\", \"echo cli-app-v2-started; exec httpd -f -p 8080 -h /www\"]
             let _ = tokio::time::timeout(Duration::from_secs(5), stderr.read_to_string(&mut follower_stderr)).await;
         }
         let output = app.output_text();
-        let server_tail: Vec<&str> = output.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        let server_lines: Vec<&str> = output.lines().collect();
+        let server_tail = &server_lines[server_lines.len().saturating_sub(40)..];
         panic!(
             "the follower never showed the new instance: {seen:?}\nwaited {waited:?}; the follower exited: {exited:?}; \
              its stderr: {follower_stderr}\nthe deployment: {}\nthe server's last lines:\n{}",
