@@ -66,11 +66,15 @@ pub struct DockerConfig {
     pub build_concurrency: usize,
     /// A build running longer than this is stopped and fails.
     pub build_timeout: Duration,
+    /// How often a followed log stream lists the running containers again,
+    /// joining any whose `start` event it did not see, and subscribes to the
+    /// engine's events again if that stream failed or ended.
+    pub log_rescan: Duration,
 }
 
 impl DockerConfig {
     /// Defaults for an instance label: the default socket, `dockyard-` networks,
-    /// two concurrent builds, 30 minutes per build.
+    /// two concurrent builds, 30 minutes per build, a log rescan every 5 s.
     pub fn new(instance_label: impl Into<String>) -> Self {
         Self {
             socket: None,
@@ -78,6 +82,7 @@ impl DockerConfig {
             network_prefix: "dockyard-".to_owned(),
             build_concurrency: 2,
             build_timeout: Duration::from_secs(30 * 60),
+            log_rescan: Duration::from_secs(5),
         }
     }
 }

@@ -78,6 +78,16 @@ export function useLogStream(url: string | null, options: StreamOptions = {}): {
       push({ n: ++counter, text: `── ${status} ──`, stream: "step", marker: true });
       optionsRef.current.onStep?.(status);
     });
+    // One instance's log broke off on the engine's side: said in the log, which goes on.
+    source.addEventListener("log_error", (event) => {
+      let detail = "";
+      try {
+        detail = String((JSON.parse((event as MessageEvent<string>).data) as { detail?: unknown }).detail ?? "");
+      } catch {
+        detail = "";
+      }
+      push({ n: ++counter, text: `── log stream broke off${detail ? `: ${detail}` : ""} ──`, stream: "stderr", marker: true });
+    });
     source.addEventListener("end", () => {
       source.close();
       setState("ended");

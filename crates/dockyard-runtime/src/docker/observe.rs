@@ -11,7 +11,9 @@
 //! being followed is not joined twice: a `start` from before its stream opened
 //! (the events replay that second) is the start the stream already shows; a
 //! later one is a restart, joined again from its new start once the old stream
-//! has ended.
+//! has ended. Should a `start` go unseen anyway (the event stream failed or
+//! ended: it is subscribed to again), a rescan every few seconds lists the
+//! running containers and joins any not followed, from when it started.
 //!
 //! Stats: one reading per running container (`stream: false`, not one-shot, so
 //! the engine samples twice about a second apart and fills `precpu_stats`).
@@ -45,27 +47,57 @@ impl DockerRuntime {
         selector: Selector,
         options: LogOptions,
     ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
+        self.follow_logs(selector, options, true)
+    }
+
+    /// For tests of the rescan: a log stream like [`crate::Runtime::logs`]
+    /// whose event stream fails at once (when following), so only the rescan
+    /// ([`super::DockerConfig::log_rescan`]) joins containers that start
+    /// later, and subscribes to the events again.
+    #[doc(hidden)]
+    pub fn logs_with_failed_events(
+        &self,
+        selector: Selector,
+        options: LogOptions,
+    ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
+        self.follow_logs(selector, options, false)
+    }
+
+    fn follow_logs(
+        &self,
+        selector: Selector,
+        options: LogOptions,
+        subscribe: bool,
+    ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
         let docker = self.inner.docker.clone();
         let filters = self.filters(&selector);
+        let rescan_every = self.inner.config.log_rescan.max(Duration::from_millis(100));
         let containers = async move {
             // Events from a second before the list (the engine counts in seconds):
             // a container starting in between shows in both and is joined once.
             let events = options.follow.then(|| {
-                let since = (Utc::now().timestamp() - 1).to_string();
-                let mut event_filters = filters.clone();
-                event_filters.insert("type".to_owned(), vec!["container".to_owned()]);
-                event_filters.insert("event".to_owned(), vec!["start".to_owned()]);
-                let events = EventsOptionsBuilder::new().since(&since).filters(&event_filters).build();
-                docker.events(Some(events)).boxed()
+                if subscribe {
+                    start_events(&docker, &filters, Utc::now().timestamp() - 1)
+                } else {
+                    stream::once(async { Err(bollard::errors::Error::RequestTimeoutError) }).boxed()
+                }
             });
             let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
             let summaries = docker.list_containers(Some(list)).await.map_err(engine_error)?;
             let (since, tail) = (options.since, options.tail);
+            let rescan = options.follow.then(|| {
+                let mut every = tokio::time::interval_at(tokio::time::Instant::now() + rescan_every, rescan_every);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                every
+            });
             let mut follow = Follow {
                 docker,
+                filters,
                 options,
                 merged: stream::SelectAll::new(),
                 events,
+                events_lost_at: None,
+                rescan,
                 open: HashMap::new(),
                 restarted: HashMap::new(),
             };
@@ -189,6 +221,18 @@ fn cores_between(first: &ContainerStatsResponse, second: &ContainerStatsResponse
     Some(cpu_delta as f64 / wall as f64)
 }
 
+type Events = FuturesBoxStream<'static, Result<EventMessage, bollard::errors::Error>>;
+
+/// The engine's `start` events of the containers `filters` selects, from
+/// `since` (Unix seconds) on.
+fn start_events(docker: &bollard::Docker, filters: &HashMap<String, Vec<String>>, since: i64) -> Events {
+    let mut event_filters = filters.clone();
+    event_filters.insert("type".to_owned(), vec!["container".to_owned()]);
+    event_filters.insert("event".to_owned(), vec!["start".to_owned()]);
+    let options = EventsOptionsBuilder::new().since(&since.to_string()).filters(&event_filters).build();
+    docker.events(Some(options)).boxed()
+}
+
 /// What a per-container stream yields: a line, or that the container's stream ended.
 enum Piece {
     Line(Result<LogLine, RuntimeError>),
@@ -197,11 +241,21 @@ enum Piece {
 
 /// The merged log streams of the containers being followed, and the engine's
 /// `start` events that add to them (`events` is `None` unless following).
+///
+/// When following, a rescan every [`super::DockerConfig::log_rescan`] also
+/// lists the running containers and joins any not followed: one whose `start`
+/// event never came, because the event stream failed or for any other
+/// reason. A failed or ended event stream is subscribed to again at the next
+/// rescan, from a second before it was lost.
 struct Follow {
     docker: bollard::Docker,
+    filters: HashMap<String, Vec<String>>,
     options: LogOptions,
     merged: stream::SelectAll<FuturesBoxStream<'static, Piece>>,
-    events: Option<FuturesBoxStream<'static, Result<EventMessage, bollard::errors::Error>>>,
+    events: Option<Events>,
+    /// When the event stream failed or ended (Unix seconds), while following without one.
+    events_lost_at: Option<i64>,
+    rescan: Option<tokio::time::Interval>,
     /// Containers whose stream is open, with when it was opened (Unix nanoseconds).
     open: HashMap<String, i64>,
     /// Containers that started again while their old stream was still open (a
@@ -268,10 +322,64 @@ impl Follow {
         }
     }
 
+    /// The event stream failed or ended: logged, and subscribed to again at
+    /// the next rescan.
+    fn events_lost(&mut self, error: Option<&bollard::errors::Error>) {
+        match error {
+            Some(error) => {
+                tracing::warn!(%error, "log follow: the engine's event stream failed; subscribing again at the next rescan");
+            }
+            None => tracing::warn!("log follow: the engine's event stream ended; subscribing again at the next rescan"),
+        }
+        self.events = None;
+        self.events_lost_at.get_or_insert(Utc::now().timestamp());
+    }
+
+    /// Subscribes to the events again if they were lost, then joins the
+    /// running containers not followed, each from when it started.
+    async fn rescan(&mut self) {
+        if let Some(lost_at) = self.events_lost_at.take() {
+            self.events = Some(start_events(&self.docker, &self.filters, lost_at - 1));
+        }
+        let mut filters = self.filters.clone();
+        filters.insert("status".to_owned(), vec!["running".to_owned()]);
+        let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let summaries = match self.docker.list_containers(Some(list)).await {
+            Ok(summaries) => summaries,
+            Err(error) => {
+                tracing::debug!(%error, "log follow: the rescan could not list the containers");
+                return;
+            }
+        };
+        for id in summaries.into_iter().filter_map(|summary| summary.id) {
+            if self.open.contains_key(&id) {
+                continue;
+            }
+            let Ok(inspected) = self.docker.inspect_container(&id, None).await else { continue };
+            let name =
+                inspected.name.as_deref().map_or_else(|| id.clone(), |name| name.trim_start_matches('/').to_owned());
+            let started = inspected
+                .state
+                .and_then(|state| state.started_at)
+                .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+                // From the second it started, as for a `start` event: the engine
+                // notes the start after the process began, and its first line
+                // can be stamped a little earlier.
+                .and_then(|at| DateTime::from_timestamp(at.timestamp(), 0));
+            tracing::debug!(container = %name, "log follow: the rescan joins a container whose start was not seen");
+            let since = match (started, self.options.since) {
+                (Some(started), Some(since)) => Some(started.max(since)),
+                (started, since) => started.or(since),
+            };
+            self.join(id, name, since, None);
+        }
+    }
+
     fn into_stream(self) -> impl futures_util::Stream<Item = Result<LogLine, RuntimeError>> + Send + 'static {
         stream::unfold(self, |mut follow| async move {
             loop {
                 let events_open = follow.events.is_some();
+                let rescanning = follow.rescan.is_some();
                 tokio::select! {
                     piece = follow.merged.next(), if !follow.merged.is_empty() => match piece {
                         Some(Piece::Line(line)) => return Some((line, follow)),
@@ -280,16 +388,11 @@ impl Follow {
                     },
                     event = async { follow.events.as_mut().expect("guarded").next().await }, if events_open => match event {
                         Some(Ok(message)) => follow.joined(message),
-                        Some(Err(error)) => {
-                            // Without events the open streams still go on; say why no new one will join.
-                            tracing::warn!(%error, "log follow: the engine's event stream failed; containers that start now are not joined");
-                            follow.events = None;
-                            return Some((Err(engine_error(error)), follow));
-                        }
-                        None => {
-                            tracing::warn!("log follow: the engine's event stream ended; containers that start now are not joined");
-                            follow.events = None;
-                        }
+                        Some(Err(error)) => follow.events_lost(Some(&error)),
+                        None => follow.events_lost(None),
+                    },
+                    _ = async { follow.rescan.as_mut().expect("guarded").tick().await }, if rescanning => {
+                        follow.rescan().await;
                     },
                     else => return None,
                 }
@@ -452,9 +555,12 @@ mod tests {
         let options = LogOptions { follow: true, since: None, tail: Some(10) };
         let mut follow = Follow {
             docker,
+            filters: HashMap::new(),
             options,
             merged: stream::SelectAll::new(),
             events: None,
+            events_lost_at: None,
+            rescan: None,
             open: HashMap::new(),
             restarted: HashMap::new(),
         };

@@ -236,3 +236,53 @@ async fn an_unreachable_engine_is_unavailable() {
     assert!(matches!(error, RuntimeError::Unavailable(_)), "{error:?}");
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test]
+async fn a_follow_whose_event_stream_failed_still_joins_containers_that_start_later() {
+    let Some(engine) = crate::support::engine_with(|config| config.log_rescan = Duration::from_millis(300)).await
+    else {
+        return;
+    };
+    let first = spec(&unique(), "echo first-started; exec sleep 300");
+    let service = Selector::service(first.service_id.clone());
+    engine.runtime.start(first.clone()).await.expect("start the first");
+
+    // The event stream fails at once: only the rescan can see the next start.
+    let mut stream = engine
+        .runtime
+        .logs_with_failed_events(service.clone(), LogOptions { follow: true, since: None, tail: Some(10) });
+    let mut seen = Vec::new();
+    let mut next_line = async |seen: &mut Vec<String>, wait: Duration| -> bool {
+        match tokio::time::timeout(wait, stream.next()).await {
+            Ok(Some(Ok(line))) => {
+                seen.push(line.text);
+                true
+            }
+            Ok(Some(Err(error))) => panic!("the follow failed: {error}"),
+            Ok(None) => panic!("a followed stream ended: {seen:?}"),
+            Err(_) => false,
+        }
+    };
+    while !seen.iter().any(|line| line == "first-started") {
+        assert!(next_line(&mut seen, Duration::from_secs(20)).await, "no line of the first container: {seen:?}");
+    }
+
+    // The service's next deployment starts after the stream opened.
+    let mut second = first.clone();
+    second.deployment_id = unique();
+    second.command =
+        Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), "echo second-started; exec sleep 300".to_owned()]);
+    engine.runtime.start(second).await.expect("start the second");
+    while !seen.iter().any(|line| line == "second-started") {
+        assert!(
+            next_line(&mut seen, Duration::from_secs(30)).await,
+            "the rescan never joined the second container: {seen:?}"
+        );
+    }
+
+    // Later rescans (several in this second) join neither container again.
+    while next_line(&mut seen, Duration::from_secs(1)).await {}
+    assert_eq!(seen, vec!["first-started".to_owned(), "second-started".to_owned()], "each line once");
+    drop(stream);
+    engine.runtime.remove(service, Duration::ZERO).await.expect("remove");
+}

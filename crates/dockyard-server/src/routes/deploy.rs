@@ -652,7 +652,8 @@ pub struct ServiceLogQuery {
 }
 
 /// The running instances' stdout and stderr. With `Accept: text/event-stream`:
-/// `log` events `{stream, line, at, instance}`; otherwise plain text.
+/// `log` events `{stream, line, at, instance}`, and a `log_error` event
+/// `{code, detail}` when an instance's log stream broke off; otherwise plain text.
 #[utoipa::path(get, path = "/api/v1/services/{service}/logs", tag = "deploy",
     params(("service" = String, Path), ServiceLogQuery),
     responses(
@@ -677,22 +678,39 @@ async fn service_logs(
     let stream = state.services.service_logs(&caller.actor, &id, options).await?;
     let stream = stream.take_until(state.stopped());
     if wants_event_stream(&headers) {
-        let events = stream.filter_map(|item| {
-            let event = item.ok().map(|line| {
-                Event::default().event("log").data(
+        // An engine error mid-stream (one instance's log broke off) is a
+        // `log_error` event (`error` is EventSource's own connection event); the stream goes on with the other instances.
+        let events = stream.map(move |item| {
+            let event = match item {
+                Ok(line) => Event::default().event("log").data(
                     json!({ "stream": line.stream, "line": line.text, "at": line.at, "instance": line.instance })
                         .to_string(),
-                )
-            });
-            std::future::ready(event.map(Ok::<_, Infallible>))
+                ),
+                Err(error) => {
+                    tracing::warn!(%service, %error, "service logs: the engine's log stream failed");
+                    Event::default()
+                        .event("log_error")
+                        .data(json!({ "code": "log_stream_failed", "detail": error.to_string() }).to_string())
+                }
+            };
+            Ok::<_, Infallible>(event)
         });
         let mut response =
             Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
         response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(response);
     }
-    let lines = stream
-        .filter_map(|item| std::future::ready(item.ok().map(|line| Ok::<_, Infallible>(format!("{}\n", line.text)))));
+    // Plain text has no place for an error beside the lines: it is logged.
+    let lines = stream.filter_map(move |item| {
+        let line = match item {
+            Ok(line) => Some(Ok::<_, Infallible>(format!("{}\n", line.text))),
+            Err(error) => {
+                tracing::warn!(%service, %error, "service logs: the engine's log stream failed");
+                None
+            }
+        };
+        std::future::ready(line)
+    });
     let mut response = Response::new(Body::from_stream(lines));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
