@@ -100,6 +100,7 @@ impl DockerRuntime {
                 rescan,
                 open: HashMap::new(),
                 restarted: HashMap::new(),
+                ended_at: HashMap::new(),
             };
             for summary in summaries {
                 let Some(id) = summary.id else { continue };
@@ -262,6 +263,10 @@ struct Follow {
     /// restart whose `start` event came before the old stream's end): joined
     /// again, from the new start, once that stream ends.
     restarted: HashMap<String, (String, Option<DateTime<Utc>>)>,
+    /// When each container's stream ended (while following): a rescan that
+    /// finds one still running (its stream broke off) joins it from then, not
+    /// from its start again.
+    ended_at: HashMap<String, DateTime<Utc>>,
 }
 
 impl Follow {
@@ -269,6 +274,7 @@ impl Follow {
         if self.open.contains_key(&id) {
             return;
         }
+        self.ended_at.remove(&id);
         self.open.insert(id.clone(), Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
         let mut builder = LogsOptionsBuilder::new()
             .follow(self.options.follow)
@@ -319,6 +325,8 @@ impl Follow {
         self.open.remove(&id);
         if let Some((name, since)) = self.restarted.remove(&id) {
             self.join(id, name, since, None);
+        } else if self.rescan.is_some() {
+            self.ended_at.insert(id, Utc::now());
         }
     }
 
@@ -358,14 +366,21 @@ impl Follow {
             let Ok(inspected) = self.docker.inspect_container(&id, None).await else { continue };
             let name =
                 inspected.name.as_deref().map_or_else(|| id.clone(), |name| name.trim_start_matches('/').to_owned());
-            let started = inspected
+            let started_at = inspected
                 .state
                 .and_then(|state| state.started_at)
                 .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
-                // From the second it started, as for a `start` event: the engine
-                // notes the start after the process began, and its first line
-                // can be stamped a little earlier.
-                .and_then(|at| DateTime::from_timestamp(at.timestamp(), 0));
+                .map(|at| at.with_timezone(&Utc));
+            // From the second it started, as for a `start` event: the engine
+            // notes the start after the process began, and its first line can
+            // be stamped a little earlier. But if its stream broke off during
+            // this run, from then on, not from the start again.
+            let from_start = started_at.and_then(|at| DateTime::from_timestamp(at.timestamp(), 0));
+            let started = match (started_at, self.ended_at.remove(&id)) {
+                (Some(started_at), Some(ended)) if started_at < ended => Some(ended),
+                (None, Some(ended)) => Some(ended),
+                _ => from_start,
+            };
             tracing::debug!(container = %name, "log follow: the rescan joins a container whose start was not seen");
             let since = match (started, self.options.since) {
                 (Some(started), Some(since)) => Some(started.max(since)),
@@ -563,6 +578,7 @@ mod tests {
             rescan: None,
             open: HashMap::new(),
             restarted: HashMap::new(),
+            ended_at: HashMap::new(),
         };
         follow.join("c1".to_owned(), "web-1".to_owned(), None, Some(10));
         assert_eq!(follow.merged.len(), 1);
