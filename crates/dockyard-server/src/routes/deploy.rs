@@ -728,7 +728,8 @@ async fn power(
     Ok(Json(state.services.service_power(&caller.0.actor, &id, action, &context.0).await?.into()))
 }
 
-/// Stops the service's instances; the proxy answers 503 `service_stopped` (developers and up).
+/// Stops the service: new requests get the proxy's 503 `service_stopped` at once, and the
+/// instances stop once the requests in flight on them are done (developers and up).
 #[utoipa::path(post, path = "/api/v1/services/{service}/stop", tag = "deploy", params(("service" = String, Path)),
     responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
 async fn stop_service(

@@ -846,7 +846,10 @@ impl Services {
         match action {
             PowerAction::Stop => {
                 self.store().set_service_desired_state(&service.id, DesiredState::Stopped).await?;
+                // New requests get the "stopped" page from here on; the ones in
+                // flight finish first, on every replica's proxy, as in a redeploy.
                 self.refresh_routes().await;
+                self.drain_for_stop(engine, &service, &selector).await;
                 engine.runtime.stop(selector, engine.config.stop_grace).await.map_err(runtime_error)?;
             }
             PowerAction::Start => {
@@ -870,6 +873,29 @@ impl Services {
         self.refresh_routes().await;
         let service = self.store().get_service(&service.id).await?;
         Ok(self.view(service, &project))
+    }
+
+    /// Waits (up to `deploy.drain_seconds`) until no proxy has a request in
+    /// flight on the instances `selector` picks; says in the log when some
+    /// still had one at the deadline. The stop goes on either way.
+    async fn drain_for_stop(&self, engine: &DeployEngine, service: &Service, selector: &Selector) {
+        let addrs: Vec<_> = match engine.runtime.list(selector.clone()).await {
+            Ok(instances) => instances.iter().filter_map(|instance| instance.addr).collect(),
+            Err(error) => {
+                tracing::warn!(service = %service.id, %error, "stop: cannot list the instances to drain; stopping at once");
+                return;
+            }
+        };
+        let report = self.drain_everywhere(engine, &addrs, engine.config.drain_timeout).await;
+        if !report.local || !report.busy.is_empty() || !report.silent.is_empty() {
+            tracing::info!(
+                service = %service.id,
+                local_drained = report.local,
+                busy = ?report.busy,
+                silent = ?report.silent,
+                "stop: requests were still in flight at the drain deadline"
+            );
+        }
     }
 
     /// The deployment serving now, if any.

@@ -212,9 +212,10 @@ impl Services {
             .iter()
             .map(|routable| {
                 let service = &routable.service;
-                let backends: Vec<Backend> = routable
-                    .active
-                    .as_ref()
+                // A stopped service takes no new requests, also while its
+                // instances still run (a stop drains them first).
+                let routed = routable.active.as_ref().filter(|_| service.desired_state != DesiredState::Stopped);
+                let backends: Vec<Backend> = routed
                     .and_then(|active| by_deployment.get(active.as_str()))
                     .map(|instances| {
                         instances

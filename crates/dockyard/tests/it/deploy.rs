@@ -750,6 +750,59 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     assert_eq!(via_proxy(&deploy_app.app, &host, "/").await, (200, "v3\n".to_owned()));
 }
 
+/// Stopping a service drains it like a redeploy: new requests get the
+/// "stopped" page at once, a request in flight finishes on the instance, and
+/// only then is the instance stopped.
+#[tokio::test]
+async fn stopping_a_service_lets_the_requests_in_flight_finish() {
+    if !engine_available("stopping_a_service_lets_the_requests_in_flight_finish") {
+        return;
+    }
+    base_images(&["busybox"]);
+    // No stop grace: without the drain, the instance would be killed at once.
+    let deploy_app =
+        DeployApp::start(&[("DOCKYARD_DEPLOY__DRAIN_SECONDS", "60"), ("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "0")])
+            .await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Stopping").await;
+    write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
+    write(admin, &project, "held", HELD_CGI).await;
+    write(admin, &project, "version.txt", "v1\n").await;
+    let (service_id, host, _) = web_service(admin, &project).await;
+    let first = deploy(admin, &service_id).await;
+    let done = settle(admin, &first).await;
+    assert_eq!(done["status"], "active", "{done}");
+    let containers = deploy_app.containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let instance = containers[0].clone();
+    let running = || docker(&["ps", "-q", "--no-trunc", "--filter", &format!("id={instance}")]).contains(&instance);
+
+    let held = hold(app, &host, &instance).await;
+    let stop = {
+        let (admin, service_id) = (admin.clone(), service_id.clone());
+        tokio::spawn(async move { admin.post(&format!("/api/v1/services/{service_id}/stop"), &json!({})).await })
+    };
+    // New requests get the stopped page while the held one is in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = via_proxy(app, &host, "/").await;
+        if status == 503 && body.contains("stopped") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "new requests never got the stopped page: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The stop waits for the drain: the instance runs until the request is done.
+    assert!(running(), "the instance was stopped with a request in flight");
+    assert!(!stop.is_finished(), "the stop answered before the request in flight was done");
+    docker(&["exec", &instance, "touch", "/tmp/release"]);
+    assert_eq!(held.await.expect("the held request"), (200, "v1\n".to_owned()), "the request in flight finished");
+    let reply = stop.await.expect("the stop request");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json["desired_state"], "stopped", "{}", reply.body);
+    assert!(!running(), "the instance runs on after the stop");
+}
+
 fn build_running(marker: &str) -> bool {
     docker(&["ps", "--no-trunc", "--format", "{{.Command}}"]).contains(marker)
 }
