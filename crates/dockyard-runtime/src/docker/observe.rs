@@ -359,7 +359,10 @@ impl Follow {
                 return;
             }
         };
-        for id in summaries.into_iter().filter_map(|summary| summary.id) {
+        let running: Vec<String> = summaries.into_iter().filter_map(|summary| summary.id).collect();
+        // A stream's end matters only while its container runs on in the same run.
+        self.ended_at.retain(|id, _| running.contains(id));
+        for id in running {
             if self.open.contains_key(&id) {
                 continue;
             }
