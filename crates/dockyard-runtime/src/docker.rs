@@ -149,6 +149,9 @@ impl DockerRuntime {
         if let Some(deployment) = &selector.deployment_id {
             labels.push(format!("{}={deployment}", crate::LABEL_DEPLOYMENT));
         }
+        if let Some(replica) = selector.replica {
+            labels.push(format!("{}={replica}", crate::LABEL_REPLICA));
+        }
         HashMap::from([("label".to_owned(), labels)])
     }
 

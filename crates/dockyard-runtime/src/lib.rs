@@ -180,6 +180,8 @@ pub struct Selector {
     pub project_id: Option<String>,
     pub service_id: Option<String>,
     pub deployment_id: Option<String>,
+    /// One replica number (with a deployment: one instance).
+    pub replica: Option<u32>,
 }
 
 impl Selector {
@@ -195,6 +197,10 @@ impl Selector {
     }
     pub fn deployment(deployment_id: impl Into<String>) -> Self {
         Self { deployment_id: Some(deployment_id.into()), ..Self::default() }
+    }
+    /// One instance: replica `replica` of a deployment.
+    pub fn replica(deployment_id: impl Into<String>, replica: u32) -> Self {
+        Self { deployment_id: Some(deployment_id.into()), replica: Some(replica), ..Self::default() }
     }
 }
 

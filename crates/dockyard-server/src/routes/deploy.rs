@@ -753,9 +753,13 @@ async fn start_service(
     power(state, caller, context, service, PowerAction::Start).await
 }
 
-/// Restarts the service's instances in place (developers and up).
+/// Restarts the service's instances in place (developers and up). Several
+/// instances restart one at a time, each drained off the proxy first and back
+/// once healthy, so the service keeps answering; 409 `restart_unhealthy` when
+/// one does not come back healthy (the ones after it are left as they were).
 #[utoipa::path(post, path = "/api/v1/services/{service}/restart", tag = "deploy", params(("service" = String, Path)),
-    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 503, body = Problem)))]
 async fn restart_service(
     State(state): State<AppState>,
     caller: Caller,

@@ -859,8 +859,15 @@ impl Services {
             }
             PowerAction::Restart => {
                 self.store().set_service_desired_state(&service.id, DesiredState::Running).await?;
-                engine.runtime.restart(selector, engine.config.stop_grace).await.map_err(runtime_error)?;
-                self.wait_service_healthy(&service).await;
+                let instances = engine.runtime.list(selector.clone()).await.map_err(runtime_error)?;
+                if instances.len() > 1 {
+                    self.rolling_restart(engine, &service, &active.id, instances).await?;
+                } else {
+                    // One instance cannot be restarted without a gap (a redeploy of
+                    // the same image, `rollback` to the live deployment, has none).
+                    engine.runtime.restart(selector, engine.config.stop_grace).await.map_err(runtime_error)?;
+                    self.wait_service_healthy(&service).await;
+                }
             }
         }
         self.audit(
@@ -873,6 +880,74 @@ impl Services {
         self.refresh_routes().await;
         let service = self.store().get_service(&service.id).await?;
         Ok(self.view(service, &project))
+    }
+
+    /// Restarts the instances one at a time, so the others keep serving: each
+    /// one is taken off every replica's proxy and drained, restarted, and put
+    /// back once it passes its health check. One that does not pass it within
+    /// the health-check timeout stops the restart there (`restart_unhealthy`):
+    /// the instances after it keep running as they were.
+    async fn rolling_restart(
+        &self,
+        engine: &DeployEngine,
+        service: &Service,
+        deployment: &DeploymentId,
+        mut instances: Vec<dockyard_runtime::Instance>,
+    ) -> Result<(), ServiceError> {
+        instances.sort_by_key(|instance| instance.replica);
+        let health_timeout = Duration::from_secs(u64::from(service.health_check_timeout_secs));
+        // Past every step of one instance's turn, should this replica die mid-turn.
+        let cordon_for =
+            engine.config.drain_timeout + engine.config.stop_grace + health_timeout + Duration::from_secs(30);
+        for instance in instances {
+            let ids = [instance.id.clone()];
+            let serving = instance.state == dockyard_runtime::InstanceState::Running;
+            if let (true, Some(addr)) = (serving, instance.addr) {
+                let report =
+                    self.cordon_and_drain(engine, &ids, &[addr], cordon_for, engine.config.drain_timeout).await;
+                if !report.local || !report.busy.is_empty() {
+                    tracing::info!(service = %service.id, instance = %instance.name,
+                        "restart: requests were still in flight at the drain deadline");
+                }
+            }
+            let one = Selector::replica(deployment.as_str(), instance.replica);
+            let restarted = engine.runtime.restart(one.clone(), engine.config.stop_grace).await;
+            let healthy = match (&restarted, service.health_check_path.as_deref()) {
+                (Err(_), _) => false,
+                (Ok(_), None) => true,
+                (Ok(_), Some(path)) => {
+                    // Its address may change with the restart.
+                    let addr = engine.runtime.list(one).await.ok().and_then(|now| now.first().and_then(|i| i.addr));
+                    match addr {
+                        Some(addr) => dockyard_runtime::health::wait_healthy(
+                            addr,
+                            path,
+                            health_timeout,
+                            Duration::from_millis(200),
+                            dockyard_runtime::CancellationToken::new(),
+                        )
+                        .await
+                        .is_ok(),
+                        None => false,
+                    }
+                }
+            };
+            // Back on the proxies either way: a failing instance is then the
+            // health checks' to take out, as any other.
+            self.uncordon_everywhere(engine, &ids).await;
+            restarted.map_err(runtime_error)?;
+            if !healthy {
+                return Err(ServiceError::conflict(
+                    "restart_unhealthy",
+                    format!(
+                        "instance {} did not pass its health check within {} s of its restart; the instances after it were not restarted",
+                        instance.name,
+                        health_timeout.as_secs()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Waits (up to `deploy.drain_seconds`) until no proxy has a request in

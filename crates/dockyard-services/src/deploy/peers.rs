@@ -15,6 +15,11 @@
 //!   meanwhile, and removes the old instances once every replica it knows has
 //!   answered, has gone, or the deadline (plus a second for the answers to
 //!   travel) has passed.
+//! - Cordon: a rolling restart drains one instance that stays in the database's
+//!   view of the routes, so its drain request also names the instances to take
+//!   off every proxy (`cordon`, for at most `cordon_ms`). Once the instance is
+//!   back and healthy, `uncordon` puts it back everywhere; a lost `uncordon`
+//!   costs the cordon's period, after which it lifts by itself.
 //!
 //! The bus may lose messages: a lost request or answer costs at most the
 //! deadline, never a request (the answer only ever shortens the wait).
@@ -38,6 +43,8 @@ pub const REPLICAS_TOPIC: &str = "replicas";
 pub const DRAIN_TOPIC: &str = "drain";
 /// Drain answers: [`DrainAck`].
 pub const DRAIN_ACK_TOPIC: &str = "drain-ack";
+/// Cordons lifted: [`Uncordon`].
+pub const UNCORDON_TOPIC: &str = "uncordon";
 
 /// Gauge: the other replicas this one hears from.
 const REPLICAS_SEEN: &str = "deploy_replicas_seen";
@@ -131,6 +138,19 @@ struct DrainRequest {
     from: String,
     addrs: Vec<SocketAddr>,
     deadline_ms: u64,
+    /// Instances to take off the proxy before the drain (a rolling restart:
+    /// the routes still list them), for at most `cordon_ms`.
+    #[serde(default)]
+    cordon: Vec<String>,
+    #[serde(default)]
+    cordon_ms: u64,
+}
+
+/// "These instances are back: route to them again."
+#[derive(Debug, Serialize, Deserialize)]
+struct Uncordon {
+    from: String,
+    instances: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -162,6 +182,7 @@ impl Services {
         let bus = self.bus();
         let mut presence = bus.subscribe(REPLICAS_TOPIC);
         let mut drains = bus.subscribe(DRAIN_TOPIC);
+        let mut uncordons = bus.subscribe(UNCORDON_TOPIC);
         let announce = |state: PresenceState| {
             bus.publish(REPLICAS_TOPIC, json!(Presence { replica: engine.peers.me().to_owned(), state }));
         };
@@ -218,6 +239,20 @@ impl Services {
                     Err(Missed::Lagged(_)) => {}
                     Err(Missed::Closed) => return,
                 },
+                message = uncordons.recv() => match message {
+                    Ok(message) => {
+                        let Ok(uncordon) = serde_json::from_value::<Uncordon>(message.payload) else { continue };
+                        if uncordon.from == engine.peers.me() {
+                            continue;
+                        }
+                        engine.health.uncordon(&uncordon.instances);
+                        let services = self.clone();
+                        tokio::spawn(async move { services.rebuild_routes().await });
+                    }
+                    // A lost one costs the cordon's period, after which it lifts by itself.
+                    Err(Missed::Lagged(_)) => {}
+                    Err(Missed::Closed) => return,
+                },
             }
         }
     }
@@ -226,6 +261,9 @@ impl Services {
     /// instances), then wait for this proxy's requests on them, then answer.
     async fn answer_drain(&self, request: DrainRequest) {
         let Some(engine) = self.inner.deploy.get() else { return };
+        if !request.cordon.is_empty() {
+            engine.health.cordon(&request.cordon, Duration::from_millis(request.cordon_ms.min(MAX_DEADLINE_MS)));
+        }
         self.rebuild_routes().await;
         let deadline = Duration::from_millis(request.deadline_ms.min(MAX_DEADLINE_MS));
         let drained = engine.routes.drain(&request.addrs, deadline).await;
@@ -242,6 +280,41 @@ impl Services {
         addrs: &[SocketAddr],
         deadline: Duration,
     ) -> DrainReport {
+        self.drain_on_every_proxy(engine, addrs, &[], Duration::ZERO, deadline).await
+    }
+
+    /// Takes `instances` off every replica's proxy (for at most `cordon_for`,
+    /// or until [`Self::uncordon_everywhere`]), then drains `addrs`, their
+    /// addresses, as [`Self::drain_everywhere`] does.
+    pub(crate) async fn cordon_and_drain(
+        &self,
+        engine: &DeployEngine,
+        instances: &[String],
+        addrs: &[SocketAddr],
+        cordon_for: Duration,
+        deadline: Duration,
+    ) -> DrainReport {
+        engine.health.cordon(instances, cordon_for);
+        self.rebuild_routes().await;
+        self.drain_on_every_proxy(engine, addrs, instances, cordon_for, deadline).await
+    }
+
+    /// Puts cordoned `instances` back on every replica's proxy.
+    pub(crate) async fn uncordon_everywhere(&self, engine: &DeployEngine, instances: &[String]) {
+        engine.health.uncordon(instances);
+        self.rebuild_routes().await;
+        let uncordon = Uncordon { from: engine.peers.me().to_owned(), instances: instances.to_vec() };
+        self.bus().publish(UNCORDON_TOPIC, json!(uncordon));
+    }
+
+    async fn drain_on_every_proxy(
+        &self,
+        engine: &DeployEngine,
+        addrs: &[SocketAddr],
+        cordon: &[String],
+        cordon_for: Duration,
+        deadline: Duration,
+    ) -> DrainReport {
         let mut waiting = engine.peers.live(Instant::now());
         if waiting.is_empty() || addrs.is_empty() {
             let local = engine.routes.drain(addrs, deadline).await;
@@ -256,6 +329,8 @@ impl Services {
             from: engine.peers.me().to_owned(),
             addrs: addrs.to_vec(),
             deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            cordon: cordon.to_vec(),
+            cordon_ms: u64::try_from(cordon_for.as_millis()).unwrap_or(u64::MAX),
         };
         bus.publish(DRAIN_TOPIC, json!(request));
         let remote = async {
@@ -334,11 +409,24 @@ mod tests {
             from: "a".into(),
             addrs: vec!["172.18.0.5:8080".parse().expect("addr")],
             deadline_ms: 10_000,
+            cordon: vec!["c1".into()],
+            cordon_ms: 60_000,
         };
         let wire = json!(request);
-        assert_eq!(wire, json!({ "id": "d1", "from": "a", "addrs": ["172.18.0.5:8080"], "deadline_ms": 10_000 }));
+        assert_eq!(
+            wire,
+            json!({ "id": "d1", "from": "a", "addrs": ["172.18.0.5:8080"], "deadline_ms": 10_000,
+                "cordon": ["c1"], "cordon_ms": 60_000 })
+        );
         let back: DrainRequest = serde_json::from_value(wire).expect("round trip");
-        assert_eq!(back.addrs, request.addrs);
+        assert_eq!((back.addrs, back.cordon, back.cordon_ms), (request.addrs, request.cordon, 60_000));
+        // From a replica that does not know cordons yet: a plain drain.
+        let older: DrainRequest =
+            serde_json::from_value(json!({ "id": "d2", "from": "b", "addrs": [], "deadline_ms": 5 }))
+                .expect("older shape");
+        assert!(older.cordon.is_empty() && older.cordon_ms == 0);
+        let uncordon = json!(Uncordon { from: "a".into(), instances: vec!["c1".into()] });
+        assert_eq!(uncordon, json!({ "from": "a", "instances": ["c1"] }));
         let presence = json!(Presence { replica: "a".into(), state: PresenceState::Hello });
         assert_eq!(presence, json!({ "replica": "a", "state": "hello" }));
     }

@@ -77,10 +77,14 @@ impl RouteSync {
     }
 }
 
-/// Health after go-live, per instance (engine id).
+/// Health after go-live, per instance (engine id), and the instances taken
+/// off the proxy on purpose.
 #[derive(Default)]
 pub(crate) struct HealthBook {
     instances: Mutex<HashMap<String, Probed>>,
+    /// Cordoned instances (a rolling restart), until when: lifted when the
+    /// restart is done, and by itself should that word never come.
+    cordoned: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -98,7 +102,33 @@ enum Change {
 
 impl HealthBook {
     fn is_out(&self, instance: &str) -> bool {
-        self.lock().get(instance).is_some_and(|probed| probed.out)
+        self.lock().get(instance).is_some_and(|probed| probed.out) || self.is_cordoned(instance)
+    }
+
+    fn is_cordoned(&self, instance: &str) -> bool {
+        let now = std::time::Instant::now();
+        self.cordons().get(instance).is_some_and(|until| *until > now)
+    }
+
+    /// Takes `instances` off this replica's proxy (at its next route rebuild) for at most `period`.
+    pub(crate) fn cordon(&self, instances: &[String], period: Duration) {
+        let until = std::time::Instant::now() + period;
+        let mut cordoned = self.cordons();
+        for instance in instances {
+            cordoned.insert(instance.clone(), until);
+        }
+    }
+
+    /// Puts cordoned `instances` back (at the next route rebuild).
+    pub(crate) fn uncordon(&self, instances: &[String]) {
+        let mut cordoned = self.cordons();
+        for instance in instances {
+            cordoned.remove(instance);
+        }
+    }
+
+    fn cordons(&self) -> std::sync::MutexGuard<'_, HashMap<String, std::time::Instant>> {
+        self.cordoned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn record(&self, instance: &str, healthy: bool, threshold: u32) -> Option<Change> {
@@ -119,6 +149,8 @@ impl HealthBook {
     /// Forgets instances that are gone.
     fn retain(&self, live: &HashSet<&str>) {
         self.lock().retain(|instance, _| live.contains(instance.as_str()));
+        let now = std::time::Instant::now();
+        self.cordons().retain(|instance, until| *until > now && live.contains(instance.as_str()));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Probed>> {

@@ -750,6 +750,191 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     assert_eq!(via_proxy(&deploy_app.app, &host, "/").await, (200, "v3\n".to_owned()));
 }
 
+/// A restart of a service with several instances restarts them one at a
+/// time, each taken off the proxy and drained first and put back once
+/// healthy: no request fails under load, and every instance restarted in
+/// place. An instance that comes back unhealthy stops the restart there.
+#[tokio::test]
+async fn restarting_several_instances_rolls_without_a_failed_request() {
+    if !engine_available("restarting_several_instances_rolls_without_a_failed_request") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "1")]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "Rolling").await;
+    // Healthy unless /tmp/unhealthy-after-restart exists when it starts.
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\n\
+CMD [\"sh\", \"-c\", \"mkdir -p /www && echo up > /www/index.html && rm -f /www/health && \
+if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec httpd -f -p 8080 -h /www\"]\n",
+    )
+    .await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2,
+            "health_check_timeout_secs": 5 }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let host = service["host"].as_str().expect("host").to_owned();
+    let deployment = deploy(admin, &service_id).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
+    let mut containers = deploy_app.containers();
+    containers.sort();
+    assert_eq!(containers.len(), 2, "two instances: {containers:?}");
+    let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
+    let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, served) = (stop.clone(), served.clone());
+        let (base, host) = (app.proxy_base.clone(), host.clone());
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::Acquire) {
+                match client.get(format!("{base}/")).header("host", &host).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        served.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Ok(response) => errors.push(format!("status {}", response.status())),
+                    Err(error) => errors.push(error.to_string()),
+                }
+            }
+            errors
+        }));
+    }
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    let mut errors = Vec::new();
+    for task in load {
+        errors.extend(task.await.expect("load task"));
+    }
+    let total = served.load(Ordering::Acquire);
+    assert!(errors.is_empty(), "failed requests during the restart ({total} served): {errors:?}");
+    assert!(total > 20, "the load generator made only {total} requests");
+    let mut now = deploy_app.containers();
+    now.sort();
+    assert_eq!(now, containers, "restarted in place, the same containers");
+    for (id, earlier) in containers.iter().zip(&before) {
+        assert_ne!(&started_at(id), earlier, "{id} was restarted");
+    }
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "up\n".to_owned()));
+
+    // Both would come back unhealthy: the first one stops the restart, the second is left running as it was.
+    let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
+    for id in &containers {
+        docker(&["exec", id, "touch", "/tmp/unhealthy-after-restart"]);
+    }
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert_eq!(reply.code(), "restart_unhealthy");
+    let restarted: Vec<bool> = containers.iter().zip(&before).map(|(id, earlier)| &started_at(id) != earlier).collect();
+    assert_eq!(restarted.iter().filter(|restarted| **restarted).count(), 1, "one instance restarted: {restarted:?}");
+    // The other one still serves.
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "up\n".to_owned()));
+}
+
+/// With several Dockyard replicas, a rolling restart takes each instance off
+/// every replica's proxy before it restarts: POSTs (which no proxy retries on
+/// another instance) through a replica that did not run the restart all
+/// succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_takes_instances_off_other_replicas_proxies() {
+    let name = "a_rolling_restart_takes_instances_off_other_replicas_proxies";
+    if !matches!(crate::support::backend(), crate::support::Backend::Postgres { .. }) {
+        eprintln!("skipping {name}: replicas share a PostgreSQL database, and this run is on SQLite");
+        return;
+    }
+    if !engine_available(name) {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "1")]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Cordons").await;
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\n\
+RUN mkdir -p /www/cgi-bin && echo ok > /www/health\n\
+COPY ok /www/cgi-bin/ok\n\
+RUN chmod +x /www/cgi-bin/ok\n\
+CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+    )
+    .await;
+    write(admin, &project, "ok", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho ok\n").await;
+    let service = create_service(
+        admin,
+        &project,
+        json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2 }),
+    )
+    .await;
+    let service_id = service["id"].as_str().expect("id").to_owned();
+    let host = service["host"].as_str().expect("host").to_owned();
+    let deployment = deploy(admin, &service_id).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
+
+    // A second replica on the same database that runs no jobs: it only serves.
+    let replica = deploy_app.app.replica(&[("DOCKYARD_JOBS__WORKERS", "0")]).await;
+    let post = |base: String, host: String| async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        match client.post(format!("{base}/cgi-bin/ok")).header("host", &host).body("x").send().await {
+            Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+            Err(error) => (0, error.to_string()),
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while post(replica.proxy_base.clone(), host.clone()).await != (200, "ok\n".to_owned()) {
+        assert!(tokio::time::Instant::now() < deadline, "the second replica never served the service");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, served, post) = (stop.clone(), served.clone(), post);
+        let (base, host) = (replica.proxy_base.clone(), host.clone());
+        load.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::Acquire) {
+                match post(base.clone(), host.clone()).await {
+                    (200, body) if body == "ok\n" => {
+                        served.fetch_add(1, Ordering::AcqRel);
+                    }
+                    other => errors.push(format!("{other:?}")),
+                }
+            }
+            errors
+        }));
+    }
+    // Through the first replica, which runs the restart.
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    let mut errors = Vec::new();
+    for task in load {
+        errors.extend(task.await.expect("load task"));
+    }
+    let total = served.load(Ordering::Acquire);
+    assert!(errors.is_empty(), "failed POSTs through the other replica ({total} served): {errors:?}");
+    assert!(total > 20, "the load generator made only {total} requests");
+}
+
 /// Stopping a service drains it like a redeploy: new requests get the
 /// "stopped" page at once, a request in flight finishes on the instance, and
 /// only then is the instance stopped.
