@@ -423,4 +423,23 @@ mod tests {
         book.retain(&HashSet::from(["a"]));
         assert!(!book.is_out("b"));
     }
+
+    #[test]
+    fn a_cordon_holds_until_lifted_or_its_period_ends_and_a_health_pass_does_not_lift_it() {
+        let book = HealthBook::default();
+        let (a, b) = (vec!["a".to_owned()], vec!["b".to_owned()]);
+        book.cordon(&a, Duration::from_secs(60));
+        assert!(book.is_out("a"));
+        assert_eq!(book.record("a", true, 2), None, "healthy, still cordoned");
+        assert!(book.is_out("a"));
+        book.uncordon(&a);
+        assert!(!book.is_out("a"));
+        // A cordon whose period has passed (its setter never lifted it) is over.
+        book.cordon(&b, Duration::ZERO);
+        assert!(!book.is_out("b"));
+        book.cordon(&a, Duration::from_secs(60));
+        book.retain(&HashSet::from(["b"]));
+        assert!(!book.is_out("a"), "a gone instance's cordon is forgotten");
+        assert!(book.cordons().is_empty(), "{:?}", book.cordons().keys().collect::<Vec<_>>());
+    }
 }
