@@ -750,6 +750,54 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     assert_eq!(via_proxy(&deploy_app.app, &host, "/").await, (200, "v3\n".to_owned()));
 }
 
+/// Restarts the service (through `admin`'s replica) while four clients keep
+/// sending the request `make` builds; answers how many answered 200 with
+/// `want`, and what the others got.
+async fn restart_under_load(
+    admin: &Client,
+    service_id: &str,
+    host: &str,
+    want: &str,
+    make: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Clone + Send + 'static,
+) -> (usize, Vec<String>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, make, host, want) = (stop.clone(), make.clone(), host.to_owned(), want.to_owned());
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+            let (mut served, mut errors) = (0, Vec::new());
+            while !stop.load(Ordering::Acquire) {
+                match make(&client, &host).send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let body = response.text().await.unwrap_or_default();
+                        if status == 200 && body == want {
+                            served += 1;
+                        } else {
+                            errors.push(format!("{status} {}", body.chars().take(120).collect::<String>()));
+                        }
+                    }
+                    Err(error) => errors.push(error.to_string()),
+                }
+            }
+            (served, errors)
+        }));
+    }
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // A moment past the last instance's return.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    let (mut served, mut errors) = (0, Vec::new());
+    for task in load {
+        let (task_served, task_errors) = task.await.expect("load task");
+        served += task_served;
+        errors.extend(task_errors);
+    }
+    (served, errors)
+}
+
 /// A restart of a service with several instances restarts them one at a
 /// time, each taken off the proxy and drained first and put back once
 /// healthy: no request fails under load, and every instance restarted in
@@ -791,36 +839,11 @@ if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec
     let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
     let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicUsize::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, served) = (stop.clone(), served.clone());
-        let (base, host) = (app.proxy_base.clone(), host.clone());
-        load.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-            let mut errors = Vec::new();
-            while !stop.load(Ordering::Acquire) {
-                match client.get(format!("{base}/")).header("host", &host).send().await {
-                    Ok(response) if response.status() == 200 => {
-                        served.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Ok(response) => errors.push(format!("status {}", response.status())),
-                    Err(error) => errors.push(error.to_string()),
-                }
-            }
-            errors
-        }));
-    }
-    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Release);
-    let mut errors = Vec::new();
-    for task in load {
-        errors.extend(task.await.expect("load task"));
-    }
-    let total = served.load(Ordering::Acquire);
+    let (base, path) = (app.proxy_base.clone(), "/");
+    let (total, errors) = restart_under_load(admin, &service_id, &host, "up\n", move |client, host| {
+        client.get(format!("{base}{path}")).header("host", host)
+    })
+    .await;
     assert!(errors.is_empty(), "failed requests during the restart ({total} served): {errors:?}");
     assert!(total > 20, "the load generator made only {total} requests");
     let mut now = deploy_app.containers();
@@ -902,35 +925,12 @@ CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicUsize::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, served, post) = (stop.clone(), served.clone(), post);
-        let (base, host) = (replica.proxy_base.clone(), host.clone());
-        load.push(tokio::spawn(async move {
-            let mut errors = Vec::new();
-            while !stop.load(Ordering::Acquire) {
-                match post(base.clone(), host.clone()).await {
-                    (200, body) if body == "ok\n" => {
-                        served.fetch_add(1, Ordering::AcqRel);
-                    }
-                    other => errors.push(format!("{other:?}")),
-                }
-            }
-            errors
-        }));
-    }
-    // Through the first replica, which runs the restart.
-    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Release);
-    let mut errors = Vec::new();
-    for task in load {
-        errors.extend(task.await.expect("load task"));
-    }
-    let total = served.load(Ordering::Acquire);
+    // Through the second replica; the first (admin's) runs the restart.
+    let base = replica.proxy_base.clone();
+    let (total, errors) = restart_under_load(admin, &service_id, &host, "ok\n", move |client, host| {
+        client.post(format!("{base}/cgi-bin/ok")).header("host", host).body("x")
+    })
+    .await;
     assert!(errors.is_empty(), "failed POSTs through the other replica ({total} served): {errors:?}");
     assert!(total > 20, "the load generator made only {total} requests");
 }
