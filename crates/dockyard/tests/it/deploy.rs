@@ -143,6 +143,16 @@ async fn web_service(client: &Client, project: &str) -> (String, String, String)
     (text("id"), text("host"), text("url"))
 }
 
+/// Creates a service from `body` and deploys it; answers its id and host once it is live.
+async fn live_service(admin: &Client, project: &str, body: Value) -> (String, String) {
+    let service = create_service(admin, project, body).await;
+    let text = |key: &str| service[key].as_str().unwrap_or_else(|| panic!("{key}: {service}")).to_owned();
+    let deployment = deploy(admin, &text("id")).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
+    (text("id"), text("host"))
+}
+
 async fn deploy(client: &Client, service: &str) -> String {
     let reply = client.post(&format!("/api/v1/services/{service}/deployments"), &json!({})).await;
     assert_eq!(reply.status, 202, "deploy: {}", reply.body);
@@ -552,17 +562,12 @@ async fn health_checks_after_go_live_take_instances_out_and_back() {
 CMD [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && echo ok > /www/health && exec httpd -f -p 8080 -h /www\"]\n",
     )
     .await;
-    let service = create_service(
+    let (_, host) = live_service(
         admin,
         &project,
         json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2 }),
     )
     .await;
-    let service_id = service["id"].as_str().expect("id").to_owned();
-    let host = service["host"].as_str().expect("host").to_owned();
-    let deployment = deploy(admin, &service_id).await;
-    let done = settle(admin, &deployment).await;
-    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
 
     // Which hostnames answer through the proxy over a few requests (a 503 counts as "503").
     let answers = |count: usize| {
@@ -649,6 +654,16 @@ async fn hold(replica: &TestApp, host: &str, container: &str) -> tokio::task::Jo
     held
 }
 
+/// Whether a test of several Dockyard replicas can run: they share a
+/// PostgreSQL database (on SQLite the test is skipped, saying so) and an engine.
+fn replicas_available(name: &str) -> bool {
+    if !matches!(crate::support::backend(), crate::support::Backend::Postgres { .. }) {
+        eprintln!("skipping {name}: replicas share a PostgreSQL database, and this run is on SQLite");
+        return false;
+    }
+    engine_available(name)
+}
+
 /// A redeploy drains the old instances on every replica's proxy: a request in
 /// flight through another replica (one that runs no jobs) finishes on the old
 /// version before the deploying replica removes it; a replica that died is
@@ -656,11 +671,7 @@ async fn hold(replica: &TestApp, host: &str, container: &str) -> tokio::task::Jo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     let name = "a_redeploy_drains_requests_in_flight_on_other_replicas";
-    if !matches!(crate::support::backend(), crate::support::Backend::Postgres { .. }) {
-        eprintln!("skipping {name}: replicas share a PostgreSQL database, and this run is on SQLite");
-        return;
-    }
-    if !engine_available(name) {
+    if !replicas_available(name) {
         return;
     }
     base_images(&["busybox"]);
@@ -821,18 +832,13 @@ CMD [\"sh\", \"-c\", \"mkdir -p /www && echo up > /www/index.html && rm -f /www/
 if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec httpd -f -p 8080 -h /www\"]\n",
     )
     .await;
-    let service = create_service(
+    let (service_id, host) = live_service(
         admin,
         &project,
         json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2,
             "health_check_timeout_secs": 5 }),
     )
     .await;
-    let service_id = service["id"].as_str().expect("id").to_owned();
-    let host = service["host"].as_str().expect("host").to_owned();
-    let deployment = deploy(admin, &service_id).await;
-    let done = settle(admin, &deployment).await;
-    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
     let mut containers = deploy_app.containers();
     containers.sort();
     assert_eq!(containers.len(), 2, "two instances: {containers:?}");
@@ -875,11 +881,7 @@ if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_takes_instances_off_other_replicas_proxies() {
     let name = "a_rolling_restart_takes_instances_off_other_replicas_proxies";
-    if !matches!(crate::support::backend(), crate::support::Backend::Postgres { .. }) {
-        eprintln!("skipping {name}: replicas share a PostgreSQL database, and this run is on SQLite");
-        return;
-    }
-    if !engine_available(name) {
+    if !replicas_available(name) {
         return;
     }
     base_images(&["busybox"]);
@@ -898,17 +900,12 @@ CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
     )
     .await;
     write(admin, &project, "ok", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho ok\n").await;
-    let service = create_service(
+    let (service_id, host) = live_service(
         admin,
         &project,
         json!({ "name": "web", "port": 8080, "health_check_path": "/health", "replicas": 2 }),
     )
     .await;
-    let service_id = service["id"].as_str().expect("id").to_owned();
-    let host = service["host"].as_str().expect("host").to_owned();
-    let deployment = deploy(admin, &service_id).await;
-    let done = settle(admin, &deployment).await;
-    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &deployment).await);
 
     // A second replica on the same database that runs no jobs: it only serves.
     let replica = deploy_app.app.replica(&[("DOCKYARD_JOBS__WORKERS", "0")]).await;
