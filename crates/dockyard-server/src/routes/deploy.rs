@@ -729,9 +729,11 @@ async fn power(
 }
 
 /// Stops the service: new requests get the proxy's 503 `service_stopped` at once, and the
-/// instances stop once the requests in flight on them are done (developers and up).
+/// instances stop once the requests in flight on them are done (developers and up). 409
+/// `service_busy` while another stop, start or restart of it is under way.
 #[utoipa::path(post, path = "/api/v1/services/{service}/stop", tag = "deploy", params(("service" = String, Path)),
-    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 503, body = Problem)))]
 async fn stop_service(
     State(state): State<AppState>,
     caller: Caller,
@@ -743,7 +745,8 @@ async fn stop_service(
 
 /// Starts the service's stopped instances (developers and up).
 #[utoipa::path(post, path = "/api/v1/services/{service}/start", tag = "deploy", params(("service" = String, Path)),
-    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 503, body = Problem)))]
 async fn start_service(
     State(state): State<AppState>,
     caller: Caller,

@@ -124,9 +124,33 @@ pub struct DeployEngine {
     pub(crate) routes_lock: tokio::sync::Mutex<()>,
     /// This replica's id and the other replicas sharing the database (see `peers`).
     pub(crate) peers: peers::Peers,
+    /// Services with a stop, start or restart under way on this replica.
+    powering: std::sync::Mutex<std::collections::HashSet<ServiceId>>,
+}
+
+/// Marks a service's stop, start or restart as under way until dropped.
+struct Powering<'a> {
+    engine: &'a DeployEngine,
+    service: ServiceId,
+}
+
+impl Drop for Powering<'_> {
+    fn drop(&mut self) {
+        self.engine.powering_set().remove(&self.service);
+    }
 }
 
 impl DeployEngine {
+    /// `None` while another stop, start or restart of the service runs here:
+    /// two at once could take every instance off the proxy together.
+    fn start_powering(&self, service: &ServiceId) -> Option<Powering<'_>> {
+        self.powering_set().insert(service.clone()).then(|| Powering { engine: self, service: service.clone() })
+    }
+
+    fn powering_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<ServiceId>> {
+        self.powering.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn new(runtime: Arc<dyn Runtime>, routes: RouteTable, config: DeployConfig) -> Self {
         Self {
             runtime,
@@ -135,6 +159,7 @@ impl DeployEngine {
             health: routing::HealthBook::default(),
             routes_lock: tokio::sync::Mutex::new(()),
             peers: peers::Peers::new(),
+            powering: std::sync::Mutex::default(),
         }
     }
 }
@@ -838,6 +863,9 @@ impl Services {
     ) -> Result<ServiceView, ServiceError> {
         let (service, project, _grant) = self.service_for(actor, id, Action::Deploy).await?;
         let engine = self.deploy_engine()?;
+        let _powering = engine.start_powering(&service.id).ok_or_else(|| {
+            ServiceError::conflict("service_busy", "a stop, start or restart of this service is still under way")
+        })?;
         // Only the live deployment's instances: older ones may be draining or on their way out.
         let active = self.active_deployment(&service.id).await?.ok_or_else(|| {
             ServiceError::conflict("service_not_deployed", "the service has no live deployment; deploy it first")

@@ -977,6 +977,9 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
     // The stop waits for the drain: the instance runs until the request is done.
     assert!(running(), "the instance was stopped with a request in flight");
     assert!(!stop.is_finished(), "the stop answered before the request in flight was done");
+    // Meanwhile another stop, start or restart of the service is refused.
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!((reply.status, reply.code()), (409, "service_busy"), "{}", reply.body);
     docker(&["exec", &instance, "touch", "/tmp/release"]);
     assert_eq!(held.await.expect("the held request"), (200, "v1\n".to_owned()), "the request in flight finished");
     let reply = stop.await.expect("the stop request");
