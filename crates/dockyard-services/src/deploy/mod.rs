@@ -912,9 +912,10 @@ impl Services {
 
     /// Restarts the instances one at a time, so the others keep serving: each
     /// one is taken off every replica's proxy and drained, restarted, and put
-    /// back once it passes its health check. One that does not pass it within
-    /// the health-check timeout stops the restart there (`restart_unhealthy`):
-    /// the instances after it keep running as they were.
+    /// back once it passes its health check (without a health path: once it
+    /// still runs after a moment, as a deploy checks). One that does not pass
+    /// within the health-check timeout stops the restart there
+    /// (`restart_unhealthy`): the instances after it keep running as they were.
     async fn rolling_restart(
         &self,
         engine: &DeployEngine,
@@ -942,7 +943,12 @@ impl Services {
             let restarted = engine.runtime.restart(one.clone(), engine.config.stop_grace).await;
             let healthy = match (&restarted, service.health_check_path.as_deref()) {
                 (Err(_), _) => false,
-                (Ok(_), None) => true,
+                // As a deploy without a health path: still running after a moment.
+                (Ok(_), None) => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let now = engine.runtime.list(one).await.unwrap_or_default();
+                    now.first().is_some_and(|i| i.state == dockyard_runtime::InstanceState::Running)
+                }
                 (Ok(_), Some(path)) => {
                     // Its address may change with the restart.
                     let addr = engine.runtime.list(one).await.ok().and_then(|now| now.first().and_then(|i| i.addr));
@@ -968,7 +974,7 @@ impl Services {
                 return Err(ServiceError::conflict(
                     "restart_unhealthy",
                     format!(
-                        "instance {} did not pass its health check within {} s of its restart; the instances after it were not restarted",
+                        "instance {} did not come back healthy within {} s of its restart; the instances after it were not restarted",
                         instance.name,
                         health_timeout.as_secs()
                     ),

@@ -874,6 +874,38 @@ if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec
     assert_eq!(via_proxy(app, &host, "/").await, (200, "up\n".to_owned()));
 }
 
+/// Without a health path, a restarted instance must still run after a
+/// moment, as in a deploy: one that exits at once stops the rolling restart.
+#[tokio::test]
+async fn a_rolling_restart_without_a_health_path_stops_at_an_instance_that_exits() {
+    if !engine_available("a_rolling_restart_without_a_health_path_stops_at_an_instance_that_exits") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "1")]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Exits").await;
+    // Exits at once when it starts again.
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\n\
+CMD [\"sh\", \"-c\", \"if [ -e /tmp/started ]; then exit 3; fi; touch /tmp/started; mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 8080 -h /www\"]\n",
+    )
+    .await;
+    let (service_id, _) = live_service(admin, &project, json!({ "name": "web", "port": 8080, "replicas": 2 })).await;
+    let containers = deploy_app.containers();
+    assert_eq!(containers.len(), 2, "two instances: {containers:?}");
+    let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
+    let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+    assert_eq!((reply.status, reply.code()), (409, "restart_unhealthy"), "{}", reply.body);
+    // The first one exits (the engine's restart policy may start it again); the second was left alone.
+    let restarted: Vec<bool> = containers.iter().zip(&before).map(|(id, earlier)| &started_at(id) != earlier).collect();
+    assert_eq!(restarted.iter().filter(|restarted| **restarted).count(), 1, "one instance restarted: {restarted:?}");
+}
+
 /// With several Dockyard replicas, a rolling restart takes each instance off
 /// every replica's proxy before it restarts: POSTs (which no proxy retries on
 /// another instance) through a replica that did not run the restart all
