@@ -129,24 +129,27 @@ pub struct DeployEngine {
 }
 
 /// Marks a service's stop, start or restart as under way until dropped.
-struct Powering<'a> {
-    engine: &'a DeployEngine,
+struct Powering {
+    engine: Arc<DeployEngine>,
     service: ServiceId,
 }
 
-impl Drop for Powering<'_> {
+impl Powering {
+    /// `None` while another stop, start or restart of the service runs on
+    /// this replica: two at once could take every instance off the proxy together.
+    fn start(engine: &Arc<DeployEngine>, service: &ServiceId) -> Option<Self> {
+        let inserted = engine.powering_set().insert(service.clone());
+        inserted.then(|| Self { engine: Arc::clone(engine), service: service.clone() })
+    }
+}
+
+impl Drop for Powering {
     fn drop(&mut self) {
         self.engine.powering_set().remove(&self.service);
     }
 }
 
 impl DeployEngine {
-    /// `None` while another stop, start or restart of the service runs here:
-    /// two at once could take every instance off the proxy together.
-    fn start_powering(&self, service: &ServiceId) -> Option<Powering<'_>> {
-        self.powering_set().insert(service.clone()).then(|| Powering { engine: self, service: service.clone() })
-    }
-
     fn powering_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<ServiceId>> {
         self.powering.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -853,7 +856,10 @@ impl Services {
         Ok(self.store().get_deployment(&deployment.id).await?)
     }
 
-    /// Stops, starts or restarts a service's running deployment.
+    /// Stops, starts or restarts a service's running deployment. The action
+    /// runs to its end even if the caller goes away meanwhile: a stop or a
+    /// rolling restart cut off halfway would leave instances running off the
+    /// proxy, or cordoned until their cordon runs out.
     pub async fn service_power(
         &self,
         actor: &Actor,
@@ -862,10 +868,28 @@ impl Services {
         context: &RequestContext,
     ) -> Result<ServiceView, ServiceError> {
         let (service, project, _grant) = self.service_for(actor, id, Action::Deploy).await?;
-        let engine = self.deploy_engine()?;
-        let _powering = engine.start_powering(&service.id).ok_or_else(|| {
+        let engine = Arc::clone(self.deploy_engine()?);
+        let powering = Powering::start(&engine, &service.id).ok_or_else(|| {
             ServiceError::conflict("service_busy", "a stop, start or restart of this service is still under way")
         })?;
+        let (services, actor, context) = (self.clone(), actor.clone(), context.clone());
+        tokio::spawn(async move {
+            let _powering = powering;
+            services.power(&engine, &actor, service, project, action, &context).await
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("the {action:?} task failed: {error}")))?
+    }
+
+    async fn power(
+        &self,
+        engine: &DeployEngine,
+        actor: &Actor,
+        service: Service,
+        project: Project,
+        action: PowerAction,
+        context: &RequestContext,
+    ) -> Result<ServiceView, ServiceError> {
         // Only the live deployment's instances: older ones may be draining or on their way out.
         let active = self.active_deployment(&service.id).await?.ok_or_else(|| {
             ServiceError::conflict("service_not_deployed", "the service has no live deployment; deploy it first")

@@ -1018,6 +1018,31 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json["desired_state"], "stopped", "{}", reply.body);
     assert!(!running(), "the instance runs on after the stop");
+
+    // A stop whose caller goes away during the drain still runs to its end.
+    let reply = admin.post(&format!("/api/v1/services/{service_id}/start"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(running(), "started again");
+    docker(&["exec", &instance, "rm", "-f", "/tmp/release"]);
+    let held = hold(app, &host, &instance).await;
+    let stop = {
+        let (admin, service_id) = (admin.clone(), service_id.clone());
+        tokio::spawn(async move { admin.post(&format!("/api/v1/services/{service_id}/stop"), &json!({})).await })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while via_proxy(app, &host, "/").await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "the second stop never took the route");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.abort();
+    let _ = stop.await;
+    docker(&["exec", &instance, "touch", "/tmp/release"]);
+    assert_eq!(held.await.expect("the held request"), (200, "v1\n".to_owned()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while running() {
+        assert!(tokio::time::Instant::now() < deadline, "the stop ended with its caller: the instance runs on");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn build_running(marker: &str) -> bool {
