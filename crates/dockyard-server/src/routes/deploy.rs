@@ -679,7 +679,8 @@ async fn service_logs(
     let stream = stream.take_until(state.stopped());
     if wants_event_stream(&headers) {
         // An engine error mid-stream (one instance's log broke off) is a
-        // `log_error` event (`error` is EventSource's own connection event); the stream goes on with the other instances.
+        // `log_error` event (`error` is EventSource's own connection event);
+        // the stream goes on with the other instances.
         let events = stream.map(move |item| {
             let event = match item {
                 Ok(line) => Event::default().event("log").data(
