@@ -361,23 +361,16 @@ async fn wait_healthy(
             }
         }
         None => {
-            // No HTTP check: the instances must stay up for a short while.
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            // No HTTP check: the instances must stay up for a short while, each in one run.
+            let checks = instances.iter().map(|instance| {
+                let one = Selector::replica(instance.deployment_id.as_str(), instance.replica);
+                super::stays_up(engine.runtime.as_ref(), one, super::NO_HEALTH_PATH_SETTLE)
+            });
+            let up = tokio::select! {
+                up = futures_util::future::join_all(checks) => up,
                 () = cancel.cancelled() => return Err(Stop::Cancelled),
-            }
-            let ids: Vec<&str> = instances.iter().map(|instance| instance.id.as_str()).collect();
-            let current = engine
-                .runtime
-                .list(Selector::deployment(instances.first().map(|i| i.deployment_id.as_str()).unwrap_or_default()))
-                .await
-                .map_err(engine_stop)?;
-            let running = current
-                .iter()
-                .filter(|instance| ids.contains(&instance.id.as_str()))
-                .filter(|instance| instance.state == dockyard_runtime::InstanceState::Running)
-                .count();
-            if running == instances.len() {
+            };
+            if up.iter().all(|up| *up) {
                 log.system("running (no health-check path set)");
                 Ok(())
             } else {

@@ -128,6 +128,27 @@ pub struct DeployEngine {
     powering: std::sync::Mutex<std::collections::HashSet<ServiceId>>,
 }
 
+/// How long an instance of a service without a health-check path must stay up
+/// after it starts to count as started (a deploy, a restart).
+pub(crate) const NO_HEALTH_PATH_SETTLE: Duration = Duration::from_secs(2);
+
+/// Whether the one instance `selector` picks is running and still runs
+/// `settle` later in the same run: a process that exited and was started
+/// again by the engine's restart policy (deploys use `unless-stopped`) has a
+/// new start time, so a crash loop never counts as up.
+pub(crate) async fn stays_up(runtime: &dyn Runtime, selector: Selector, settle: Duration) -> bool {
+    let run = |instances: Vec<dockyard_runtime::Instance>| {
+        instances
+            .into_iter()
+            .next()
+            .filter(|instance| instance.state == dockyard_runtime::InstanceState::Running)
+            .and_then(|instance| instance.started_at)
+    };
+    let Some(began) = run(runtime.list(selector.clone()).await.unwrap_or_default()) else { return false };
+    tokio::time::sleep(settle).await;
+    run(runtime.list(selector).await.unwrap_or_default()) == Some(began)
+}
+
 /// Marks a service's stop, start or restart as under way until dropped.
 struct Powering {
     engine: Arc<DeployEngine>,
@@ -967,12 +988,8 @@ impl Services {
             let restarted = engine.runtime.restart(one.clone(), engine.config.stop_grace).await;
             let healthy = match (&restarted, service.health_check_path.as_deref()) {
                 (Err(_), _) => false,
-                // As a deploy without a health path: still running after a moment.
-                (Ok(_), None) => {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    let now = engine.runtime.list(one).await.unwrap_or_default();
-                    now.first().is_some_and(|i| i.state == dockyard_runtime::InstanceState::Running)
-                }
+                // As a deploy without a health path: still up after a moment.
+                (Ok(_), None) => stays_up(engine.runtime.as_ref(), one, NO_HEALTH_PATH_SETTLE).await,
                 (Ok(_), Some(path)) => {
                     // Its address may change with the restart.
                     let addr = engine.runtime.list(one).await.ok().and_then(|now| now.first().and_then(|i| i.addr));

@@ -895,6 +895,7 @@ CMD [\"sh\", \"-c\", \"if [ -e /tmp/started ]; then exit 3; fi; touch /tmp/start
     )
     .await;
     let (service_id, _) = live_service(admin, &project, json!({ "name": "web", "port": 8080, "replicas": 2 })).await;
+
     let containers = deploy_app.containers();
     assert_eq!(containers.len(), 2, "two instances: {containers:?}");
     let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
@@ -904,6 +905,23 @@ CMD [\"sh\", \"-c\", \"if [ -e /tmp/started ]; then exit 3; fi; touch /tmp/start
     // The first one exits (the engine's restart policy may start it again); the second was left alone.
     let restarted: Vec<bool> = containers.iter().zip(&before).map(|(id, earlier)| &started_at(id) != earlier).collect();
     assert_eq!(restarted.iter().filter(|restarted| **restarted).count(), 1, "one instance restarted: {restarted:?}");
+
+    // The same rule in a deploy: an app that exits at once (busybox's `sh`
+    // with no input), which the engine's restart policy keeps starting again,
+    // never counts as started.
+    let crashing = create_service(
+        admin,
+        &project,
+        json!({ "name": "crash", "port": 8080, "source": { "type": "image", "image": "dockyard-base/busybox:1" } }),
+    )
+    .await;
+    let deployment = deploy(admin, crashing["id"].as_str().expect("id")).await;
+    let done = settle(admin, &deployment).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("start_failed")),
+        "{done}"
+    );
 }
 
 /// With several Dockyard replicas, a rolling restart takes each instance off
