@@ -761,6 +761,11 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     assert_eq!(via_proxy(&deploy_app.app, &host, "/").await, (200, "v3\n".to_owned()));
 }
 
+/// When the container's current run started (the engine's `StartedAt`).
+fn started_at(id: &str) -> String {
+    docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned()
+}
+
 /// Restarts the service (through `admin`'s replica) while four clients keep
 /// sending the request `make` builds; answers how many answered 200 with
 /// `want`, and what the others got.
@@ -842,7 +847,6 @@ if [ ! -e /tmp/unhealthy-after-restart ]; then echo ok > /www/health; fi && exec
     let mut containers = deploy_app.containers();
     containers.sort();
     assert_eq!(containers.len(), 2, "two instances: {containers:?}");
-    let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
     let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
 
     let (base, path) = (app.proxy_base.clone(), "/");
@@ -898,7 +902,6 @@ CMD [\"sh\", \"-c\", \"if [ -e /tmp/started ]; then exit 3; fi; touch /tmp/start
 
     let containers = deploy_app.containers();
     assert_eq!(containers.len(), 2, "two instances: {containers:?}");
-    let started_at = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]).trim().to_owned();
     let before: Vec<String> = containers.iter().map(|id| started_at(id)).collect();
     let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
     assert_eq!((reply.status, reply.code()), (409, "restart_unhealthy"), "{}", reply.body);
