@@ -22,6 +22,10 @@ const DEPLOYMENT_COLUMNS: &str = "d.id, d.service_id, d.project_id, d.number, d.
      d.rollback_of, d.image, d.plan, d.job_id, d.created_by, d.created_at, d.building_at, d.starting_at, d.active_at, \
      d.finished_at, d.cancel_requested, d.error_code, d.error_message, d.last_log";
 
+fn lease_until(now: chrono::DateTime<Utc>, ttl: std::time::Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn corrupt(what: &str, error: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what}: {error}").into())
 }
@@ -285,6 +289,61 @@ impl Store {
             .bind(id.as_str())
             .bind(state.as_str())
             .bind(millis(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the service's power lease (held while a stop, start or restart
+    /// runs) for `owner` until `now + ttl`, unless another owner holds one
+    /// that has not run out. `false` when another owner holds it; `NotFound`
+    /// when the service does not exist.
+    pub async fn claim_service_power(
+        &self,
+        id: &ServiceId,
+        owner: &str,
+        ttl: std::time::Duration,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE services SET power_owner = $2, power_until = $3
+             WHERE id = $1 AND (power_owner IS NULL OR power_until < $4)",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .bind(lease_until(now, ttl))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.get_service(id).await.map(|_| false)
+    }
+
+    /// Extends `owner`'s power lease to `now + ttl`; `false` when it holds
+    /// none (it ran out and another owner took it, or it was released).
+    pub async fn renew_service_power(
+        &self,
+        id: &ServiceId,
+        owner: &str,
+        ttl: std::time::Duration,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE services SET power_until = $3 WHERE id = $1 AND power_owner = $2")
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(lease_until(now, ttl))
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Gives `owner`'s power lease up (nothing when it holds none).
+    pub async fn release_service_power(&self, id: &ServiceId, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE services SET power_owner = NULL, power_until = NULL WHERE id = $1 AND power_owner = $2")
+            .bind(id.as_str())
+            .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(())

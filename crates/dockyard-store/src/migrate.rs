@@ -66,6 +66,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0008_agent_profile_isolation.sql"),
         postgres: include_str!("../migrations/postgres/0008_agent_profile_isolation.sql"),
     },
+    Embedded {
+        version: 9,
+        description: "service power lease",
+        sqlite: include_str!("../migrations/sqlite/0009_service_power_lease.sql"),
+        postgres: include_str!("../migrations/postgres/0009_service_power_lease.sql"),
+    },
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -24,6 +24,7 @@
 pub(crate) mod images;
 pub(crate) mod job;
 pub(crate) mod peers;
+mod power;
 pub(crate) mod routing;
 mod upload;
 
@@ -45,6 +46,7 @@ use dockyard_store::{DeploymentFinish, NewDeployment, NewJob};
 use futures_util::Stream;
 use serde_json::json;
 
+use self::power::{POWER_LEASE_TTL, PowerLease};
 use crate::audit::AuditEntry;
 use crate::secrets::SecretScope;
 use crate::{RequestContext, ServiceError, Services};
@@ -124,8 +126,6 @@ pub struct DeployEngine {
     pub(crate) routes_lock: tokio::sync::Mutex<()>,
     /// This replica's id and the other replicas sharing the database (see `peers`).
     pub(crate) peers: peers::Peers,
-    /// Services with a stop, start or restart under way on this replica.
-    powering: std::sync::Mutex<std::collections::HashSet<ServiceId>>,
 }
 
 /// How long an instance of a service without a health-check path must stay up
@@ -149,32 +149,7 @@ pub(crate) async fn stays_up(runtime: &dyn Runtime, selector: Selector, settle: 
     run(runtime.list(selector).await.unwrap_or_default()) == Some(began)
 }
 
-/// Marks a service's stop, start or restart as under way until dropped.
-struct Powering {
-    engine: Arc<DeployEngine>,
-    service: ServiceId,
-}
-
-impl Powering {
-    /// `None` while another stop, start or restart of the service runs on
-    /// this replica: two at once could take every instance off the proxy together.
-    fn start(engine: &Arc<DeployEngine>, service: &ServiceId) -> Option<Self> {
-        let inserted = engine.powering_set().insert(service.clone());
-        inserted.then(|| Self { engine: Arc::clone(engine), service: service.clone() })
-    }
-}
-
-impl Drop for Powering {
-    fn drop(&mut self) {
-        self.engine.powering_set().remove(&self.service);
-    }
-}
-
 impl DeployEngine {
-    fn powering_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<ServiceId>> {
-        self.powering.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     pub fn new(runtime: Arc<dyn Runtime>, routes: RouteTable, config: DeployConfig) -> Self {
         Self {
             runtime,
@@ -183,7 +158,6 @@ impl DeployEngine {
             health: routing::HealthBook::default(),
             routes_lock: tokio::sync::Mutex::new(()),
             peers: peers::Peers::new(),
-            powering: std::sync::Mutex::default(),
         }
     }
 }
@@ -890,13 +864,16 @@ impl Services {
     ) -> Result<ServiceView, ServiceError> {
         let (service, project, _grant) = self.service_for(actor, id, Action::Deploy).await?;
         let engine = Arc::clone(self.deploy_engine()?);
-        let powering = Powering::start(&engine, &service.id).ok_or_else(|| {
-            ServiceError::conflict("service_busy", "a stop, start or restart of this service is still under way")
-        })?;
+        let lease = PowerLease::claim(self.store(), engine.peers.me(), &service.id, POWER_LEASE_TTL)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::conflict("service_busy", "a stop, start or restart of this service is still under way")
+            })?;
         let (services, actor, context) = (self.clone(), actor.clone(), context.clone());
         tokio::spawn(async move {
-            let _powering = powering;
-            services.power(&engine, &actor, service, project, action, &context).await
+            let result = services.power(&engine, &actor, service, project, action, &context).await;
+            lease.release().await;
+            result
         })
         .await
         .map_err(|error| ServiceError::Internal(format!("the {action:?} task failed: {error}")))?

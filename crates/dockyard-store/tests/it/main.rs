@@ -5,6 +5,7 @@
 mod jobs;
 mod preferences;
 mod secrets;
+mod services;
 
 use std::path::PathBuf;
 

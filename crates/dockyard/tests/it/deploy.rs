@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, TestApp, project, put_file, read_events, spawn_app_with, workspace_dir};
+use crate::support::{
+    ADMIN_EMAIL, Client, PASSWORD, TestApp, project, put_file, read_events, spawn_app_with, workspace_dir,
+};
 
 const BUSYBOX: &str = "dockyard-base/busybox:1";
 const PYTHON: &str = "dockyard-base/python:bookworm";
@@ -1030,9 +1032,22 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
     // The stop waits for the drain: the instance runs until the request is done.
     assert!(running(), "the instance was stopped with a request in flight");
     assert!(!stop.is_finished(), "the stop answered before the request in flight was done");
-    // Meanwhile another stop, start or restart of the service is refused.
+    // Meanwhile another stop, start or restart of the service is refused, also
+    // through another replica sharing the database (PostgreSQL): one that runs
+    // no jobs, signed in as the same admin.
     let reply = admin.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
     assert_eq!((reply.status, reply.code()), (409, "service_busy"), "{}", reply.body);
+    let other = match crate::support::backend() {
+        crate::support::Backend::Postgres { .. } => {
+            let replica = app.replica(&[("DOCKYARD_JOBS__WORKERS", "0")]).await;
+            let client = replica.login(ADMIN_EMAIL, PASSWORD).await;
+            let reply = client.post(&format!("/api/v1/services/{service_id}/restart"), &json!({})).await;
+            assert_eq!((reply.status, reply.code()), (409, "service_busy"), "through another replica: {}", reply.body);
+            assert!(!stop.is_finished(), "the stop ended before the other replica's restart was refused");
+            Some((replica, client))
+        }
+        crate::support::Backend::Sqlite => None,
+    };
     docker(&["exec", &instance, "touch", "/tmp/release"]);
     assert_eq!(held.await.expect("the held request"), (200, "v1\n".to_owned()), "the request in flight finished");
     let reply = stop.await.expect("the stop request");
@@ -1040,8 +1055,10 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
     assert_eq!(reply.json["desired_state"], "stopped", "{}", reply.body);
     assert!(!running(), "the instance runs on after the stop");
 
-    // A stop whose caller goes away during the drain still runs to its end.
-    let reply = admin.post(&format!("/api/v1/services/{service_id}/start"), &json!({})).await;
+    // The finished stop gave the service free: a start goes through, on the
+    // other replica when there is one.
+    let starter = other.as_ref().map_or(admin, |(_, client)| client);
+    let reply = starter.post(&format!("/api/v1/services/{service_id}/start"), &json!({})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(running(), "started again");
     docker(&["exec", &instance, "rm", "-f", "/tmp/release"]);
