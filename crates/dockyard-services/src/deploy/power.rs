@@ -73,9 +73,12 @@ impl PowerLease {
 impl Drop for PowerLease {
     fn drop(&mut self) {
         self.renewer.abort();
-        if !self.released {
+        // Outside a runtime (one shutting down) the lease simply runs out.
+        if !self.released
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             let (store, service, owner) = (self.store.clone(), self.service.clone(), std::mem::take(&mut self.owner));
-            tokio::spawn(async move { store.release_service_power(&service, &owner).await });
+            runtime.spawn(async move { store.release_service_power(&service, &owner).await });
         }
     }
 }
