@@ -731,7 +731,8 @@ async fn power(
 
 /// Stops the service: new requests get the proxy's 503 `service_stopped` at once, and the
 /// instances stop once the requests in flight on them are done (developers and up). 409
-/// `service_busy` while another stop, start or restart of it is under way.
+/// `service_busy` while another stop, start or restart of it, or a deployment going live,
+/// is under way.
 #[utoipa::path(post, path = "/api/v1/services/{service}/stop", tag = "deploy", params(("service" = String, Path)),
     responses((status = 200, body = ServiceDto), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 503, body = Problem)))]

@@ -31,6 +31,7 @@ use dockyard_store::DeploymentFinish;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::power::{POWER_LEASE_TTL, PowerLease};
 use super::{DeployEngine, images};
 use crate::jobs::{JobContext, JobFailure, JobRecord};
 use crate::{ServiceError, Services};
@@ -39,6 +40,9 @@ use crate::{ServiceError, Services};
 const LAST_LOG_LINES: usize = 40;
 /// Where the extra CA bundle goes in containers and generated builds.
 const CA_IN_CONTAINER: &str = "/etc/ssl/certs/dockyard-extra-ca.crt";
+
+/// How often a deploy ready to go live asks again for the service's power lease.
+const POWER_LEASE_POLL: Duration = Duration::from_millis(250);
 
 /// The bus topic a cancel request for a deployment is announced on.
 pub(crate) fn cancel_topic(id: &DeploymentId) -> String {
@@ -302,6 +306,16 @@ async fn deploy(
         return Err(stop);
     }
 
+    // The switch holds the service's power lease: a stop, start or restart
+    // under way (on any replica) acts on the live instances, the old ones, so
+    // it finishes first, and none starts during the switch.
+    let lease = power_lease(services, engine, &service.id, log, cancel).await?;
+    // Going live makes the service run, also if it was stopped since the job read it.
+    let stopped = match store.get_service(&service.id).await {
+        Ok(now) => now.desired_state == DesiredState::Stopped,
+        Err(error) => return Err(Stop::from(ServiceError::from(error))),
+    };
+
     // The switch: this replica's proxy to the new instances, active in the
     // database, every replica's routes from it; then the old instances drain and go.
     let commit = async {
@@ -310,18 +324,48 @@ async fn deploy(
             tracing::warn!(deployment = %deployment.id, %error, "could not mark older deployments superseded");
             Vec::new()
         });
-        if service.desired_state == DesiredState::Stopped {
+        if stopped {
             let _ = store.set_service_desired_state(&service.id, DesiredState::Running).await;
         }
         Ok::<_, Stop>(superseded)
     };
     let superseded = services.switch_route(&service, &project.slug, &instances, commit).await?;
+    // From here on a stop, start or restart acts on the new instances, and
+    // the old ones are this job's alone.
+    lease.release().await;
     log.system("live: traffic goes to the new instances");
     retire_old_instances(services, engine, &service, &deployment.id, log).await;
     if !superseded.is_empty() {
         log.system(&format!("superseded {} earlier deployment(s)", superseded.len()));
     }
     Ok(image)
+}
+
+/// Takes the service's power lease, waiting (cancellably) while a stop, start
+/// or restart holds it.
+async fn power_lease(
+    services: &Services,
+    engine: &DeployEngine,
+    service: &ServiceId,
+    log: &RunLog,
+    cancel: &CancellationToken,
+) -> Result<PowerLease, Stop> {
+    let mut told = false;
+    loop {
+        match PowerLease::claim(services.store(), engine.peers.me(), service, POWER_LEASE_TTL).await {
+            Ok(Some(lease)) => return Ok(lease),
+            Ok(None) => {}
+            Err(error) => return Err(Stop::from(error)),
+        }
+        if !told {
+            log.system("waiting for a stop, start or restart of the service to finish");
+            told = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POWER_LEASE_POLL) => {}
+            () = cancel.cancelled() => return Err(Stop::Cancelled),
+        }
+    }
 }
 
 /// Waits until every new instance answers its health check (or, without a

@@ -867,7 +867,10 @@ impl Services {
         let lease = PowerLease::claim(self.store(), engine.peers.me(), &service.id, POWER_LEASE_TTL)
             .await?
             .ok_or_else(|| {
-                ServiceError::conflict("service_busy", "a stop, start or restart of this service is still under way")
+                ServiceError::conflict(
+                    "service_busy",
+                    "a stop, start or restart of this service, or a deploy going live, is under way",
+                )
             })?;
         let (services, actor, context) = (self.clone(), actor.clone(), context.clone());
         tokio::spawn(async move {

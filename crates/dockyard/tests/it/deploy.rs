@@ -987,6 +987,24 @@ CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
     assert!(total > 20, "the load generator made only {total} requests");
 }
 
+/// A project with one live instance of the held-request app (version `v1`);
+/// answers the project, the service id, its host and the instance's container.
+async fn live_held_service(deploy_app: &DeployApp, name: &str) -> (String, String, String, String) {
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, name).await;
+    write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
+    write(admin, &project, "held", HELD_CGI).await;
+    write(admin, &project, "version.txt", "v1\n").await;
+    let (service_id, host, _) = web_service(admin, &project).await;
+    let first = deploy(admin, &service_id).await;
+    let done = settle(admin, &first).await;
+    assert_eq!(done["status"], "active", "{done}");
+    let containers = deploy_app.containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let instance = containers[0].clone();
+    (project, service_id, host, instance)
+}
+
 /// Stopping a service drains it like a redeploy: new requests get the
 /// "stopped" page at once, a request in flight finishes on the instance, and
 /// only then is the instance stopped.
@@ -1001,17 +1019,7 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
         DeployApp::start(&[("DOCKYARD_DEPLOY__DRAIN_SECONDS", "60"), ("DOCKYARD_DEPLOY__STOP_GRACE_SECONDS", "0")])
             .await;
     let (app, admin) = (&deploy_app.app, &deploy_app.admin);
-    let project = project(admin, &deploy_app.org, "Stopping").await;
-    write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
-    write(admin, &project, "held", HELD_CGI).await;
-    write(admin, &project, "version.txt", "v1\n").await;
-    let (service_id, host, _) = web_service(admin, &project).await;
-    let first = deploy(admin, &service_id).await;
-    let done = settle(admin, &first).await;
-    assert_eq!(done["status"], "active", "{done}");
-    let containers = deploy_app.containers();
-    assert_eq!(containers.len(), 1, "{containers:?}");
-    let instance = containers[0].clone();
+    let (_, service_id, host, instance) = live_held_service(&deploy_app, "Stopping").await;
     let running = || docker(&["ps", "-q", "--no-trunc", "--filter", &format!("id={instance}")]).contains(&instance);
 
     let held = hold(app, &host, &instance).await;
@@ -1080,6 +1088,77 @@ async fn stopping_a_service_lets_the_requests_in_flight_finish() {
     while running() {
         assert!(tokio::time::Instant::now() < deadline, "the stop ended with its caller: the instance runs on");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A deploy ready to go live while a stop of the service is under way waits
+/// for it (the stop acts on the old instances), then goes live and runs the
+/// service: the deploy is the later word.
+#[tokio::test]
+async fn a_deploy_going_live_waits_for_a_stop_under_way() {
+    if !engine_available("a_deploy_going_live_waits_for_a_stop_under_way") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__DRAIN_SECONDS", "60")]).await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let (project, service_id, host, instance) = live_held_service(&deploy_app, "Waiting").await;
+
+    // A stop held in its drain by a request in flight (for as long as v2
+    // takes to build: more than the client's usual 30 s on a busy machine).
+    let held = hold(app, &host, &instance).await;
+    let stop = {
+        let (admin, service_id) = (admin.clone(), service_id.clone());
+        tokio::spawn(async move {
+            let url = admin.url(&format!("/api/v1/services/{service_id}/stop"));
+            admin.send(admin.inner.post(url).json(&json!({})).timeout(Duration::from_secs(150))).await
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while via_proxy(app, &host, "/").await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "the stop never took the route");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // v2 builds and starts, then waits for the stop.
+    write(admin, &project, "version.txt", "v2\n").await;
+    let second = deploy(admin, &service_id).await;
+    // Its log streams while the job runs: read it until the wait shows.
+    let url = admin.url(&format!("/api/v1/deployments/{second}/logs"));
+    let mut log = admin.inner.get(url).timeout(Duration::from_secs(150)).send().await.expect("the deploy log");
+    let mut text = String::new();
+    let waiting = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = log.chunk().await.expect("read the deploy log") {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("waiting for a stop, start or restart") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(waiting, Ok(true), "the deploy did not wait for the stop:\n{text}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let reply = admin.get(&format!("/api/v1/deployments/{second}")).await;
+    assert_eq!(reply.json["status"], "starting", "still waiting for the stop: {}", reply.body);
+    assert!(!stop.is_finished(), "the stop ended before the held request did");
+
+    docker(&["exec", &instance, "touch", "/tmp/release"]);
+    assert_eq!(held.await.expect("the held request"), (200, "v1\n".to_owned()), "the request in flight finished");
+    let reply = stop.await.expect("the stop request");
+    assert_eq!((reply.status, reply.json["desired_state"].as_str()), (200, Some("stopped")), "{}", reply.body);
+    let done = settle(admin, &second).await;
+    assert_eq!(done["status"], "active", "{done}\n{}", plain_logs(admin, &second).await);
+    let service = admin.get(&format!("/api/v1/services/{service_id}")).await;
+    assert_eq!(service.json["desired_state"], "running", "going live runs the service: {}", service.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = via_proxy(app, &host, "/").await;
+        if (status, body.as_str()) == (200, "v2\n") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "v2 is not served after going live: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
