@@ -679,17 +679,7 @@ async fn a_redeploy_drains_requests_in_flight_on_other_replicas() {
     base_images(&["busybox"]);
     let deploy_app = DeployApp::start(&[("DOCKYARD_DEPLOY__DRAIN_SECONDS", "30")]).await;
     let admin = &deploy_app.admin;
-    let project = project(admin, &deploy_app.org, "Pair").await;
-    write(admin, &project, "Dockerfile", HELD_DOCKERFILE).await;
-    write(admin, &project, "held", HELD_CGI).await;
-    write(admin, &project, "version.txt", "v1\n").await;
-    let (service_id, host, _) = web_service(admin, &project).await;
-    let first = deploy(admin, &service_id).await;
-    let done = settle(admin, &first).await;
-    assert_eq!(done["status"], "active", "{done}");
-    let v1_containers = deploy_app.containers();
-    assert_eq!(v1_containers.len(), 1, "{v1_containers:?}");
-    let v1 = v1_containers[0].clone();
+    let (project, service_id, host, v1) = live_held_service(&deploy_app, "Pair").await;
 
     // A second replica on the same database that runs no jobs: it only serves.
     let replica = deploy_app.app.replica(&[("DOCKYARD_JOBS__WORKERS", "0")]).await;
