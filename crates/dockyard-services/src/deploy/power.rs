@@ -1,5 +1,6 @@
-//! One stop, start or restart of a service at a time, on every replica: the
-//! service's power lease in the database, held while the action runs.
+//! One action on a service's live instances at a time, on every replica: the
+//! service's power lease in the database, held by a stop, start or restart
+//! while it runs and by a deploy job for its switch to the new instances.
 
 use std::time::Duration;
 
@@ -16,8 +17,9 @@ use crate::ServiceError;
 pub(super) const POWER_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// A service's power lease, in the database: while a stop, start or restart
-/// holds it, another one of the same service answers `service_busy`, on any
-/// replica (two at once could take every instance off the proxy together).
+/// (or a deploy's switch) holds it, a stop, start or restart of the same
+/// service answers `service_busy`, on any replica (two at once could take
+/// every instance off the proxy together), and a deploy ready to switch waits.
 /// Renewed in the background while held; given up by [`Self::release`], or
 /// when dropped.
 pub(super) struct PowerLease {
