@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::projects::{PROJECT_WITH_ROLE, project_with_role};
-use crate::{Store, StoreError, get_bool, get_opt_time, get_time, millis};
+use crate::{Store, StoreError, get_bool, get_opt_time, get_time, lease_expiry, millis};
 
 const SERVICE_COLUMNS: &str = "s.id, s.project_id, s.name, s.source, s.build, s.port, s.health_check_path, \
      s.health_check_timeout_secs, s.replicas, s.cpu_millis, s.memory_bytes, s.desired_state, s.created_by, \
@@ -21,10 +21,6 @@ const SERVICE_COLUMNS: &str = "s.id, s.project_id, s.name, s.source, s.build, s.
 const DEPLOYMENT_COLUMNS: &str = "d.id, d.service_id, d.project_id, d.number, d.status, d.trigger, d.source, \
      d.rollback_of, d.image, d.plan, d.job_id, d.created_by, d.created_at, d.building_at, d.starting_at, d.active_at, \
      d.finished_at, d.cancel_requested, d.error_code, d.error_message, d.last_log";
-
-fn lease_until(now: chrono::DateTime<Utc>, ttl: std::time::Duration) -> i64 {
-    millis(now).saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-}
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what}: {error}").into())
@@ -311,7 +307,7 @@ impl Store {
         )
         .bind(id.as_str())
         .bind(owner)
-        .bind(lease_until(now, ttl))
+        .bind(lease_expiry(now, ttl))
         .bind(millis(now))
         .execute(&self.pool)
         .await?;
@@ -333,7 +329,7 @@ impl Store {
         let result = sqlx::query("UPDATE services SET power_until = $3 WHERE id = $1 AND power_owner = $2")
             .bind(id.as_str())
             .bind(owner)
-            .bind(lease_until(now, ttl))
+            .bind(lease_expiry(now, ttl))
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected() == 1)

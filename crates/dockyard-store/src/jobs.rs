@@ -23,7 +23,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::orgs::parse_role;
-use crate::{Dialect, Store, StoreError, get_opt_time, get_time, millis};
+use crate::{Dialect, Store, StoreError, get_opt_time, get_time, lease_expiry, millis};
 
 /// The kind of the event a state change appends to the job's log.
 pub const STATE_EVENT: &str = "state";
@@ -192,10 +192,6 @@ fn event_from_row(row: &AnyRow) -> Result<JobEvent, sqlx::Error> {
 fn to_text(value: &Value) -> String {
     // Serializing a `Value` cannot fail: its keys are strings.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> i64 {
-    millis(now).saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Appends an event with the next sequence number of the job. The caller makes

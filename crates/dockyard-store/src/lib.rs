@@ -189,6 +189,11 @@ fn dialect_of(url: &str) -> Result<Dialect, StoreError> {
     }
 }
 
+/// When a lease taken or renewed at `now` runs out, in [`millis`].
+pub(crate) fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Milliseconds since the epoch, the storage form of every timestamp.
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
