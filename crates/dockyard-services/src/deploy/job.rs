@@ -311,10 +311,8 @@ async fn deploy(
     // it finishes first, and none starts during the switch.
     let lease = power_lease(services, engine, &service.id, log, cancel).await?;
     // Going live makes the service run, also if it was stopped since the job read it.
-    let stopped = match store.get_service(&service.id).await {
-        Ok(now) => now.desired_state == DesiredState::Stopped,
-        Err(error) => return Err(Stop::from(ServiceError::from(error))),
-    };
+    let now = store.get_service(&service.id).await.map_err(|error| Stop::from(ServiceError::from(error)))?;
+    let stopped = now.desired_state == DesiredState::Stopped;
 
     // The switch: this replica's proxy to the new instances, active in the
     // database, every replica's routes from it; then the old instances drain and go.

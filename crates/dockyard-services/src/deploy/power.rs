@@ -25,9 +25,9 @@ pub(super) const POWER_LEASE_TTL: Duration = Duration::from_secs(30);
 pub(super) struct PowerLease {
     store: Store,
     service: ServiceId,
+    /// Empty once released.
     owner: String,
     renewer: tokio::task::JoinHandle<()>,
-    released: bool,
 }
 
 impl PowerLease {
@@ -60,13 +60,13 @@ impl PowerLease {
                 }
             }
         });
-        Ok(Some(Self { store: store.clone(), service: service.clone(), owner, renewer, released: false }))
+        Ok(Some(Self { store: store.clone(), service: service.clone(), owner, renewer }))
     }
 
     pub(super) async fn release(mut self) {
-        self.released = true;
         self.renewer.abort();
-        if let Err(error) = self.store.release_service_power(&self.service, &self.owner).await {
+        let owner = std::mem::take(&mut self.owner);
+        if let Err(error) = self.store.release_service_power(&self.service, &owner).await {
             tracing::warn!(service = %self.service, %error, "cannot release a power lease; it runs out by itself");
         }
     }
@@ -76,7 +76,7 @@ impl Drop for PowerLease {
     fn drop(&mut self) {
         self.renewer.abort();
         // Outside a runtime (one shutting down) the lease simply runs out.
-        if !self.released
+        if !self.owner.is_empty()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let (store, service, owner) = (self.store.clone(), self.service.clone(), std::mem::take(&mut self.owner));
