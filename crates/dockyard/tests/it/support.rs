@@ -104,6 +104,8 @@ pub struct TestApp {
     pub env: Vec<(String, String)>,
     pub output: Arc<Mutex<Vec<String>>>,
     child: Option<Child>,
+    /// The tasks copying the process's stdout and stderr into `output`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     _temp: TempDir,
 }
 
@@ -153,6 +155,7 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         env,
         output: Arc::new(Mutex::new(Vec::new())),
         child: None,
+        readers: Vec::new(),
         _temp: temp,
     };
     app.start().await;
@@ -176,6 +179,7 @@ impl TestApp {
             env,
             output: Arc::new(Mutex::new(Vec::new())),
             child: None,
+            readers: Vec::new(),
             _temp: TempDir::new(),
         };
         replica.start().await;
@@ -198,7 +202,7 @@ impl TestApp {
         let stderr = child.stderr.take().expect("stderr is piped");
         let output = self.output.clone();
         let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
+        let stdout_reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 output.lock().expect("output lock").push(line.clone());
@@ -206,12 +210,13 @@ impl TestApp {
             }
         });
         let errors = self.output.clone();
-        tokio::spawn(async move {
+        let stderr_reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 errors.lock().expect("output lock").push(format!("stderr: {line}"));
             }
         });
+        self.readers = vec![stdout_reader, stderr_reader];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let line = tokio::time::timeout_at(deadline, ready_rx.recv())
@@ -249,7 +254,20 @@ impl TestApp {
         let pid = child.id().expect("pid") as i32;
         let rc = send_sigterm(pid);
         assert_eq!(rc, 0, "kill(SIGTERM) failed");
-        tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits within 30 s").expect("wait")
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("exits within 30 s")
+            .expect("wait");
+        self.read_remaining_output().await;
+        status
+    }
+
+    /// Waits until the lines the exited process wrote are all in `output`:
+    /// its pipes are read by tasks of their own, which can lag behind the exit.
+    /// A process it left behind holding a pipe open ends the wait after 10 s.
+    async fn read_remaining_output(&mut self) {
+        let readers = std::mem::take(&mut self.readers);
+        let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(readers)).await;
     }
 
     /// Stops the server hard (SIGKILL).
