@@ -684,7 +684,7 @@ async fn the_api_keys_never_appear_in_answers_or_in_the_servers_output() {
     let mock = MockLlm::start().await;
     // The endpoint refuses the key and quotes it back, as OpenAI's 401 does.
     mock.set_mode(Mode::Fail(401));
-    let app = app_with(
+    let mut app = app_with(
         Some(&mock),
         &[
             ("DOCKYARD_LOG_LEVEL", "debug"),
@@ -731,6 +731,8 @@ async fn the_api_keys_never_appear_in_answers_or_in_the_servers_output() {
     let (ok, printed, errors) = app.run_cli(&["serve", "--print-config"], "");
     assert!(ok, "{errors}");
     assert!(printed.contains("[assistant]") && !printed.contains(INSTANCE_KEY), "{printed}");
+    // Stopped first, so every line it logged has been written out and read.
+    assert!(app.terminate().await.success());
     let output = app.output_text();
     assert!(output.contains("the assistant endpoint answered with an error"), "the failure is logged: {output}");
     assert!(!output.contains(INSTANCE_KEY) && !output.contains(ORG_KEY), "a key is in the server's output:\n{output}");

@@ -6,7 +6,7 @@ use crate::support::{ADMIN_EMAIL, PASSWORD, spawn_app_with, token};
 
 #[tokio::test]
 async fn json_logs_at_debug_level_never_contain_passwords_tokens_or_cookies() {
-    let app = spawn_app_with(&[("DOCKYARD_LOG_FORMAT", "json"), ("DOCKYARD_LOG_LEVEL", "debug")]).await;
+    let mut app = spawn_app_with(&[("DOCKYARD_LOG_FORMAT", "json"), ("DOCKYARD_LOG_LEVEL", "debug")]).await;
     let setup_token = app.setup_token.clone().expect("setup token");
     let (admin, org) = app.setup_admin().await;
     let login = admin.post("/api/v1/auth/login", &json!({ "email": ADMIN_EMAIL, "password": PASSWORD })).await;
@@ -25,6 +25,8 @@ async fn json_logs_at_debug_level_never_contain_passwords_tokens_or_cookies() {
         .post("/api/v1/auth/login", &json!({ "email": ADMIN_EMAIL, "password": "wrong guess 123" }))
         .await;
     assert_eq!(failed.status, 401);
+    // Stopped first, so every line it logged has been written out and read.
+    assert!(app.terminate().await.success());
 
     let logs: Vec<String> =
         app.output_text().lines().filter_map(|line| line.strip_prefix("stderr: ")).map(str::to_owned).collect();
