@@ -12,7 +12,8 @@
 //! - receives the token as an `Authorization` header through `GIT_CONFIG_*`
 //!   environment entries (never argv, never a file), and has it scrubbed from
 //!   any output it surfaces;
-//! - is killed, with everything it started, after the policy's timeout.
+//! - is killed, with everything it started, after the policy's timeout, or
+//!   (for a clone with a size limit) once its folder grows past the limit.
 
 use std::ffi::OsString;
 use std::fs;
@@ -66,6 +67,8 @@ pub(crate) struct Invocation<'a> {
     pub args: Vec<OsString>,
     /// Names what a "remote branch not found" error is about.
     pub branch: Option<&'a str>,
+    /// A folder git writes to and the most it may hold, in bytes.
+    pub size_limit: Option<(&'a Path, u64)>,
 }
 
 /// Resolves the URL's host and checks every address against the policy.
@@ -159,7 +162,7 @@ pub(crate) fn run(
     invocation: Invocation<'_>,
     mut progress: Option<&mut dyn FnMut(TransferProgress)>,
 ) -> Result<(), GitError> {
-    let Invocation { url, credential, policy, repository, args, branch } = invocation;
+    let Invocation { url, credential, policy, repository, args, branch, size_limit } = invocation;
     let addresses = check_destination(url, policy)?;
     let pin = resolve_pin(url, &addresses);
 
@@ -209,28 +212,94 @@ pub(crate) fn run(
         io::ErrorKind::NotFound => GitError::GitUnavailable(format!("{} not found", policy.git_binary.display())),
         _ => GitError::GitUnavailable(error.to_string()),
     })?;
-    let finished = supervise(&mut child, policy.timeout, &mut progress);
+    let mut watch = size_limit.map(|(folder, limit)| SizeWatch::new(folder, limit));
+    let finished = supervise(&mut child, policy.timeout, &mut progress, watch.as_mut());
     let (status, stderr) = match finished {
         Ok(result) => result,
         Err(Supervision::TimedOut) => return Err(GitError::Timeout(policy.timeout)),
+        Err(Supervision::TooLarge(limit)) => return Err(GitError::TooLarge { limit }),
         Err(Supervision::Io(error)) => return Err(GitError::Io(error)),
     };
-    if status.success() { Ok(()) } else { Err(classify(&secrets.scrub(&stderr), branch)) }
+    if !status.success() {
+        return Err(classify(&secrets.scrub(&stderr), branch));
+    }
+    // What git wrote after the last look counts too.
+    match watch.as_mut().and_then(SizeWatch::exceeded) {
+        Some(limit) => Err(GitError::TooLarge { limit }),
+        None => Ok(()),
+    }
 }
 
 enum Supervision {
     TimedOut,
+    TooLarge(u64),
     Io(io::Error),
 }
 
+/// The least time between two looks at a watched folder's size.
+const SIZE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Looks at how much a folder holds, now and then, while git writes to it.
+struct SizeWatch<'a> {
+    folder: &'a Path,
+    limit: u64,
+    next: Instant,
+}
+
+impl<'a> SizeWatch<'a> {
+    fn new(folder: &'a Path, limit: u64) -> SizeWatch<'a> {
+        SizeWatch { folder, limit, next: Instant::now() + SIZE_CHECK_INTERVAL }
+    }
+
+    /// The limit, when the folder holds more than it. The walk stops as soon
+    /// as it has counted past the limit.
+    fn exceeded(&mut self) -> Option<u64> {
+        let started = Instant::now();
+        let mut bytes = 0u64;
+        let mut pending = vec![self.folder.to_path_buf()];
+        let mut exceeded = false;
+        'walk: while let Some(dir) = pending.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let Ok(metadata) = entry.metadata() else { continue };
+                if metadata.is_dir() {
+                    pending.push(entry.path());
+                } else {
+                    bytes = bytes.saturating_add(metadata.len());
+                    if bytes > self.limit {
+                        exceeded = true;
+                        break 'walk;
+                    }
+                }
+            }
+        }
+        // A big tree is looked at less often, so the walks stay a small share of the time.
+        self.next = Instant::now() + SIZE_CHECK_INTERVAL.max(started.elapsed() * 4);
+        exceeded.then_some(self.limit)
+    }
+
+    /// [`Self::exceeded`], when the last look is long enough ago.
+    fn exceeded_by_now(&mut self) -> Option<u64> {
+        if Instant::now() >= self.next { self.exceeded() } else { None }
+    }
+}
+
 /// Waits for the child, feeding progress lines as they come, and kills its
-/// process group when the time is up.
+/// process group when the time is up or the watched folder grew too large.
 fn supervise(
     child: &mut Child,
     timeout: Duration,
     progress: &mut Option<&mut dyn FnMut(TransferProgress)>,
+    mut watch: Option<&mut SizeWatch<'_>>,
 ) -> Result<(ExitStatus, String), Supervision> {
     let deadline = Instant::now() + timeout;
+    let mut too_large = |child: &mut Child| match watch.as_mut().and_then(|watch| watch.exceeded_by_now()) {
+        Some(limit) => {
+            kill_group(child);
+            Err(Supervision::TooLarge(limit))
+        }
+        None => Ok(()),
+    };
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         kill_group(child);
         return Err(Supervision::Io(io::Error::other("git's output pipes are missing")));
@@ -275,6 +344,7 @@ fn supervise(
             kill_group(child);
             return Err(Supervision::TimedOut);
         }
+        too_large(child)?;
         match lines.recv_timeout((deadline - now).min(Duration::from_millis(200))) {
             Ok(line) => {
                 if let Some(update) = parse_progress(&line) {
@@ -305,7 +375,10 @@ fn supervise(
                 kill_group(child);
                 return Err(Supervision::TimedOut);
             }
-            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                too_large(child)?;
+                thread::sleep(Duration::from_millis(20));
+            }
             Err(error) => {
                 kill_group(child);
                 return Err(Supervision::Io(error));

@@ -98,6 +98,8 @@ pub enum GitError {
     Tls(String),
     #[error("git took longer than {0:?}")]
     Timeout(Duration),
+    #[error("the repository takes more than {limit} bytes on disk")]
+    TooLarge { limit: u64 },
     #[error("path {0:?} not found")]
     PathNotFound(String),
     #[error("invalid path {0:?}")]
@@ -156,6 +158,7 @@ impl GitError {
             GitError::Network(_) => "git_network",
             GitError::Tls(_) => "git_tls",
             GitError::Timeout(_) => "git_timeout",
+            GitError::TooLarge { .. } => "git_too_large",
             GitError::PathNotFound(_) => "git_path_not_found",
             GitError::InvalidPath(_) => "git_invalid_path",
             GitError::InvalidArgument(_) => "git_invalid_argument",
@@ -178,7 +181,8 @@ impl GitError {
             | GitError::EmptyMessage
             | GitError::InvalidAuthor(_)
             | GitError::InvalidPath(_)
-            | GitError::InvalidArgument(_) => ErrorClass::Invalid,
+            | GitError::InvalidArgument(_)
+            | GitError::TooLarge { .. } => ErrorClass::Invalid,
             GitError::NotARepository
             | GitError::RemoteNotFound(_)
             | GitError::BranchNotFound(_)

@@ -84,11 +84,15 @@ pub struct CloneOptions<'a> {
     pub branch: Option<&'a str>,
     /// History depth; `None` clones the full history. Shallow (1) by default.
     pub depth: Option<u32>,
+    /// The most the clone may take on disk, its `.git` included. git is watched
+    /// while it runs and stopped once the folder grows past this, so a huge
+    /// repository is refused before it fills the disk (`git_too_large`).
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for CloneOptions<'_> {
     fn default() -> Self {
-        CloneOptions { branch: None, depth: Some(1) }
+        CloneOptions { branch: None, depth: Some(1), max_bytes: None }
     }
 }
 
@@ -141,7 +145,15 @@ pub fn clone(
     args.push("--".into());
     args.push(url.as_str().into());
     args.push(dest.as_os_str().to_owned());
-    let invocation = Invocation { url, credential, policy, repository: None, args, branch: options.branch };
+    let invocation = Invocation {
+        url,
+        credential,
+        policy,
+        repository: None,
+        args,
+        branch: options.branch,
+        size_limit: options.max_bytes.map(|limit| (dest, limit)),
+    };
     let result = cli::run(invocation, Some(progress)).and_then(|_| {
         if crate::is_repository(dest) {
             Ok(())
@@ -288,7 +300,8 @@ fn run_in(
     let mut args: Vec<OsString> =
         vec![subcommand.into(), "--no-recurse-submodules".into(), "--".into(), url.as_str().into()];
     args.extend(refspecs.into_iter().map(OsString::from));
-    let invocation = Invocation { url, credential, policy, repository: Some((repo.path(), root)), args, branch };
+    let invocation =
+        Invocation { url, credential, policy, repository: Some((repo.path(), root)), args, branch, size_limit: None };
     cli::run(invocation, None)?;
     Ok(())
 }

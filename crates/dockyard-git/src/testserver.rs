@@ -19,6 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures_util::StreamExt as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +39,9 @@ pub struct ServerOptions {
     pub tls: bool,
     /// Require this username and password.
     pub basic_auth: Option<(String, String)>,
+    /// Send response bodies at about this many bytes a second, as a slow
+    /// remote would (a clone then takes a while to arrive).
+    pub bytes_per_second: Option<u64>,
 }
 
 /// A running server; stops on drop.
@@ -54,6 +58,7 @@ pub struct GitHttpServer {
 struct ServerState {
     repos_root: PathBuf,
     basic_auth: Option<(String, String)>,
+    bytes_per_second: Option<u64>,
 }
 
 impl GitHttpServer {
@@ -64,7 +69,11 @@ impl GitHttpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let state = Arc::new(ServerState { repos_root: repos_root.canonicalize()?, basic_auth: options.basic_auth });
+        let state = Arc::new(ServerState {
+            repos_root: repos_root.canonicalize()?,
+            basic_auth: options.basic_auth,
+            bytes_per_second: options.bytes_per_second,
+        });
         let (acceptor, ca_pem) = if options.tls {
             let (acceptor, ca_pem) = make_tls(files.path())?;
             (Some(acceptor), ca_pem)
@@ -302,11 +311,22 @@ async fn serve_git(state: &ServerState, request: Request) -> io::Result<Response
     stdout.read_to_end(&mut output).await?;
     let _ = writer.await;
     child.wait().await?;
-    cgi_response(&output)
+    cgi_response(&output, state.bytes_per_second)
+}
+
+/// The body, sent in slices of a tenth of `bytes_per_second`, one every 100 ms.
+fn throttled(body: Vec<u8>, bytes_per_second: u64) -> Body {
+    let slice = usize::try_from(bytes_per_second / 10).unwrap_or(usize::MAX).max(1);
+    let chunks: Vec<Vec<u8>> = body.chunks(slice).map(<[u8]>::to_vec).collect();
+    let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, io::Error>(chunk)
+    });
+    Body::from_stream(stream)
 }
 
 /// Turns a CGI response (headers, a blank line, the body) into an HTTP response.
-fn cgi_response(output: &[u8]) -> io::Result<Response> {
+fn cgi_response(output: &[u8], bytes_per_second: Option<u64>) -> io::Result<Response> {
     let (head, body) = match find(output, b"\r\n\r\n") {
         Some(at) => (&output[..at], &output[at + 4..]),
         None => match find(output, b"\n\n") {
@@ -314,7 +334,11 @@ fn cgi_response(output: &[u8]) -> io::Result<Response> {
             None => return Err(io::Error::other("git http-backend sent no headers")),
         },
     };
-    let mut response = Response::new(Body::from(body.to_vec()));
+    let body = match bytes_per_second {
+        Some(rate) => throttled(body.to_vec(), rate),
+        None => Body::from(body.to_vec()),
+    };
+    let mut response = Response::new(body);
     for line in String::from_utf8_lossy(head).lines() {
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();

@@ -423,9 +423,20 @@ async fn run_import(ctx: JobContext) -> Result<serde_json::Value, JobFailure> {
                     }));
                 };
                 // Clone into a fresh folder inside staging: git wants an empty target.
-                let options = dockyard_git::CloneOptions { branch: branch.as_deref(), depth };
-                dockyard_git::clone(&url, &staging, options, credential.as_ref(), &policy, &mut report)
-                    .map_err(git_failure)?;
+                // Stopped once it grows past the quota, rather than measured after.
+                let options = dockyard_git::CloneOptions {
+                    branch: branch.as_deref(),
+                    depth,
+                    max_bytes: Some(limits.max_total_bytes),
+                };
+                dockyard_git::clone(&url, &staging, options, credential.as_ref(), &policy, &mut report).map_err(
+                    |error| match error {
+                        dockyard_git::GitError::TooLarge { .. } => {
+                            JobFailure::new("quota_total_bytes", "the repository exceeds the workspace's size quota")
+                        }
+                        other => git_failure(other),
+                    },
+                )?;
                 let usage = measure(&staging);
                 if usage.0 > max_new_files {
                     return Err(JobFailure::new("quota_file_count", "the repository exceeds the workspace's file-count quota"));

@@ -27,6 +27,7 @@ impl Fixture {
         Fixture::with_options(ServerOptions {
             tls: true,
             basic_auth: basic_auth.map(|(user, password)| (user.to_owned(), password.to_owned())),
+            ..ServerOptions::default()
         })
     }
 
@@ -76,8 +77,15 @@ impl Fixture {
     fn clone_full(&self, credential: Option<&Credential>) -> TempDir {
         let dir = TempDir::new("work");
         let dest = dir.join("repo");
-        clone(&self.url(), &dest, CloneOptions { branch: None, depth: None }, credential, &self.policy, &mut |_| {})
-            .expect("clone");
+        clone(
+            &self.url(),
+            &dest,
+            CloneOptions { depth: None, ..CloneOptions::default() },
+            credential,
+            &self.policy,
+            &mut |_| {},
+        )
+        .expect("clone");
         dir
     }
 
@@ -136,14 +144,21 @@ fn clone_over_https_is_shallow_by_default_and_reports_progress() {
 
     // The whole history, and a named branch.
     let full = dir.join("full");
-    clone(&fixture.url(), &full, CloneOptions { branch: None, depth: None }, None, &fixture.policy, &mut |_| {})
-        .expect("full clone");
+    clone(
+        &fixture.url(),
+        &full,
+        CloneOptions { depth: None, ..CloneOptions::default() },
+        None,
+        &fixture.policy,
+        &mut |_| {},
+    )
+    .expect("full clone");
     assert_eq!(git(&full, &["rev-list", "--count", "HEAD"]).trim(), "3");
     let dev = dir.join("dev");
     clone(
         &fixture.url(),
         &dev,
-        CloneOptions { branch: Some("dev"), depth: Some(1) },
+        CloneOptions { branch: Some("dev"), ..CloneOptions::default() },
         None,
         &fixture.policy,
         &mut |_| {},
@@ -162,7 +177,7 @@ fn clone_over_https_is_shallow_by_default_and_reports_progress() {
 fn failed_clones_have_codes_and_leave_nothing_behind() {
     let fixture = Fixture::new(None);
     let dir = TempDir::new("clone-fail");
-    let missing_branch = CloneOptions { branch: Some("no-such-branch"), depth: Some(1) };
+    let missing_branch = CloneOptions { branch: Some("no-such-branch"), ..CloneOptions::default() };
     assert_eq!(
         code(clone(&fixture.url(), &dir.join("a"), missing_branch, None, &fixture.policy, &mut |_| {})),
         "git_branch_not_found"
@@ -192,7 +207,7 @@ fn failed_clones_have_codes_and_leave_nothing_behind() {
         code(clone(
             &fixture.url(),
             &dir.join("c"),
-            CloneOptions { branch: None, depth: Some(0) },
+            CloneOptions { depth: Some(0), ..CloneOptions::default() },
             None,
             &fixture.policy,
             &mut |_| {}
@@ -206,6 +221,62 @@ fn failed_clones_have_codes_and_leave_nothing_behind() {
         code(clone(&fixture.url(), &dir.join("d"), CloneOptions::default(), None, &no_ca, &mut |_| {})),
         "git_tls"
     );
+}
+
+/// A clone with a size limit is stopped while it downloads, once its folder
+/// grows past the limit, and leaves nothing behind; a clone that ends under
+/// the limit is kept, and one that ends over it is refused all the same.
+#[test]
+fn a_clone_past_its_size_limit_is_stopped_while_it_downloads() {
+    const MIB: u64 = 1024 * 1024;
+    let fixture = Fixture::new(None);
+    // 8 MiB that does not compress, in 32 files, served at 1 MiB/s: the
+    // whole download would take about 8 s.
+    let seed = TempDir::new("big-seed");
+    git(seed.path(), &["init", "-q"]);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for n in 0..32 {
+        let mut bytes = Vec::with_capacity(256 * 1024);
+        while bytes.len() < 256 * 1024 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.extend_from_slice(&state.to_le_bytes());
+        }
+        write(seed.path(), &format!("blob{n}.bin"), bytes);
+    }
+    commit_all(seed.path(), "big");
+    git(fixture.repos.path(), &["init", "-q", "--bare", "big.git"]);
+    git(seed.path(), &["push", "-q", fixture.repos.join("big.git").to_str().expect("utf-8"), "main"]);
+    let slow = GitHttpServer::start(
+        fixture.repos.path(),
+        ServerOptions { tls: false, bytes_per_second: Some(MIB), ..ServerOptions::default() },
+    )
+    .expect("start the slow git server");
+    let policy = NetworkPolicy { allow_http: true, extra_ca_file: None, ..fixture.policy.clone() };
+    let url = GitUrl::parse(&slow.url("big.git"), &policy).expect("url");
+
+    let dir = TempDir::new("limit");
+    let dest = dir.join("big");
+    let mut events: Vec<TransferProgress> = Vec::new();
+    let limited = CloneOptions { max_bytes: Some(MIB), ..CloneOptions::default() };
+    let error = clone(&url, &dest, limited, None, &policy, &mut |progress| events.push(progress)).expect_err("refused");
+    assert_eq!(error.code(), "git_too_large", "{error}");
+    assert!(!dest.exists(), "the stopped clone left its folder behind");
+    let last = events.last().expect("objects were arriving");
+    assert!(last.objects < last.total_objects, "the clone was stopped only once it was complete: {events:?}");
+
+    // Under the limit, the clone is kept; over it once git is done, it is not.
+    let roomy = CloneOptions { max_bytes: Some(64 * MIB), ..CloneOptions::default() };
+    clone(&fixture.url(), &dir.join("small"), roomy, None, &fixture.policy, &mut |_| {})
+        .expect("clone under the limit");
+    assert_eq!(git(&dir.join("small"), &["rev-parse", "HEAD"]).trim(), fixture.main_head);
+    let tiny = CloneOptions { max_bytes: Some(1), ..CloneOptions::default() };
+    assert_eq!(
+        code(clone(&fixture.url(), &dir.join("tiny"), tiny, None, &fixture.policy, &mut |_| {})),
+        "git_too_large"
+    );
+    assert!(!dir.join("tiny").exists());
 }
 
 #[test]
@@ -244,8 +315,15 @@ fn a_private_repository_needs_the_token_which_is_never_stored_or_shown() {
     assert!(!format!("{error} {error:?}").contains("wrong-token-5e8d"));
 
     let dest = dir.join("c");
-    clone(&fixture.url(), &dest, CloneOptions { branch: None, depth: None }, Some(&good), &fixture.policy, &mut |_| {})
-        .expect("clone with the token");
+    clone(
+        &fixture.url(),
+        &dest,
+        CloneOptions { depth: None, ..CloneOptions::default() },
+        Some(&good),
+        &fixture.policy,
+        &mut |_| {},
+    )
+    .expect("clone with the token");
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]).trim(), fixture.main_head);
 
     // A later fetch, pull and push with the token work too.
@@ -380,7 +458,7 @@ fn a_hanging_server_times_out_and_git_is_killed() {
 
 #[test]
 fn plain_http_works_only_when_allowed() {
-    let fixture = Fixture::with_options(ServerOptions { tls: false, basic_auth: None });
+    let fixture = Fixture::with_options(ServerOptions { tls: false, ..ServerOptions::default() });
     let http_url = fixture.server.url("app.git");
     assert!(http_url.starts_with("http://"));
     let strict = NetworkPolicy { allow_http: false, ..fixture.policy.clone() };

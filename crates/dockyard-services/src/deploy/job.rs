@@ -499,7 +499,8 @@ async fn build(
         }
         ServiceSource::Git { url, branch } => {
             log.system(&format!("cloning {url} ({branch})"));
-            clone(services, project, url, branch, &staging).await?;
+            // The clone is the build context's source: it may not grow past the context limit.
+            clone(services, project, url, branch, &staging, engine.config.max_context_bytes).await?;
             staging.clone()
         }
         ServiceSource::Image { image } => {
@@ -604,6 +605,7 @@ async fn clone(
     url: &str,
     branch: &str,
     staging: &Path,
+    max_bytes: u64,
 ) -> Result<(), Stop> {
     let credential = services.git_credential(&project.org_id, &project.id).await.map_err(Stop::from)?;
     let policy = services.network_policy();
@@ -613,15 +615,19 @@ async fn clone(
     let branch = branch.to_owned();
     tokio::task::spawn_blocking(move || {
         if let Some(parent) = staging.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(dockyard_git::GitError::Io)?;
         }
-        let options = dockyard_git::CloneOptions { branch: Some(&branch), depth: Some(1) };
+        let options = dockyard_git::CloneOptions { branch: Some(&branch), depth: Some(1), max_bytes: Some(max_bytes) };
         dockyard_git::clone(&url, &staging, options, credential.as_ref(), &policy, &mut |_| {})
-            .map_err(|error| std::io::Error::other(error.to_string()))
     })
     .await
     .map_err(|error| Stop::failed("deploy_error", format!("the clone task failed: {error}")))?
-    .map_err(|error| Stop::failed("source_unavailable", format!("the git source could not be cloned: {error}")))
+    .map_err(|error| match error {
+        dockyard_git::GitError::TooLarge { limit } => {
+            Stop::failed("context_too_large", format!("the git source takes more than {limit} bytes"))
+        }
+        other => Stop::failed("source_unavailable", format!("the git source could not be cloned: {other}")),
+    })
 }
 
 /// Removes a staging folder when the build is over, whatever happened.

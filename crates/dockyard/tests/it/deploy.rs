@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use dockyard_git::testserver::{GitHttpServer, ServerOptions};
+
 use crate::support::{
-    ADMIN_EMAIL, Client, PASSWORD, TestApp, project, put_file, read_events, spawn_app_with, workspace_dir,
+    ADMIN_EMAIL, Client, PASSWORD, TempDir, TestApp, git, noise, outbound_config_file, project, put_file, read_events,
+    spawn_app_with, workspace_dir,
 };
 
 const BUSYBOX: &str = "dockyard-base/busybox:1";
@@ -545,6 +548,70 @@ async fn detected_node_go_and_rust_apps() {
 /// After go-live, live instances are probed on the health path: one that keeps
 /// failing leaves the proxy (the other replica serves everything), both failing
 /// turn the route into the "failing" page, and a healthy answer brings each back.
+/// A git source: its branch is cloned over HTTPS (the test git server, whose CA
+/// comes from the config file), built with its Dockerfile and served. A missing
+/// branch fails `source_unavailable`; a repository larger than the build-context
+/// limit fails `context_too_large`; no staging folder is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_source_is_cloned_built_and_served() {
+    if !engine_available("a_git_source_is_cloned_built_and_served") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let temp = TempDir::new();
+    let repos = temp.0.join("repos");
+    let publish = |name: &str, branch: &str, files: &[(&str, Vec<u8>)]| {
+        let work = temp.0.join(name);
+        std::fs::create_dir_all(&work).expect("work dir");
+        git(&work, &["init", "-q", "-b", branch]);
+        for (path, bytes) in files {
+            std::fs::write(work.join(path), bytes).expect("write");
+        }
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "Source"]);
+        let bare = repos.join(format!("{name}.git"));
+        git(&work, &["clone", "-q", "--bare", ".", bare.to_str().expect("UTF-8 path")]);
+    };
+    publish("app", "release", &[("Dockerfile", DOCKERFILE_V.into()), ("version.txt", b"from git\n".to_vec())]);
+    publish("big", "main", &[("Dockerfile", DOCKERFILE_V.into()), ("noise.bin", noise(3 * 1024 * 1024, 5))]);
+    let server = GitHttpServer::start(&repos, ServerOptions { tls: true, ..ServerOptions::default() })
+        .expect("start the test git server");
+    let config = outbound_config_file(&temp.0, true, server.ca_pem_path());
+    let deploy_app = DeployApp::start(&[
+        ("DOCKYARD_CONFIG", config.to_str().expect("UTF-8 path")),
+        ("DOCKYARD_DEPLOY__MAX_CONTEXT_BYTES", "1000000"),
+    ])
+    .await;
+    let (app, admin) = (&deploy_app.app, &deploy_app.admin);
+    let project = project(admin, &deploy_app.org, "From git").await;
+    let source = |repo: &str, branch: &str| json!({ "type": "git", "url": server.url(repo), "branch": branch });
+
+    let (_, host) = live_service(
+        admin,
+        &project,
+        json!({ "name": "site", "source": source("app.git", "release"), "port": 8080, "health_check_path": "/health" }),
+    )
+    .await;
+    assert_eq!(via_proxy(app, &host, "/").await, (200, "from git\n".to_owned()));
+
+    for (name, repo, branch, code) in
+        [("nobranch", "app.git", "nope", "source_unavailable"), ("big", "big.git", "main", "context_too_large")]
+    {
+        let service =
+            create_service(admin, &project, json!({ "name": name, "source": source(repo, branch), "port": 8080 }))
+                .await;
+        let deployment = deploy(admin, service["id"].as_str().expect("id")).await;
+        let done = settle(admin, &deployment).await;
+        assert_eq!(
+            (done["status"].as_str(), done["error"]["code"].as_str()),
+            (Some("failed"), Some(code)),
+            "{name}: {done}\n{}",
+            plain_logs(admin, &deployment).await
+        );
+    }
+    assert_no_leftovers(&app.data_dir().join("deploy-staging")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_after_go_live_take_instances_out_and_back() {
     if !engine_available("health_checks_after_go_live_take_instances_out_and_back") {

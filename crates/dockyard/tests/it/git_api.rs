@@ -598,7 +598,11 @@ impl Remote {
         git(&repos, &["init", "-q", "--bare", "-b", "main", bare.to_str().expect("path")]);
         git(&bare, &["config", "http.receivepack", "true"]);
         let secret = format!("dyp-push-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let options = ServerOptions { tls: true, basic_auth: Some((REMOTE_USER.to_owned(), secret.clone())) };
+        let options = ServerOptions {
+            tls: true,
+            basic_auth: Some((REMOTE_USER.to_owned(), secret.clone())),
+            ..ServerOptions::default()
+        };
         let server = GitHttpServer::start(&repos, options).expect("start the test git server");
         let outside = temp.0.join("outside");
         Self { _temp: temp, bare, outside, server, secret }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{
-    Client, Node, Reply, TempDir, TestApp, add_member, all_files, git, org_audit, outbound_config_file, project,
+    Client, Node, Reply, TempDir, TestApp, add_member, all_files, git, noise, org_audit, outbound_config_file, project,
     put_file, read_events, snapshot, spawn_app_with, token, wait_for_job, workspace_dir,
 };
 
@@ -174,18 +174,6 @@ fn raw_tar_gz(entries: &[RawTarEntry<'_>]) -> Vec<u8> {
         builder.append(&header, entry.data).expect("raw tar entry");
     }
     builder.into_inner().expect("finish tar").finish().expect("finish gzip")
-}
-
-/// Deterministic bytes that no compressor shrinks much.
-fn noise(length: usize, mut seed: u64) -> Vec<u8> {
-    (0..length)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 24) as u8
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -990,6 +978,7 @@ fn git_fixture(basic_auth: Option<(&str, &str)>) -> GitFixture {
     let options = ServerOptions {
         tls: true,
         basic_auth: basic_auth.map(|(user, password)| (user.to_owned(), password.to_owned())),
+        ..ServerOptions::default()
     };
     let server = GitHttpServer::start(&repos, options).expect("start the test git server");
     GitFixture { _temp: temp, work, bare, server }
@@ -1062,6 +1051,46 @@ async fn git_imports_over_https_are_shallow_by_default_and_honour_depth_and_bran
     assert_eq!(admin.get(&format!("/api/v1/projects/{missing}")).await.status, 404);
     assert!(!workspace_dir(&app, &missing).exists());
     assert_nothing_left_behind(&app);
+}
+
+/// A repository larger than the workspace's size quota fails the import with
+/// `quota_total_bytes` (the clone is stopped once it grows past the quota) and
+/// leaves no project and no staging behind; a small one imports under the same quota.
+#[tokio::test]
+async fn a_git_import_over_the_size_quota_fails_and_leaves_nothing_behind() {
+    // Arrange: a repository with 3 MiB that does not compress, next to the small one.
+    let fixture = git_fixture(None);
+    let big = fixture._temp.0.join("big");
+    std::fs::create_dir_all(&big).expect("big dir");
+    git(&big, &["init", "-q", "-b", "main"]);
+    std::fs::write(big.join("noise.bin"), noise(3 * MIB, 11)).expect("write");
+    git(&big, &["add", "-A"]);
+    git(&big, &["commit", "-q", "-m", "Big"]);
+    publish(&big, &fixture._temp.0.join("repos"), "big.git");
+    let config = outbound_config_file(&fixture._temp.0, true, fixture.server.ca_pem_path());
+    let (app, admin, org) = app_with(&[
+        ("DOCKYARD_CONFIG", config.to_str().expect("UTF-8 path")),
+        ("DOCKYARD_WORKSPACE__MAX_TOTAL_BYTES", "1000000"),
+    ])
+    .await;
+
+    // Act
+    let url = fixture.server.url("big.git");
+    let (job, project) = accepted(&import_git(&admin, &org, json!({ "name": "Big", "git_url": url })).await);
+    let done = wait_for_job(&admin, &job).await;
+
+    // Assert
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("quota_total_bytes")),
+        "{done}"
+    );
+    assert_eq!(admin.get(&format!("/api/v1/projects/{project}")).await.status, 404);
+    assert!(!workspace_dir(&app, &project).exists());
+    assert_nothing_left_behind(&app);
+    let url = fixture.server.url("source.git");
+    let (small_job, _) = accepted(&import_git(&admin, &org, json!({ "name": "Small", "git_url": url })).await);
+    succeeded(&admin, &small_job).await;
 }
 
 #[tokio::test]

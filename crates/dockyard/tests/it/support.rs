@@ -580,6 +580,18 @@ pub async fn read_events(client: &Client, path: &str, last_event_id: Option<&str
     (status, events)
 }
 
+/// Deterministic bytes that no compressor shrinks much.
+pub fn noise(length: usize, mut seed: u64) -> Vec<u8> {
+    (0..length)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
 /// Runs `git` in `dir` with a fixed identity and no user or system config; answers the output.
 pub fn git_command(dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new("git")
