@@ -182,10 +182,24 @@ test("deploy a workspace from the IDE and open it through the proxy", { timeout:
   });
 
   await t.test("runtime logs, then stop", async () => {
+    // A second container with the live instance's labels and image, whose log the
+    // engine does not keep (log driver none): its log cannot be read, which the
+    // view says in a marker line while it follows the other instance.
+    const docker = (...args) => {
+      const run = spawnSync("docker", args, { encoding: "utf8" });
+      assert.equal(run.status, 0, `docker ${args.join(" ")}: ${run.stderr}`);
+      return run.stdout.trim();
+    };
+    const live = docker("ps", "-q", "--filter", `label=dockyard.instance=${instanceId}`, "--filter", `label=dockyard.service=${service.id}`).split(/\s+/)[0];
+    const labels = JSON.parse(docker("inspect", "--format", "{{json .Config.Labels}}", live));
+    const image = docker("inspect", "--format", "{{.Config.Image}}", live);
+    const unreadable = docker("run", "-d", "--log-driver", "none", ...Object.entries(labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]), image);
     const logs = page.getByRole("region", { name: "Deploy logs" });
     await logs.getByRole("button", { name: "Runtime logs" }).click();
     await logs.getByRole("heading", { name: "Runtime logs: web" }).waitFor();
     await logs.getByText(/following/).waitFor({ timeout: 30_000 });
+    await logs.getByText(/── log stream broke off: .*does not support reading ──/).waitFor({ timeout: 30_000 });
+    docker("rm", "-f", unreadable);
     await logs.getByRole("button", { name: "Close deploy logs" }).click();
     await page.getByRole("button", { name: "Stop web", exact: true }).click();
     await page.getByRole("status", { name: "web status: stopped" }).waitFor({ timeout: 60_000 });

@@ -612,6 +612,65 @@ async fn a_git_source_is_cloned_built_and_served() {
     assert_no_leftovers(&app.data_dir().join("deploy-staging")).await;
 }
 
+/// An instance whose log the engine cannot read (its log driver is `none`, as
+/// on an engine whose default driver is `none`) is a `log_error` event in the
+/// service's log stream, and the other instance's lines still come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_instance_log_is_a_log_error_event_beside_the_other_lines() {
+    if !engine_available("an_unreadable_instance_log_is_a_log_error_event_beside_the_other_lines") {
+        return;
+    }
+    base_images(&["busybox"]);
+    let deploy_app = DeployApp::start(&[]).await;
+    let admin = &deploy_app.admin;
+    let project = project(admin, &deploy_app.org, "Logs").await;
+    write(
+        admin,
+        &project,
+        "Dockerfile",
+        "FROM dockyard-base/busybox:1\nRUN mkdir -p /www && echo ok > /www/health\n\
+CMD [\"sh\", \"-c\", \"echo instance says hello; exec httpd -f -p 8080 -h /www\"]\n",
+    )
+    .await;
+    let (service, _) = live_service(
+        admin,
+        &project,
+        json!({ "name": "web", "source": { "type": "workspace" }, "port": 8080, "health_check_path": "/health" }),
+    )
+    .await;
+    // A second container with the instance's labels and image, whose log the engine does not keep.
+    let instance = deploy_app.containers().into_iter().next().expect("the live instance");
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&docker(&["inspect", "--format", "{{json .Config.Labels}}", &instance]))
+            .expect("the instance's labels");
+    let image = docker(&["inspect", "--format", "{{.Config.Image}}", &instance]).trim().to_owned();
+    let mut args: Vec<String> = ["run", "-d", "--log-driver", "none"].map(str::to_owned).to_vec();
+    for (key, value) in &labels {
+        args.extend(["--label".to_owned(), format!("{key}={value}")]);
+    }
+    args.push(image);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let unreadable = docker(&args).trim().to_owned();
+    assert!(!unreadable.is_empty(), "docker run {args:?} started nothing");
+
+    let (status, events) = read_events(admin, &format!("/api/v1/services/{service}/logs?tail=50"), None).await;
+
+    assert_eq!(status, 200);
+    let data = |name: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|event| event.event == name)
+            .map(|event| serde_json::from_str(&event.data).expect("JSON data"))
+            .collect()
+    };
+    let lines = data("log");
+    assert!(lines.iter().any(|line| line["line"] == "instance says hello"), "the live instance's line: {events:?}");
+    let errors = data("log_error");
+    assert_eq!(errors.len(), 1, "one log_error, for the unreadable instance: {events:?}");
+    assert_eq!(errors[0]["code"], "log_stream_failed");
+    assert!(errors[0]["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "{}", errors[0]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_after_go_live_take_instances_out_and_back() {
     if !engine_available("health_checks_after_go_live_take_instances_out_and_back") {
