@@ -220,14 +220,7 @@ pub(crate) fn run(
         Err(Supervision::TooLarge(limit)) => return Err(GitError::TooLarge { limit }),
         Err(Supervision::Io(error)) => return Err(GitError::Io(error)),
     };
-    if !status.success() {
-        return Err(classify(&secrets.scrub(&stderr), branch));
-    }
-    // What git wrote after the last look counts too.
-    match watch.as_mut().and_then(SizeWatch::exceeded) {
-        Some(limit) => Err(GitError::TooLarge { limit }),
-        None => Ok(()),
-    }
+    if status.success() { Ok(()) } else { Err(classify(&secrets.scrub(&stderr), branch)) }
 }
 
 enum Supervision {
@@ -251,37 +244,39 @@ impl<'a> SizeWatch<'a> {
         SizeWatch { folder, limit, next: Instant::now() + SIZE_CHECK_INTERVAL }
     }
 
-    /// The limit, when the folder holds more than it. The walk stops as soon
-    /// as it has counted past the limit.
-    fn exceeded(&mut self) -> Option<u64> {
+    /// The limit, when the last look is long enough ago and the folder holds more.
+    fn exceeded_by_now(&mut self) -> Option<u64> {
         let started = Instant::now();
-        let mut bytes = 0u64;
-        let mut pending = vec![self.folder.to_path_buf()];
-        let mut exceeded = false;
-        'walk: while let Some(dir) = pending.pop() {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let Ok(metadata) = entry.metadata() else { continue };
-                if metadata.is_dir() {
-                    pending.push(entry.path());
-                } else {
-                    bytes = bytes.saturating_add(metadata.len());
-                    if bytes > self.limit {
-                        exceeded = true;
-                        break 'walk;
-                    }
-                }
-            }
+        if started < self.next {
+            return None;
         }
+        let exceeded = holds_more_than(self.folder, self.limit);
         // A big tree is looked at less often, so the walks stay a small share of the time.
         self.next = Instant::now() + SIZE_CHECK_INTERVAL.max(started.elapsed() * 4);
         exceeded.then_some(self.limit)
     }
+}
 
-    /// [`Self::exceeded`], when the last look is long enough ago.
-    fn exceeded_by_now(&mut self) -> Option<u64> {
-        if Instant::now() >= self.next { self.exceeded() } else { None }
+/// Whether the files under `folder` (links not followed) add up to more than
+/// `limit` bytes. The walk stops as soon as it has counted past the limit.
+pub(crate) fn holds_more_than(folder: &Path, limit: u64) -> bool {
+    let mut bytes = 0u64;
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(metadata) = entry.metadata() else { continue };
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else {
+                bytes = bytes.saturating_add(metadata.len());
+                if bytes > limit {
+                    return true;
+                }
+            }
+        }
     }
+    false
 }
 
 /// Waits for the child, feeding progress lines as they come, and kills its

@@ -11,6 +11,7 @@
 //! repository's own config is the one git always reads; hooks, fsmonitor and
 //! credential helpers are switched off on the command line instead.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::path::Path;
@@ -155,10 +156,13 @@ pub fn clone(
         size_limit: options.max_bytes.map(|limit| (dest, limit)),
     };
     let result = cli::run(invocation, Some(progress)).and_then(|_| {
-        if crate::is_repository(dest) {
-            Ok(())
-        } else {
-            Err(GitError::CommandFailed("git clone left no repository".into()))
+        if !crate::is_repository(dest) {
+            return Err(GitError::CommandFailed("git clone left no repository".into()));
+        }
+        // What git wrote after the watch's last look counts too.
+        match options.max_bytes {
+            Some(limit) if cli::holds_more_than(dest, limit) => Err(GitError::TooLarge { limit }),
+            _ => Ok(()),
         }
     });
     if result.is_err() {
@@ -182,12 +186,15 @@ fn clean_up(dest: &Path, created: bool) {
     }
 }
 
-/// Fetches a remote's branches into its remote-tracking branches.
+/// Fetches a remote's branches into its remote-tracking branches. With
+/// `max_bytes`, git is stopped (`git_too_large`) once the folder, work tree and
+/// `.git` together, holds more than that.
 pub fn fetch(
     root: &Path,
     remote: &str,
     credential: Option<&Credential>,
     policy: &NetworkPolicy,
+    max_bytes: Option<u64>,
 ) -> Result<(), GitError> {
     let repo = open_for_network(root)?;
     let url = remote_url(&repo, remote, policy)?;
@@ -204,20 +211,21 @@ pub fn fetch(
         }
         refspecs
     };
-    run_in(&repo, root, &url, credential, policy, "fetch", refspecs, None)?;
-    Ok(())
+    run_in(&repo, root, &url, credential, policy, "fetch", refspecs, None, max_bytes)
 }
 
 /// Fetches one branch of a remote and fast-forwards the current branch to it.
 /// `branch` defaults to the current branch's upstream on that remote, else to a
 /// branch of the same name. Refuses (`git_diverged`) when a fast-forward is not
 /// possible, and (`git_would_overwrite`) when local changes are in the way.
+/// `max_bytes` bounds the fetch as in [`fetch`].
 pub fn pull(
     root: &Path,
     remote: &str,
     branch: Option<&str>,
     credential: Option<&Credential>,
     policy: &NetworkPolicy,
+    max_bytes: Option<u64>,
 ) -> Result<PullOutcome, GitError> {
     let repo = open_for_network(root)?;
     let url = remote_url(&repo, remote, policy)?;
@@ -229,7 +237,7 @@ pub fn pull(
     check_branch_name(&remote_branch)?;
     let tracking = format!("refs/remotes/{remote}/{remote_branch}");
     let refspec = format!("+refs/heads/{remote_branch}:{tracking}");
-    run_in(&repo, root, &url, credential, policy, "fetch", vec![refspec], Some(&remote_branch))?;
+    run_in(&repo, root, &url, credential, policy, "fetch", vec![refspec], Some(&remote_branch), max_bytes)?;
 
     let target = repo
         .find_reference(&tracking)
@@ -275,7 +283,7 @@ pub fn push(
         .peel_to_commit()?
         .id();
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    run_in(&repo, root, &url, credential, policy, "push", vec![refspec], Some(branch))?;
+    run_in(&repo, root, &url, credential, policy, "push", vec![refspec], Some(branch), None)?;
 
     repo.reference(&format!("refs/remotes/{remote}/{branch}"), tip, true, "push")?;
     if set_upstream {
@@ -296,14 +304,34 @@ fn run_in(
     subcommand: &str,
     refspecs: Vec<String>,
     branch: Option<&str>,
+    max_bytes: Option<u64>,
 ) -> Result<(), GitError> {
     let mut args: Vec<OsString> =
         vec![subcommand.into(), "--no-recurse-submodules".into(), "--".into(), url.as_str().into()];
     args.extend(refspecs.into_iter().map(OsString::from));
+    let packs = repo.path().join("objects").join("pack");
+    let packs_before = temporary_packs(&packs);
+    let size_limit = max_bytes.map(|limit| (root, limit));
     let invocation =
-        Invocation { url, credential, policy, repository: Some((repo.path(), root)), args, branch, size_limit: None };
-    cli::run(invocation, None)?;
-    Ok(())
+        Invocation { url, credential, policy, repository: Some((repo.path(), root)), args, branch, size_limit };
+    let result = cli::run(invocation, None);
+    if matches!(result, Err(GitError::Timeout(_) | GitError::TooLarge { .. })) {
+        // git was killed: the pack it was receiving is left as `tmp_*` files.
+        for stale in temporary_packs(&packs).difference(&packs_before) {
+            let _ = fs::remove_file(packs.join(stale));
+        }
+    }
+    result
+}
+
+/// The names of the unfinished packs (`tmp_pack_*`, `tmp_idx_*`, …) in `dir`.
+fn temporary_packs(dir: &Path) -> BTreeSet<OsString> {
+    let Ok(entries) = fs::read_dir(dir) else { return BTreeSet::new() };
+    entries
+        .flatten()
+        .map(|entry| entry.file_name())
+        .filter(|name| name.as_encoded_bytes().starts_with(b"tmp_"))
+        .collect()
 }
 
 fn open_for_network(root: &Path) -> Result<Repository, GitError> {

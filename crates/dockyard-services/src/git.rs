@@ -20,6 +20,15 @@ use crate::{RequestContext, ServiceError, Services};
 
 impl From<GitError> for ServiceError {
     fn from(error: GitError) -> Self {
+        // Fetches and pulls are bounded by the workspace's size quota: the same
+        // answer as a file write past it.
+        if let GitError::TooLarge { limit } = error {
+            return ServiceError::Invalid(dockyard_domain::validate::ValidationError::new(
+                "git",
+                "quota_total_bytes",
+                format!("the workspace's total_bytes quota is exceeded (at most {limit})"),
+            ));
+        }
         let code = error.code();
         let message = error.to_string();
         match error.class() {
@@ -52,6 +61,11 @@ impl Services {
             timeout: outbound.git_timeout,
             git_binary: outbound.git_binary.clone(),
         }
+    }
+
+    /// The most a workspace folder may hold, `.git` included.
+    fn workspace_size_quota(&self) -> u64 {
+        self.inner.config.workspace_quotas.max_total_bytes
     }
 
     /// Authorizes, then runs a git operation on the workspace folder off the async threads.
@@ -296,8 +310,9 @@ impl Services {
         let remote = remote.unwrap_or_else(|| "origin".to_owned());
         let policy = self.network_policy();
         let audit_remote = remote.clone();
+        let quota = self.workspace_size_quota();
         self.with_repo(actor, &project.id, Action::WriteCode, false, move |root| {
-            dockyard_git::fetch(root, &remote, credential.as_ref(), &policy)
+            dockyard_git::fetch(root, &remote, credential.as_ref(), &policy, Some(quota))
         })
         .await?;
         self.audit(
@@ -323,9 +338,10 @@ impl Services {
         let remote = remote.unwrap_or_else(|| "origin".to_owned());
         let policy = self.network_policy();
         let audit_remote = remote.clone();
+        let quota = self.workspace_size_quota();
         let (_, outcome) = self
             .with_repo(actor, &project.id, Action::WriteCode, true, move |root| {
-                dockyard_git::pull(root, &remote, branch.as_deref(), credential.as_ref(), &policy)
+                dockyard_git::pull(root, &remote, branch.as_deref(), credential.as_ref(), &policy, Some(quota))
             })
             .await?;
         self.audit(

@@ -646,8 +646,8 @@ fn hostile_names_paths_and_revisions_are_refused_without_panicking() {
         let _ = add_remote(root, input, &url);
         let _ = set_remote_url(root, input, &url);
         let _ = remove_remote(root, input);
-        let _ = fetch(root, input, None, &policy);
-        let _ = pull(root, "origin", Some(input), None, &policy);
+        let _ = fetch(root, input, None, &policy, None);
+        let _ = pull(root, "origin", Some(input), None, &policy, None);
         let _ = push(root, "origin", input, true, None, &policy);
         let _ = GitUrl::parse(input, &policy);
         let _ = commit(root, input, None, &dockyard_git::Author { name: input.to_owned(), email: input.to_owned() });

@@ -225,19 +225,21 @@ fn failed_clones_have_codes_and_leave_nothing_behind() {
 
 /// A clone with a size limit is stopped while it downloads, once its folder
 /// grows past the limit, and leaves nothing behind; a clone that ends under
-/// the limit is kept, and one that ends over it is refused all the same.
+/// the limit is kept, and one that ends over it is refused all the same. A
+/// fetch past its limit, or out of time, leaves no unfinished pack.
 #[test]
 fn a_clone_past_its_size_limit_is_stopped_while_it_downloads() {
     const MIB: u64 = 1024 * 1024;
     let fixture = Fixture::new(None);
-    // 8 MiB that does not compress, in 32 files, served at 1 MiB/s: the
-    // whole download would take about 8 s.
+    // 8 MiB that does not compress, in 128 files (over git's unpack limit of
+    // 100 objects, so a fetch keeps what it receives as a pack), served at
+    // 1 MiB/s: the whole download would take about 8 s.
     let seed = TempDir::new("big-seed");
     git(seed.path(), &["init", "-q"]);
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    for n in 0..32 {
-        let mut bytes = Vec::with_capacity(256 * 1024);
-        while bytes.len() < 256 * 1024 {
+    for n in 0..128 {
+        let mut bytes = Vec::with_capacity(64 * 1024);
+        while bytes.len() < 64 * 1024 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
@@ -277,6 +279,32 @@ fn a_clone_past_its_size_limit_is_stopped_while_it_downloads() {
         "git_too_large"
     );
     assert!(!dir.join("tiny").exists());
+
+    // A fetch is held to a limit on the whole folder the same way, and leaves no
+    // half-received pack behind; nor does one that runs out of time.
+    let work = dir.join("work");
+    fs::create_dir(&work).expect("mkdir");
+    git(&work, &["init", "-q"]);
+    git(&work, &["remote", "add", "origin", &slow.url("big.git")]);
+    assert_eq!(code(fetch(&work, "origin", None, &policy, Some(MIB))), "git_too_large");
+    assert_eq!(unfinished_packs(&work), Vec::<String>::new());
+    let impatient = NetworkPolicy { timeout: Duration::from_secs(3), ..policy.clone() };
+    assert_eq!(code(fetch(&work, "origin", None, &impatient, None)), "git_timeout");
+    assert_eq!(unfinished_packs(&work), Vec::<String>::new());
+    assert_eq!(git(&work, &["for-each-ref"]), "", "nothing was fetched");
+}
+
+/// The `tmp_*` files in a repository's pack folder: packs git did not finish.
+fn unfinished_packs(root: &Path) -> Vec<String> {
+    fs::read_dir(root.join(".git/objects/pack"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("tmp_"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -328,14 +356,14 @@ fn a_private_repository_needs_the_token_which_is_never_stored_or_shown() {
 
     // A later fetch, pull and push with the token work too.
     fixture.push_from_elsewhere("remote.txt", "r\n");
-    fetch(&dest, "origin", Some(&good), &fixture.policy).expect("fetch");
-    pull(&dest, "origin", None, Some(&good), &fixture.policy).expect("pull");
+    fetch(&dest, "origin", Some(&good), &fixture.policy, None).expect("fetch");
+    pull(&dest, "origin", None, Some(&good), &fixture.policy, None).expect("pull");
     write(&dest, "mine.txt", "m\n");
     commit(&dest, "mine", Some(&strings(&["mine.txt"])), &author()).expect("commit");
     push(&dest, "origin", "main", false, Some(&good), &fixture.policy).expect("push");
     assert_eq!(fixture.served_head("main"), git(&dest, &["rev-parse", "HEAD"]).trim());
     let error =
-        pull(&dest, "origin", Some("no-such-branch"), Some(&good), &fixture.policy).expect_err("missing branch");
+        pull(&dest, "origin", Some("no-such-branch"), Some(&good), &fixture.policy, None).expect_err("missing branch");
     assert_eq!(error.code(), "git_branch_not_found");
     assert!(!format!("{error} {error:?}").contains(token));
 
@@ -360,32 +388,32 @@ fn fetch_and_pull_fast_forward_then_refuse_to_merge_diverged_branches() {
     let before = git(&root, &["rev-parse", "HEAD"]).trim().to_owned();
 
     let upstream_commit = fixture.push_from_elsewhere("news.txt", "fresh\n");
-    fetch(&root, "origin", None, &fixture.policy).expect("fetch");
+    fetch(&root, "origin", None, &fixture.policy, None).expect("fetch");
     assert_eq!(git(&root, &["rev-parse", "origin/main"]).trim(), upstream_commit);
     assert_eq!(git(&root, &["rev-parse", "HEAD"]).trim(), before, "fetch does not move the branch");
     let behind = status(&root).expect("status");
     assert_eq!((behind.ahead, behind.behind), (0, 1));
 
-    let outcome = pull(&root, "origin", None, None, &fixture.policy).expect("pull");
+    let outcome = pull(&root, "origin", None, None, &fixture.policy, None).expect("pull");
     assert!(outcome.updated);
     assert_eq!(outcome.head, upstream_commit);
     assert_eq!(git(&root, &["rev-parse", "HEAD"]).trim(), upstream_commit);
     assert_eq!(fs::read_to_string(root.join("news.txt")).expect("pulled file"), "fresh\n");
     assert_eq!(git(&root, &["status", "--porcelain"]), "");
-    let again = pull(&root, "origin", None, None, &fixture.policy).expect("pull again");
+    let again = pull(&root, "origin", None, None, &fixture.policy, None).expect("pull again");
     assert!(!again.updated);
 
     // Both sides move on: a fast-forward is impossible.
     fixture.push_from_elsewhere("theirs.txt", "theirs\n");
     write(&root, "ours.txt", "ours\n");
     let ours = commit(&root, "ours", Some(&strings(&["ours.txt"])), &author()).expect("commit");
-    assert_eq!(code(pull(&root, "origin", None, None, &fixture.policy)), "git_diverged");
+    assert_eq!(code(pull(&root, "origin", None, None, &fixture.policy, None)), "git_diverged");
     assert_eq!(git(&root, &["rev-parse", "HEAD"]).trim(), ours);
     assert!(!root.join("theirs.txt").exists());
     let diverged = status(&root).expect("status");
     assert_eq!((diverged.ahead, diverged.behind), (1, 1));
 
-    assert_eq!(code(fetch(&root, "no-such-remote", None, &fixture.policy)), "git_remote_not_found");
+    assert_eq!(code(fetch(&root, "no-such-remote", None, &fixture.policy, None)), "git_remote_not_found");
 }
 
 #[test]
@@ -428,15 +456,15 @@ fn a_repository_whose_config_could_redirect_git_is_refused() {
         ("remote.origin.proxy", "http://10.0.0.1:3128"),
     ] {
         git(&root, &["config", key, value]);
-        let error = fetch(&root, "origin", None, &fixture.policy).expect_err("refused");
+        let error = fetch(&root, "origin", None, &fixture.policy, None).expect_err("refused");
         assert_eq!(error.code(), "git_unsafe_config", "{key}");
         git(&root, &["config", "--unset", key]);
     }
-    fetch(&root, "origin", None, &fixture.policy).expect("a clean config fetches");
+    fetch(&root, "origin", None, &fixture.policy, None).expect("a clean config fetches");
 
     // A remote URL changed behind our back is validated like any other.
     git(&root, &["remote", "set-url", "origin", "file:///etc"]);
-    assert_eq!(code(fetch(&root, "origin", None, &fixture.policy)), "git_invalid_url");
+    assert_eq!(code(fetch(&root, "origin", None, &fixture.policy, None)), "git_invalid_url");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use dockyard_git::testserver::{GitHttpServer, ServerOptions};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ADMIN_EMAIL, Client, Reply, TempDir, TestApp, add_member, all_files, git, git_command, org_audit,
+    ADMIN_EMAIL, Client, Reply, TempDir, TestApp, add_member, all_files, git, git_command, noise, org_audit,
     outbound_config_file, project, put_file, spawn_app_with, workspace_dir,
 };
 
@@ -591,6 +591,11 @@ struct Remote {
 impl Remote {
     /// An empty bare repository `shared.git` behind basic auth, and a folder for an outside clone.
     fn start() -> Self {
+        Self::start_at(None)
+    }
+
+    /// [`Self::start`], the server sending at most `bytes_per_second`.
+    fn start_at(bytes_per_second: Option<u64>) -> Self {
         let temp = TempDir::new();
         let repos = temp.0.join("repos");
         std::fs::create_dir_all(&repos).expect("repos");
@@ -598,11 +603,8 @@ impl Remote {
         git(&repos, &["init", "-q", "--bare", "-b", "main", bare.to_str().expect("path")]);
         git(&bare, &["config", "http.receivepack", "true"]);
         let secret = format!("dyp-push-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let options = ServerOptions {
-            tls: true,
-            basic_auth: Some((REMOTE_USER.to_owned(), secret.clone())),
-            ..ServerOptions::default()
-        };
+        let options =
+            ServerOptions { tls: true, basic_auth: Some((REMOTE_USER.to_owned(), secret.clone())), bytes_per_second };
         let server = GitHttpServer::start(&repos, options).expect("start the test git server");
         let outside = temp.0.join("outside");
         Self { _temp: temp, bare, outside, server, secret }
@@ -625,6 +627,47 @@ impl Remote {
         git(&self.outside, &["push", "-q", "origin", "HEAD:main"]);
         self.head()
     }
+}
+
+/// A fetch or a pull that would take the workspace past its size quota is
+/// stopped while it downloads and refused with 422 `quota_total_bytes`, as a
+/// file write past it is; no ref moves and no half-received pack is left.
+#[tokio::test]
+async fn a_fetch_past_the_workspace_quota_is_refused_and_leaves_nothing_behind() {
+    // Arrange: 3 MiB that does not compress, in 150 files (over git's unpack
+    // limit, so a fetch keeps it as a pack), served at 1 MiB/s; a 1 MB quota.
+    let remote = Remote::start_at(Some(1024 * 1024));
+    let parent = remote.outside.parent().expect("parent");
+    git(parent, &["clone", "-q", remote.bare.to_str().expect("path"), remote.outside.to_str().expect("path")]);
+    for index in 0..150 {
+        std::fs::write(remote.outside.join(format!("blob{index}.bin")), noise(20 * 1024, index + 1)).expect("write");
+    }
+    git(&remote.outside, &["add", "-A"]);
+    git(&remote.outside, &["commit", "-q", "-m", "Big"]);
+    git(&remote.outside, &["push", "-q", "origin", "HEAD:main"]);
+    let config = outbound_config_file(&remote._temp.0, true, remote.server.ca_pem_path());
+    let repo = GitProject::new(&[
+        ("DOCKYARD_CONFIG", config.to_str().expect("UTF-8 path")),
+        ("DOCKYARD_WORKSPACE__MAX_TOTAL_BYTES", "1000000"),
+    ])
+    .await;
+    repo.init().await;
+    repo.put("README.md", "# Small\n").await;
+    repo.commit("First", &["README.md"]).await;
+    let url = remote.server.url("shared.git");
+    assert_eq!(repo.post(&repo.admin, "remotes", json!({ "name": "origin", "url": url })).await.status, 201);
+    let credential = json!({ "username": REMOTE_USER, "token": remote.secret });
+    assert_eq!(repo.admin.request("PUT", &repo.path("credential"), Some(&credential)).await.status, 200);
+
+    // Act and assert
+    assert_problem(&repo.post(&repo.admin, "fetch", json!({})).await, 422, "quota_total_bytes");
+    assert_problem(&repo.post(&repo.admin, "pull", json!({ "branch": "main" })).await, 422, "quota_total_bytes");
+    assert_eq!(repo.git(&["for-each-ref", "refs/remotes"]), "", "no remote-tracking ref moved");
+    let unfinished: Vec<String> = std::fs::read_dir(repo.dir.join(".git/objects/pack"))
+        .map(|entries| entries.flatten().map(|entry| entry.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(unfinished.iter().all(|name| !name.starts_with("tmp_")), "left behind: {unfinished:?}");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
 }
 
 #[tokio::test]
