@@ -13,7 +13,7 @@
 //!   environment entries (never argv, never a file), and has it scrubbed from
 //!   any output it surfaces;
 //! - is killed, with everything it started, after the policy's timeout, or
-//!   (for a clone with a size limit) once its folder grows past the limit.
+//!   (given a size limit) once the folder it writes to grows past the limit.
 
 use std::ffi::OsString;
 use std::fs;
