@@ -94,8 +94,9 @@ pub fn create_branch(root: &Path, name: &str, from: Option<&str>) -> Result<Bran
 /// Switches to a local branch. A remote-tracking name (`origin/x`), or a name
 /// that only one remote has, creates a local branch tracking it first, as
 /// `git switch` does. Refuses, touching nothing, when local changes would be
-/// overwritten.
-pub fn switch_branch(root: &Path, name: &str) -> Result<BranchInfo, GitError> {
+/// overwritten, and (`git_too_large`) when the folder would hold more than
+/// `max_bytes` once the branch's files are out.
+pub fn switch_branch(root: &Path, name: &str, max_bytes: Option<u64>) -> Result<BranchInfo, GitError> {
     if name.is_empty() || name.starts_with('-') || !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
         return Err(GitError::InvalidBranchName(name.to_owned()));
     }
@@ -115,7 +116,7 @@ pub fn switch_branch(root: &Path, name: &str) -> Result<BranchInfo, GitError> {
             (local_name, commit, Some(remote_name))
         }
     };
-    checkout_safely(&repo, &target)?;
+    checkout_safely(&repo, &target, max_bytes)?;
     if let Some(remote_name) = tracking {
         repo.branch(&local_name, &target, false)?;
         // Written directly: libgit2's set_upstream needs the remote's fetch refspec
@@ -155,8 +156,20 @@ fn remote_tracking_for(repo: &Repository, name: &str) -> Result<(String, String)
 }
 
 /// Checks out `target`'s tree without overwriting local changes: on a conflict
-/// nothing is changed and the conflicting paths are reported.
-pub(crate) fn checkout_safely(repo: &Repository, target: &Commit<'_>) -> Result<(), GitError> {
+/// nothing is changed and the conflicting paths are reported. With `max_bytes`,
+/// a checkout that would take the folder past it is refused first
+/// (`git_too_large`): a tree can be far larger than the objects that carry it.
+pub(crate) fn checkout_safely(repo: &Repository, target: &Commit<'_>, max_bytes: Option<u64>) -> Result<(), GitError> {
+    if let (Some(limit), Some(root)) = (max_bytes, repo.workdir()) {
+        let current = match head_commit(repo)? {
+            Some(head) => tree_bytes(repo, &head.tree()?)?,
+            None => 0,
+        };
+        let growth = tree_bytes(repo, &target.tree()?)?.saturating_sub(current);
+        if growth > 0 && crate::cli::holds_more_than(root, limit.saturating_sub(growth)) {
+            return Err(GitError::TooLarge { limit });
+        }
+    }
     let mut conflicts = Vec::new();
     let result = {
         let mut builder = CheckoutBuilder::new();
@@ -176,6 +189,29 @@ pub(crate) fn checkout_safely(repo: &Repository, target: &Commit<'_>) -> Result<
             Err(GitError::WouldOverwrite(conflicts))
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// What the files of `tree` take, from the objects' headers (nothing is inflated).
+fn tree_bytes(repo: &Repository, tree: &git2::Tree<'_>) -> Result<u64, GitError> {
+    let odb = repo.odb()?;
+    let mut total = 0u64;
+    let mut failed = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            match odb.read_header(entry.id()) {
+                Ok((size, _)) => total = total.saturating_add(size as u64),
+                Err(error) => {
+                    failed = Some(error);
+                    return git2::TreeWalkResult::Abort;
+                }
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    match failed {
+        Some(error) => Err(error.into()),
+        None => Ok(total),
     }
 }
 

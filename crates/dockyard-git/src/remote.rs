@@ -218,7 +218,7 @@ pub fn fetch(
 /// `branch` defaults to the current branch's upstream on that remote, else to a
 /// branch of the same name. Refuses (`git_diverged`) when a fast-forward is not
 /// possible, and (`git_would_overwrite`) when local changes are in the way.
-/// `max_bytes` bounds the fetch as in [`fetch`].
+/// `max_bytes` bounds the fetch as in [`fetch`], and the fast-forward's checkout.
 pub fn pull(
     root: &Path,
     remote: &str,
@@ -247,7 +247,7 @@ pub fn pull(
     let message = format!("pull: fast-forward to {remote}/{remote_branch}");
     match head_commit(&repo)? {
         None => {
-            checkout_safely(&repo, &target)?;
+            checkout_safely(&repo, &target, max_bytes)?;
             repo.reference(&local_ref, target.id(), false, &message)?;
             Ok(PullOutcome { updated: true, head: target.id().to_string() })
         }
@@ -255,7 +255,7 @@ pub fn pull(
             Ok(PullOutcome { updated: false, head: current.id().to_string() })
         }
         Some(current) if repo.graph_descendant_of(target.id(), current.id())? => {
-            checkout_safely(&repo, &target)?;
+            checkout_safely(&repo, &target, max_bytes)?;
             repo.find_reference(&local_ref)?.set_target(target.id(), &message)?;
             Ok(PullOutcome { updated: true, head: target.id().to_string() })
         }

@@ -20,8 +20,8 @@ use crate::{RequestContext, ServiceError, Services};
 
 impl From<GitError> for ServiceError {
     fn from(error: GitError) -> Self {
-        // Fetches and pulls are bounded by the workspace's size quota: the same
-        // answer as a file write past it.
+        // Fetches, pulls and branch switches are bounded by the workspace's size
+        // quota: the same answer as a file write past it.
         if let GitError::TooLarge { limit } = error {
             return ServiceError::Invalid(dockyard_domain::validate::ValidationError::new(
                 "git",
@@ -207,10 +207,11 @@ impl Services {
         from: Option<String>,
         switch: bool,
     ) -> Result<(), ServiceError> {
+        let quota = self.workspace_size_quota();
         self.with_repo(actor, project, Action::WriteCode, switch, move |root| {
             dockyard_git::create_branch(root, &name, from.as_deref())?;
             if switch {
-                dockyard_git::switch_branch(root, &name)?;
+                dockyard_git::switch_branch(root, &name, Some(quota))?;
             }
             Ok(())
         })
@@ -224,8 +225,11 @@ impl Services {
         project: &ProjectId,
         name: String,
     ) -> Result<(), ServiceError> {
-        self.with_repo(actor, project, Action::WriteCode, true, move |root| dockyard_git::switch_branch(root, &name))
-            .await?;
+        let quota = self.workspace_size_quota();
+        self.with_repo(actor, project, Action::WriteCode, true, move |root| {
+            dockyard_git::switch_branch(root, &name, Some(quota))
+        })
+        .await?;
         Ok(())
     }
 

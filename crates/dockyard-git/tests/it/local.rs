@@ -453,7 +453,7 @@ fn branches_are_created_switched_and_deleted_like_git() {
     assert_eq!(code(create_branch(root, "bad..name", None)), "git_invalid_branch_name");
     assert_eq!(code(create_branch(root, "x", Some("no-such-rev"))), "git_revision_not_found");
 
-    let switched = switch_branch(root, "feature/one").expect("switch");
+    let switched = switch_branch(root, "feature/one", None).expect("switch");
     assert!(switched.current);
     assert_eq!(git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "feature/one");
     write(root, "f.txt", "on the feature\n");
@@ -463,19 +463,46 @@ fn branches_are_created_switched_and_deleted_like_git() {
     let names: Vec<(&str, bool)> = listed.iter().map(|branch| (branch.name.as_str(), branch.current)).collect();
     assert_eq!(names, [("feature/one", true), ("main", false)]);
 
-    switch_branch(root, "main").expect("switch back");
+    switch_branch(root, "main", None).expect("switch back");
     assert_eq!(fs::read_to_string(root.join("f.txt")).expect("read"), "base\n");
     assert_eq!(code(delete_branch(root, "main", false)), "git_branch_checked_out");
     assert_eq!(code(delete_branch(root, "feature/one", false)), "git_branch_not_merged");
     delete_branch(root, "feature/one", true).expect("force delete");
     assert_eq!(local_names(), "main\n");
     assert_eq!(code(delete_branch(root, "feature/one", true)), "git_branch_not_found");
-    assert_eq!(code(switch_branch(root, "nope")), "git_branch_not_found");
+    assert_eq!(code(switch_branch(root, "nope", None)), "git_branch_not_found");
 
     // A merged branch goes without force; a branch from a given revision starts there.
     let from = create_branch(root, "from-base", Some(&base)).expect("create from");
     assert_eq!(from.head, base);
     delete_branch(root, "from-base", false).expect("merged delete");
+}
+
+/// A branch whose files would take the folder past a size limit is refused
+/// before anything is written, however small its objects are: 16 MiB of
+/// zeros are a few KiB in git.
+#[test]
+fn switching_to_a_branch_past_the_size_limit_is_refused_and_changes_nothing() {
+    let repo = new_repo("switch-size");
+    let root = repo.path();
+    write(root, "small.txt", "small\n");
+    commit_all(root, "small");
+    git(root, &["checkout", "-q", "-b", "bomb"]);
+    write(root, "zeros.bin", vec![0u8; 16 * 1024 * 1024]);
+    commit_all(root, "sixteen MiB of zeros");
+    git(root, &["checkout", "-q", "main"]);
+    assert!(!root.join("zeros.bin").exists());
+
+    let error = switch_branch(root, "bomb", Some(1024 * 1024)).expect_err("refused");
+    assert_eq!(error.code(), "git_too_large", "{error}");
+    assert!(!root.join("zeros.bin").exists(), "a file of the refused branch was written");
+    assert_eq!(git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+    assert_eq!(git(root, &["status", "--porcelain"]), "");
+    // Room for it, and back: going to a smaller tree is never refused.
+    switch_branch(root, "bomb", Some(64 * 1024 * 1024)).expect("switch with room");
+    assert_eq!(fs::metadata(root.join("zeros.bin")).expect("written").len(), 16 * 1024 * 1024);
+    switch_branch(root, "main", Some(1)).expect("switch to the smaller tree");
+    assert!(!root.join("zeros.bin").exists());
 }
 
 #[test]
@@ -493,7 +520,7 @@ fn switching_with_conflicting_local_changes_is_refused_and_changes_nothing() {
     // An uncommitted edit to a file that differs between the branches.
     write(root, "shared.txt", "my local edit\n");
     write(root, "other.txt", "edited too\n");
-    let error = switch_branch(root, "topic").expect_err("refused");
+    let error = switch_branch(root, "topic", None).expect_err("refused");
     assert_eq!(error.code(), "git_would_overwrite");
     assert!(matches!(&error, GitError::WouldOverwrite(paths) if paths == &["shared.txt".to_owned()]), "{error:?}");
     assert_eq!(fs::read_to_string(root.join("shared.txt")).expect("read"), "my local edit\n");
@@ -504,7 +531,7 @@ fn switching_with_conflicting_local_changes_is_refused_and_changes_nothing() {
 
     // A local edit to a file that is the same on both branches is carried over.
     write(root, "shared.txt", "base\n");
-    switch_branch(root, "topic").expect("switch");
+    switch_branch(root, "topic", None).expect("switch");
     assert_eq!(fs::read_to_string(root.join("other.txt")).expect("read"), "edited too\n");
     assert_eq!(fs::read_to_string(root.join("shared.txt")).expect("read"), "topic version\n");
 
@@ -515,7 +542,7 @@ fn switching_with_conflicting_local_changes_is_refused_and_changes_nothing() {
     commit_all(root, "adds");
     git(root, &["checkout", "-q", "main"]);
     write(root, "added.txt", "untracked and precious\n");
-    assert_eq!(code(switch_branch(root, "adds-file")), "git_would_overwrite");
+    assert_eq!(code(switch_branch(root, "adds-file", None)), "git_would_overwrite");
     assert_eq!(fs::read_to_string(root.join("added.txt")).expect("read"), "untracked and precious\n");
 }
 
@@ -541,7 +568,7 @@ fn remote_tracking_names_create_a_tracking_branch() {
     let main = listed.iter().find(|branch| branch.name == "main").expect("main");
     assert_eq!(main.upstream.as_deref(), Some("origin/main"));
 
-    let topic = switch_branch(repo.path(), "origin/topic").expect("switch");
+    let topic = switch_branch(repo.path(), "origin/topic", None).expect("switch");
     assert_eq!((topic.name.as_str(), topic.upstream.as_deref()), ("topic", Some("origin/topic")));
     assert_eq!(git(repo.path(), &["rev-parse", "--abbrev-ref", "topic@{upstream}"]).trim(), "origin/topic");
 }
@@ -633,8 +660,8 @@ fn hostile_names_paths_and_revisions_are_refused_without_panicking() {
         let _ = create_branch(root, input, None);
         let _ = create_branch(root, "from-input", Some(input));
         let _ = delete_branch(root, "from-input", true);
-        let _ = switch_branch(root, input);
-        switch_branch(root, "main").expect("back to main");
+        let _ = switch_branch(root, input, None);
+        switch_branch(root, "main", None).expect("back to main");
         let _ = delete_branch(root, input, true);
         let _ = diff(root, DiffQuery { path: Some(input), staged: false });
         let _ = diff(root, DiffQuery { path: Some(input), staged: true });

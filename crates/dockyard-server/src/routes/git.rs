@@ -453,7 +453,8 @@ pub struct CheckoutRequest {
 
 /// Switches branches; refuses when local changes would be overwritten.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/git/checkout", tag = "git", params(("project" = String, Path)), request_body = CheckoutRequest,
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem, description = "`quota_total_bytes`: the branch's files would take the workspace past its size quota")))]
 async fn checkout(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -562,7 +563,9 @@ pub struct RemoteRequest {
 
 /// Fetches from a remote with the project's git credential.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/git/fetch", tag = "git", params(("project" = String, Path)), request_body = RemoteRequest,
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 502, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem, description = "`quota_total_bytes`: the fetch was stopped, the workspace would pass its size quota"),
+        (status = 502, body = Problem)))]
 async fn fetch(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -585,7 +588,9 @@ pub struct PullDto {
 
 /// Fetches and fast-forwards the current branch; refuses (409 `git_diverged`) when it cannot.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/git/pull", tag = "git", params(("project" = String, Path)), request_body = RemoteRequest,
-    responses((status = 200, body = PullDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 502, body = Problem)))]
+    responses((status = 200, body = PullDto), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem, description = "`quota_total_bytes`: the fetch or the fast-forward would take the workspace past its size quota"),
+        (status = 502, body = Problem)))]
 async fn pull(
     State(state): State<AppState>,
     Caller(caller): Caller,

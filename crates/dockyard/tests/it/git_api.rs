@@ -631,9 +631,11 @@ impl Remote {
 
 /// A fetch or a pull that would take the workspace past its size quota is
 /// stopped while it downloads and refused with 422 `quota_total_bytes`, as a
-/// file write past it is; no ref moves and no half-received pack is left.
+/// file write past it is; no ref moves and no half-received pack is left. A
+/// branch whose files would not fit is refused the same way before anything
+/// is written.
 #[tokio::test]
-async fn a_fetch_past_the_workspace_quota_is_refused_and_leaves_nothing_behind() {
+async fn a_fetch_pull_or_switch_past_the_workspace_quota_is_refused_and_leaves_nothing_behind() {
     // Arrange: 3 MiB that does not compress, in 150 files (over git's unpack
     // limit, so a fetch keeps it as a pack), served at 1 MiB/s; a 1 MB quota.
     let remote = Remote::start_at(Some(1024 * 1024));
@@ -668,6 +670,17 @@ async fn a_fetch_past_the_workspace_quota_is_refused_and_leaves_nothing_behind()
         .unwrap_or_default();
     assert!(unfinished.iter().all(|name| !name.starts_with("tmp_")), "left behind: {unfinished:?}");
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
+
+    // A branch made outside the API (as from a terminal) with 16 MiB of zeros,
+    // a few KiB as objects: switching to it is refused, and nothing is written.
+    repo.git(&["checkout", "-q", "-b", "zeros"]);
+    std::fs::write(repo.dir.join("zeros.bin"), vec![0u8; 16 * 1024 * 1024]).expect("write");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "Zeros"]);
+    repo.git(&["checkout", "-q", "main"]);
+    assert_problem(&repo.post(&repo.admin, "checkout", json!({ "branch": "zeros" })).await, 422, "quota_total_bytes");
+    assert!(!repo.dir.join("zeros.bin").exists(), "a file of the refused branch was written");
+    assert_eq!(repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]), "main");
 }
 
 #[tokio::test]
