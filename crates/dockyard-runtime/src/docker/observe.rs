@@ -14,6 +14,8 @@
 //! has ended. Should a `start` go unseen anyway (the event stream failed or
 //! ended: it is subscribed to again), a rescan every few seconds lists the
 //! running containers and joins any not followed, from when it started.
+//! An engine error for one container is passed on once: a container whose log
+//! the engine cannot read fails again at every rescan's join.
 //!
 //! Stats: one reading per running container (`stream: false`, not one-shot, so
 //! the engine samples twice about a second apart and fills `precpu_stats`).
@@ -25,7 +27,7 @@
 //! inactive page cache (as `docker stats` shows it); the limit is reported only
 //! when the container has one (otherwise the engine answers the host's memory).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bollard::container::LogOutput;
@@ -101,6 +103,7 @@ impl DockerRuntime {
                 open: HashMap::new(),
                 restarted: HashMap::new(),
                 ended_at: HashMap::new(),
+                reported: HashSet::new(),
             };
             for summary in summaries {
                 let Some(id) = summary.id else { continue };
@@ -234,9 +237,11 @@ fn start_events(docker: &bollard::Docker, filters: &HashMap<String, Vec<String>>
     docker.events(Some(options)).boxed()
 }
 
-/// What a per-container stream yields: a line, or that the container's stream ended.
+/// What a per-container stream yields: a line, the engine's error for that
+/// container, or that the container's stream ended.
 enum Piece {
-    Line(Result<LogLine, RuntimeError>),
+    Line(LogLine),
+    Failed(String, RuntimeError),
     Ended(String),
 }
 
@@ -267,6 +272,10 @@ struct Follow {
     /// finds one still running (its stream broke off) joins it from then, not
     /// from its start again.
     ended_at: HashMap<String, DateTime<Utc>>,
+    /// The errors passed on so far, by container: the same error of the same
+    /// container (one whose log the engine cannot read fails at every rescan's
+    /// join) is passed on once.
+    reported: HashSet<(String, String)>,
 }
 
 impl Follow {
@@ -286,8 +295,13 @@ impl Follow {
             builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
         }
         let raw = self.docker.logs(&id, Some(builder.build()));
-        let lines =
-            container_lines(raw, name, since).map(Piece::Line).chain(stream::once(async move { Piece::Ended(id) }));
+        let container = id.clone();
+        let lines = container_lines(raw, name, since)
+            .map(move |line| match line {
+                Ok(line) => Piece::Line(line),
+                Err(error) => Piece::Failed(container.clone(), error),
+            })
+            .chain(stream::once(async move { Piece::Ended(id) }));
         self.merged.push(lines.boxed());
     }
 
@@ -400,7 +414,11 @@ impl Follow {
                 let rescanning = follow.rescan.is_some();
                 tokio::select! {
                     piece = follow.merged.next(), if !follow.merged.is_empty() => match piece {
-                        Some(Piece::Line(line)) => return Some((line, follow)),
+                        Some(Piece::Line(line)) => return Some((Ok(line), follow)),
+                        Some(Piece::Failed(id, error)) if follow.reported.insert((id.clone(), error.to_string())) => {
+                            return Some((Err(error), follow));
+                        }
+                        Some(Piece::Failed(..)) => {}
                         Some(Piece::Ended(id)) => follow.ended(id),
                         None => {}
                     },
@@ -582,6 +600,7 @@ mod tests {
             open: HashMap::new(),
             restarted: HashMap::new(),
             ended_at: HashMap::new(),
+            reported: HashSet::new(),
         };
         follow.join("c1".to_owned(), "web-1".to_owned(), None, Some(10));
         assert_eq!(follow.merged.len(), 1);

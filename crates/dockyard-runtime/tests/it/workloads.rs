@@ -286,3 +286,48 @@ async fn a_follow_whose_event_stream_failed_still_joins_containers_that_start_la
     drop(stream);
     engine.runtime.remove(service, Duration::ZERO).await.expect("remove");
 }
+
+/// A container whose log the engine cannot read (log driver `none`) fails at
+/// every join, and the follow's rescan joins it again and again: its error is
+/// passed on once, and the other container's lines come as usual.
+#[tokio::test]
+async fn an_unreadable_log_is_one_error_however_often_the_follow_joins_it() {
+    let Some(engine) = crate::support::engine_with(|config| config.log_rescan = Duration::from_millis(200)).await
+    else {
+        return;
+    };
+    let readable = spec(&unique(), "echo readable-started; exec sleep 300");
+    let service = Selector::service(readable.service_id.clone());
+    engine.runtime.start(readable.clone()).await.expect("start the readable one");
+    let docker = |args: &[&str]| -> String {
+        let output = std::process::Command::new("docker").args(args).output().expect("run docker");
+        assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    // A second container with the first one's labels, whose log the engine does not keep.
+    let first = docker(&["ps", "-q", "--filter", &format!("label=dockyard.service={}", readable.service_id)]);
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&docker(&["inspect", "--format", "{{json .Config.Labels}}", &first])).expect("labels");
+    let mut args: Vec<String> = ["run", "-d", "--log-driver", "none"].map(str::to_owned).to_vec();
+    for (key, value) in &labels {
+        args.extend(["--label".to_owned(), format!("{key}={value}")]);
+    }
+    args.extend([BUSYBOX, "sleep", "300"].map(str::to_owned));
+    docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // About ten rescans, each of which joins the unreadable one again.
+    let mut stream = engine.runtime.logs(service.clone(), LogOptions { follow: true, since: None, tail: Some(10) });
+    let (mut lines, mut errors) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        match item {
+            Ok(line) => lines.push(line.text),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    assert_eq!(lines, vec!["readable-started".to_owned()]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("does not support reading"), "{errors:?}");
+    drop(stream);
+    engine.runtime.remove(service, Duration::ZERO).await.expect("remove");
+}

@@ -653,7 +653,8 @@ pub struct ServiceLogQuery {
 
 /// The running instances' stdout and stderr. With `Accept: text/event-stream`:
 /// `log` events `{stream, line, at, instance}`, and a `log_error` event
-/// `{code, detail}` when an instance's log stream broke off; otherwise plain text.
+/// `{code, detail}` when an instance's log stream broke off (once per instance
+/// and error, however often a follow tries it again); otherwise plain text.
 #[utoipa::path(get, path = "/api/v1/services/{service}/logs", tag = "deploy",
     params(("service" = String, Path), ServiceLogQuery),
     responses(
