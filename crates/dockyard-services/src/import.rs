@@ -423,7 +423,8 @@ async fn run_import(ctx: JobContext) -> Result<serde_json::Value, JobFailure> {
                     }));
                 };
                 // Clone into a fresh folder inside staging: git wants an empty target.
-                // Stopped once it grows past the quota, rather than measured after.
+                // Stopped once it grows past the quota, and held to it once done
+                // (`git_too_large`), so only the file count is checked here.
                 let options = dockyard_git::CloneOptions {
                     branch: branch.as_deref(),
                     depth,
@@ -440,9 +441,6 @@ async fn run_import(ctx: JobContext) -> Result<serde_json::Value, JobFailure> {
                 let usage = measure(&staging);
                 if usage.0 > max_new_files {
                     return Err(JobFailure::new("quota_file_count", "the repository exceeds the workspace's file-count quota"));
-                }
-                if usage.1 > limits.max_total_bytes {
-                    return Err(JobFailure::new("quota_total_bytes", "the repository exceeds the workspace's size quota"));
                 }
                 Ok(serde_json::json!({ "entries": usage.0, "files": usage.0, "bytes": usage.1 }))
             })
